@@ -1,0 +1,290 @@
+"""`SelectorLoop`: the seed's ``for key, mask in sel.select(): key.data(...)`` loop,
+run in a background thread or one step at a time.
+
+Every callback is stored as the key's ``data`` and called as ``data(key, mask)``.
+
+Two ways to drive it:
+
+* **threaded**: `start()` runs the loop in a daemon thread. The thread blocks in
+  ``select()`` with no timeout, so it costs no CPU while idle. `stop()` may be
+  called from any thread: it writes one byte to a wakeup socketpair (trio's
+  trick) so that ``select()`` returns at once, joins the thread (with a
+  timeout), then closes every registered socket and the selector. It is
+  idempotent.
+* **deterministic**: no thread at all. `step()` runs exactly one ``select()``
+  and its callbacks; `run_until()` steps until a condition holds. A server and
+  its clients sharing one loop then produce the same event sequence on every
+  run, which is what notebook outputs and the step-through widget rely on.
+
+A callback that raises stops the loop: the exception is recorded as an
+``error`` event, kept in `exception`, and raised again by `stop()` (or
+`run_until()`), in the caller's thread, because a background thread must never
+print and an error must never pass silently.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from .implementations import SelectorFactory, resolve_selector
+from .recording import RecordingSelector
+from .timeline import Timeline
+
+__all__ = ["Callback", "SelectorLoop", "stop_all"]
+
+Callback = Callable[[selectors.SelectorKey, int], Any]
+
+DEFAULT_TIMEOUT = 5.0
+
+
+class SelectorLoop:
+    """A selector plus the loop that dispatches its ready keys.
+
+    ``selector`` is a class, a name such as ``"poll"``, or None for
+    `selectors.DefaultSelector`. With ``record=True`` (the default) the
+    selector is wrapped in a `RecordingSelector` writing to ``timeline``
+    (a new one unless given); with ``record=False``, `timeline` is None.
+
+    Raises `ValueError`/`TypeError` from `resolve_selector` for a bad selector.
+    """
+
+    #: Live loops, so that `stop_all()` can rescue a notebook whose state broke.
+    _live: ClassVar[weakref.WeakSet[SelectorLoop]] = weakref.WeakSet()
+
+    def __init__(
+        self,
+        selector: str | SelectorFactory | None = None,
+        *,
+        record: bool = True,
+        timeline: Timeline | None = None,
+        name: str = "loop",
+    ) -> None:
+        inner = resolve_selector(selector)()
+        self.name = name
+        self.timeline: Timeline | None = (timeline or Timeline()) if record else None
+        self.selector: selectors.BaseSelector = (
+            RecordingSelector(inner, self.timeline, actor=name) if self.timeline is not None else inner
+        )
+        self.exception: BaseException | None = None
+        self._raised = False
+        self.iterations = 0
+        self._thread: threading.Thread | None = None
+        self._stop_requested = False
+        self._closed = False
+        self._pending: deque[Callable[[], Any]] = deque()
+        self._closers: list[Callable[[], Any]] = []
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.register(self._wake_r, selectors.EVENT_READ, self._on_wakeup, actor=None)
+        SelectorLoop._live.add(self)
+
+    # -- registration ---------------------------------------------------------
+
+    def register(self, fileobj: Any, events: int, callback: Callback, *, actor: str | None = "") -> None:
+        """Register ``fileobj`` with ``callback`` as its data, named ``actor`` on the timeline.
+
+        From another thread while the loop runs, the registration is handed
+        to the loop thread (selectors are not thread-safe).
+        """
+        if isinstance(self.selector, RecordingSelector) and actor != "":
+            self.selector.label(fileobj, actor)
+        self._in_loop_thread(self.selector.register, fileobj, events, callback)
+
+    def call_soon_threadsafe(self, function: Callable[[], Any]) -> None:
+        """Run ``function()`` in the loop thread at its next wake-up."""
+        self._pending.append(function)
+        self._wake()
+
+    def add_closer(self, function: Callable[[], Any]) -> None:
+        """Call ``function()`` when the loop closes, before its sockets are closed."""
+        self._closers.append(function)
+
+    def _in_loop_thread(self, function: Callable[..., Any], *args: Any) -> None:
+        if self.running and threading.current_thread() is not self._thread:
+            self.call_soon_threadsafe(lambda: function(*args))
+        else:
+            function(*args)
+
+    # -- deterministic mode ---------------------------------------------------
+
+    def step(self, timeout: float | None = 0.0) -> int:
+        """One ``select(timeout)`` and the callbacks of every ready key.
+
+        Returns how many keys were ready. A key that an earlier callback in
+        the same step unregistered is skipped; one it modified gets its new
+        data and only the events it still wants.
+        """
+        ready = self.selector.select(timeout)
+        self.iterations += 1
+        keys = self.selector.get_map()
+        for key, mask in ready:
+            live = keys.get(key.fd)
+            if live is not None and mask & live.events:
+                live.data(live, mask & live.events)
+        return len(ready)
+
+    def run_until(
+        self,
+        condition: Callable[[], bool],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_steps: int = 100_000,
+    ) -> int:
+        """Step until ``condition()`` is true; return the number of steps taken.
+
+        Raises `TimeoutError` if it is still false after ``timeout`` seconds or
+        ``max_steps`` steps, and re-raises an exception from a callback.
+        """
+        deadline = time.monotonic() + timeout
+        for steps in range(max_steps + 1):
+            if condition():
+                return steps
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._step_guarded(min(remaining, 0.1))
+        raise TimeoutError(f"{condition!r} still false after {steps} steps and {timeout!r} s")
+
+    def _step_guarded(self, timeout: float) -> None:
+        try:
+            self.step(timeout)
+        except BaseException as exc:
+            self._note_error(exc)
+            self._raised = True
+            raise
+
+    # -- threaded mode --------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> SelectorLoop:
+        """Run the loop in a daemon thread. Raises `RuntimeError` if closed or started."""
+        if self._closed or self._thread is not None:
+            raise RuntimeError(f"{self!r} can only be started once")
+        self._thread = threading.Thread(target=self._run, name=f"echo_lib-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            while not self._stop_requested:
+                self.step(None)
+        except BaseException as exc:  # kept for stop(); a thread must not print
+            self._note_error(exc)
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the current step (any thread; no wait)."""
+        self._stop_requested = True
+        self._wake()
+
+    def stop(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Stop the thread (if any), close everything, and re-raise a callback's error.
+
+        Idempotent. Raises `TimeoutError` if the thread does not end in time.
+        """
+        self.request_stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"{self!r} did not stop within {timeout!r} s")
+        self.close()
+        self.raise_if_failed()
+
+    def raise_if_failed(self) -> None:
+        """Raise the exception that stopped the loop, once; `exception` keeps it."""
+        if self.exception is not None and not self._raised:
+            self._raised = True
+            raise self.exception
+
+    def close(self) -> None:
+        """Close the owners (`add_closer`), every registered file object and the selector."""
+        if self._closed or self.running:
+            return
+        self._closed = True
+        for closer in self._closers:
+            closer()
+        for key in list(self.selector.get_map().values()):
+            self.selector.unregister(key.fileobj)
+            _close(key.fileobj)
+        self.selector.close()
+        self._wake_w.close()
+        SelectorLoop._live.discard(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> SelectorLoop:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.stop()
+        else:  # do not hide the exception already on its way out
+            self.request_stop()
+            if self._thread is not None:
+                self._thread.join(DEFAULT_TIMEOUT)
+            self.close()
+
+    # -- internals ------------------------------------------------------------
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already full of wake-ups, or closed: either way select() returns
+
+    def _on_wakeup(self, key: selectors.SelectorKey, mask: int) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        while self._pending:
+            self._pending.popleft()()
+
+    def _note_error(self, exc: BaseException) -> None:
+        if self.exception is None:
+            self.exception = exc
+        if self.timeline is not None:
+            self.timeline.record(self.name, "error", detail=f"{type(exc).__name__}: {exc}")
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running" if self.running else "idle"
+        return f"<SelectorLoop {self.name!r} {state} on {type(_inner(self.selector)).__name__}>"
+
+
+def stop_all(timeout: float = DEFAULT_TIMEOUT) -> int:
+    """Stop every live loop (and so every server and client); return how many.
+
+    The one-step reset for a notebook whose state broke; errors that stopped a
+    loop are not raised here.
+    """
+    loops = list(SelectorLoop._live)
+    for loop in loops:
+        loop.request_stop()
+    for loop in loops:
+        if loop._thread is not None and loop._thread is not threading.current_thread():
+            loop._thread.join(timeout)
+        loop.close()
+    return len(loops)
+
+
+def _inner(selector: selectors.BaseSelector) -> selectors.BaseSelector:
+    return selector.inner if isinstance(selector, RecordingSelector) else selector
+
+
+def _close(fileobj: Any) -> None:
+    close = getattr(fileobj, "close", None)
+    if close is not None:
+        close()

@@ -1,0 +1,111 @@
+"""`RecordingSelector`: any selector, with a timeline of everything it did.
+
+Write plain `selectors` code against it and get a timeline for free::
+
+    sel = RecordingSelector(selectors.DefaultSelector())
+    sel.register(server_sock, selectors.EVENT_READ, accept)
+    for key, mask in sel.select(timeout=1):
+        key.data(key.fileobj, mask)
+    print(sel.timeline.summary())
+
+It wraps the inner selector rather than subclassing it, so it works with every
+class the platform has (and with any other `BaseSelector`). Each registration
+is recorded under an actor name: the one given with `label()`, or else an
+automatic ``socket-1``, ``socket-2``... in order of first registration, which
+keeps summaries identical from run to run (fds are not).
+
+A file object labelled with ``actor=None`` is hidden: it is still selected,
+but nothing about it is recorded (the loop's wakeup socket uses this).
+"""
+
+from __future__ import annotations
+
+import selectors
+from collections.abc import Mapping
+from typing import Any
+
+from .events import mask_name
+from .timeline import Timeline
+
+__all__ = ["RecordingSelector"]
+
+_FileObj = Any  # int or an object with fileno(), as in selectors
+
+
+class RecordingSelector(selectors.BaseSelector):
+    """Wrap ``selector`` (default: a new `selectors.DefaultSelector`) and record it.
+
+    Raises the same exceptions as the wrapped selector, unchanged.
+    """
+
+    def __init__(
+        self,
+        selector: selectors.BaseSelector | None = None,
+        timeline: Timeline | None = None,
+        *,
+        actor: str = "selector",
+    ) -> None:
+        self.inner = selector if selector is not None else selectors.DefaultSelector()
+        self.timeline = timeline if timeline is not None else Timeline()
+        self.actor = actor
+        self._labels: dict[int, str | None] = {}
+        self._auto = 0
+
+    def label(self, fileobj: _FileObj, actor: str | None) -> None:
+        """Name the actor for ``fileobj``'s events; None hides them."""
+        self._labels[selectors._fileobj_to_fd(fileobj)] = actor
+
+    def register(self, fileobj: _FileObj, events: int, data: Any = None) -> selectors.SelectorKey:
+        key = self.inner.register(fileobj, events, data)
+        self._note(key, "register", events)
+        return key
+
+    def unregister(self, fileobj: _FileObj) -> selectors.SelectorKey:
+        key = self.inner.unregister(fileobj)
+        self._note(key, "unregister", key.events)
+        self._labels.pop(key.fd, None)
+        return key
+
+    def modify(self, fileobj: _FileObj, events: int, data: Any = None) -> selectors.SelectorKey:
+        before = self.inner.get_key(fileobj).events
+        key = self.inner.modify(fileobj, events, data)
+        self._note(key, "modify", events, f"{mask_name(before)} → {mask_name(events)}")
+        return key
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = self.inner.select(timeout)
+        shown = [(key, mask) for key, mask in ready if self._actor(key) is not None]
+        if shown or not ready:
+            self.timeline.record(self.actor, "select", nbytes=len(shown), detail=_select_detail(timeout, shown))
+        for key, mask in shown:
+            self.timeline.record(self._actor(key), "ready", key.fd, mask)
+        return ready
+
+    def close(self) -> None:
+        self.inner.close()
+        self._labels.clear()
+
+    def get_map(self) -> Mapping[_FileObj, selectors.SelectorKey]:
+        return self.inner.get_map()
+
+    def _note(self, key: selectors.SelectorKey, action: str, events: int, detail: str = "") -> None:
+        actor = self._actor(key)
+        if actor is not None:
+            self.timeline.record(actor, action, key.fd, events, detail=detail)
+
+    def _actor(self, key: selectors.SelectorKey) -> str | None:
+        try:
+            return self._labels[key.fd]
+        except KeyError:
+            self._auto += 1
+            actor = self._labels[key.fd] = f"{type(key.fileobj).__name__.lower()}-{self._auto}"
+            return actor
+
+    def __repr__(self) -> str:
+        return f"<RecordingSelector around {type(self.inner).__name__}, {len(self.timeline)} events>"
+
+
+def _select_detail(timeout: float | None, ready: list[tuple[selectors.SelectorKey, int]]) -> str:
+    # Only the kind of wait, never the number: summaries must not change between runs.
+    wait = "block" if timeout is None else "poll" if timeout <= 0 else "wait"
+    return f"{wait}, {len(ready)} ready" if ready else f"{wait}, nothing ready"
