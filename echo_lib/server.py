@@ -1,0 +1,255 @@
+"""`EchoServer`: the seed's echo server, done right, on a `SelectorLoop`.
+
+The buffer logic lives in `EchoConnection` (no I/O); this module only moves
+bytes between sockets and that logic, then asks which events it wants now.
+
+How one connection moves, and why each step is there:
+
+* ``on_accept``: accept, make the socket non-blocking, register EVENT_READ.
+  The server keeps serving after any client leaves.
+* ``on_readable``: ``recv()`` once. Bytes go to the echo buffer; ``b""`` is the
+  peer's EOF (maybe only a half-close: its echo is still owed). Then try to
+  send at once: on loopback that usually drains everything without ever
+  registering EVENT_WRITE.
+* ``on_writable``: send what is pending; ``send()`` may take only part of it,
+  so never ``sendall()`` on a non-blocking socket.
+* after each, the wanted mask is computed from state (trio's
+  ``_update_registrations``): READ while the peer may send and the buffer
+  has room, WRITE while output is pending, and ``modify()`` is called only
+  when that mask changes. With nothing wanted, the echo is done: close.
+* a reset or any other socket error closes that one connection and is
+  recorded as an ``error`` event; the server goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import selectors
+import socket
+from typing import Any
+
+from .checks import check_host, check_port
+from .connection import DEFAULT_MAX_BUFFER, EchoConnection
+from .implementations import SelectorFactory
+from .loop import DEFAULT_TIMEOUT, SelectorLoop
+from .timeline import Timeline
+
+__all__ = ["RECV_SIZE", "EchoServer"]
+
+RECV_SIZE = 1 << 16
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
+class _Peer:
+    """One accepted connection: its socket, its buffer state, its registration."""
+
+    __slots__ = ("sock", "conn", "actor", "events", "callback")
+
+    def __init__(self, sock: socket.socket, conn: EchoConnection, actor: str) -> None:
+        self.sock, self.conn, self.actor, self.events = sock, conn, actor, READ
+        self.callback: Any = None
+
+
+class EchoServer:
+    """Echo every byte back to its sender, to any number of clients at once.
+
+    ``host`` must be loopback unless ``allow_remote=True``; ``port=0`` lets
+    the kernel choose a free port (see `address`). With ``loop=None`` the
+    server runs its own `SelectorLoop` in a background thread; given a loop,
+    it only registers on it and the caller drives it (deterministic mode).
+
+    Raises `ValueError` for a bad port, a non-loopback host without the
+    opt-in, or a selector this platform lacks; `OSError` from ``bind()``
+    (e.g. the port is in use) when started.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        selector: str | SelectorFactory | None = None,
+        record: bool = True,
+        timeline: Timeline | None = None,
+        loop: SelectorLoop | None = None,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+        recv_size: int = RECV_SIZE,
+        sndbuf: int | None = None,
+        backlog: int = socket.SOMAXCONN,
+        allow_remote: bool = False,
+        name: str = "server",
+    ) -> None:
+        self.host, self.port = check_host(host, allow_remote), check_port(port)
+        EchoConnection(max_buffer)  # validates max_buffer before anything is opened
+        self.name, self.max_buffer, self.recv_size, self.sndbuf, self.backlog = name, max_buffer, recv_size, sndbuf, backlog
+        self._own_loop = loop is None
+        self.loop = loop if loop is not None else SelectorLoop(selector, record=record, timeline=timeline, name=name)
+        self.timeline = self.loop.timeline
+        self._record = self.timeline.record if self.timeline is not None else _ignore
+        self._peers: dict[socket.socket, _Peer] = {}
+        self._numbers = itertools.count(1)
+        self._listener: socket.socket | None = None
+        self.address: tuple[str, int] | None = None
+        self.accepted = 0
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def start(self) -> EchoServer:
+        """Bind, listen, register, and (with its own loop) start the thread."""
+        if self._listener is not None:
+            raise RuntimeError(f"{self!r} is already started")
+        self._listener = self._listen()
+        self.address = self._listener.getsockname()[:2]
+        self.loop.add_closer(self.close)
+        self.loop.register(self._listener, READ, self.on_accept, actor=self.name)
+        if self._own_loop:
+            self.loop.start()
+        return self
+
+    def _listen(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(self.backlog)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def stop(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Close every connection and the listener; stop the own loop's thread.
+
+        Idempotent. Re-raises an unexpected error that stopped the loop.
+        """
+        if self._own_loop:
+            self.loop.stop(timeout)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        """Close the connections and the listener, recording each close."""
+        for peer in list(self._peers.values()):
+            self._close(peer, "server stopping")
+        if self._listener is not None and self._listener.fileno() >= 0:
+            self._unregister(self._listener)
+            self._listener.close()
+            self._record(self.name, "close", detail="listener")
+
+    def __enter__(self) -> EchoServer:
+        return self if self._listener is not None else self.start()
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None or not self._own_loop:
+            self.stop()
+        else:
+            self.loop.__exit__(exc_type, *exc)
+
+    @property
+    def connections(self) -> int:
+        """How many connections are open now."""
+        return len(self._peers)
+
+    def buffered(self) -> int:
+        """Bytes waiting to be echoed, over all connections (a snapshot)."""
+        return sum(peer.conn.pending for peer in list(self._peers.values()))
+
+    # -- handlers, named after the state that calls them -----------------------
+
+    def on_accept(self, key: selectors.SelectorKey, mask: int) -> None:
+        """The listener is readable: connections are waiting. Take up to a batch."""
+        for _ in range(64):
+            try:
+                sock, addr = self._listener.accept()  # type: ignore[union-attr]
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. EMFILE: out of fds; keep the server alive
+                self._record(self.name, "error", key.fd, detail=f"accept: {exc}")
+                return
+            self._add_peer(sock)
+
+    def _add_peer(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        if self.sndbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
+        peer = _Peer(sock, EchoConnection(self.max_buffer), f"{self.name}/conn-{next(self._numbers)}")
+        self._peers[sock] = peer
+        self.accepted += 1
+        self._record(self.name, "accept", sock.fileno(), detail=peer.actor.rsplit("/", 1)[-1])
+        peer.callback = lambda key, mask: self._on_ready(peer, mask)
+        self.loop.register(sock, READ, peer.callback, actor=peer.actor)
+
+    def _on_ready(self, peer: _Peer, mask: int) -> None:
+        if mask & READ:
+            self.on_readable(peer)
+        if mask & WRITE and peer.sock in self._peers:
+            self.on_writable(peer)
+
+    def on_readable(self, peer: _Peer) -> None:
+        """Data (or EOF) arrived: buffer it, try to echo it, update the mask."""
+        try:
+            data = peer.sock.recv(self.recv_size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            return self._fail(peer, exc)
+        peer.conn.receive_data(data)
+        if data:
+            self._record(peer.actor, "recv", peer.sock.fileno(), 0, len(data))
+        else:
+            self._record(peer.actor, "eof", peer.sock.fileno(), detail=f"{peer.conn.pending} bytes still to echo")
+        self.on_writable(peer)
+
+    def on_writable(self, peer: _Peer) -> None:
+        """Send what the kernel will take now, then update the mask."""
+        conn = peer.conn
+        while conn.wants_write:
+            chunk = conn.data_to_send()
+            try:
+                sent = peer.sock.send(chunk)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                return self._fail(peer, exc)
+            conn.sent(sent)
+            self._record(peer.actor, "send", peer.sock.fileno(), 0, sent, "" if sent == len(chunk) else "partial")
+            if sent < len(chunk):
+                break
+        self._update_registration(peer)
+
+    def _update_registration(self, peer: _Peer) -> None:
+        if peer.conn.finished:
+            return self._close(peer, "echo complete")
+        wanted = (READ if peer.conn.wants_read else 0) | (WRITE if peer.conn.wants_write else 0)
+        if wanted != peer.events:
+            peer.events = wanted
+            self.loop.selector.modify(peer.sock, wanted, peer.callback)
+
+    # -- closing ----------------------------------------------------------------
+
+    def _fail(self, peer: _Peer, exc: OSError) -> None:
+        self._record(peer.actor, "error", peer.sock.fileno(), detail=type(exc).__name__)
+        self._close(peer, f"after {type(exc).__name__}")
+
+    def _close(self, peer: _Peer, why: str) -> None:
+        self._peers.pop(peer.sock, None)
+        self._unregister(peer.sock)
+        fd = peer.sock.fileno()
+        peer.sock.close()
+        self._record(peer.actor, "close", fd, detail=why)
+
+    def _unregister(self, sock: socket.socket) -> None:
+        try:
+            self.loop.selector.unregister(sock)
+        except (KeyError, ValueError, RuntimeError):
+            pass  # never registered, or the selector is already closed
+
+    def __repr__(self) -> str:
+        where = f"{self.address[0]}:{self.address[1]}" if self.address else "not started"
+        return f"<EchoServer {self.name!r} {where}, {self.connections} connections>"
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    """The recorder used when recording is off."""
