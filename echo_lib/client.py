@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from .checks import check_host, check_messages, check_port
-from .implementations import SelectorFactory
+from .implementations import SelectorFactory, resolve_selector
 from .loop import DEFAULT_TIMEOUT, SelectorLoop
 from .timeline import Timeline
 
@@ -30,6 +30,10 @@ __all__ = ["DEFAULT_MESSAGES", "EchoClient", "EchoResult"]
 #: The seed's two messages.
 DEFAULT_MESSAGES = (b"It will be repeated.", b"This is the message.  ")
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
+def _new_timeline(record: bool, timeline: Timeline | None) -> Timeline | None:
+    return (timeline if timeline is not None else Timeline()) if record else None
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class EchoResult:
     expected: int
     intact: bool
     eof: bool
+    error: str = ""
 
     @property
     def missing(self) -> int:
@@ -56,7 +61,7 @@ class EchoResult:
     def __str__(self) -> str:
         if self.complete:
             return f"{self.name}: sent {self.sent} bytes, received {self.received} bytes: complete"
-        why = "server closed early" if self.eof else "not finished"
+        why = self.error or ("server closed early" if self.eof else "not finished")
         damage = "" if self.intact else ", CORRUPTED"
         return f"{self.name}: sent {self.sent} bytes, received {self.received} bytes: {self.missing} missing ({why}){damage}"
 
@@ -94,14 +99,18 @@ class EchoClient:
         self.messages = check_messages(messages)
         self.name, self.timeout, self.recv_size, self.sndbuf, self.rcvbuf = name, timeout, recv_size, sndbuf, rcvbuf
         self.expected = sum(map(len, self.messages))
+        # Our own loop is made when the client starts, so that a client that
+        # never starts (or fails to connect) holds no sockets.
         self._own_loop = loop is None
-        self.loop = loop if loop is not None else SelectorLoop(selector, record=record, timeline=timeline, name=name)
-        self.timeline = self.loop.timeline
+        self._selector = resolve_selector(selector)
+        self.loop: SelectorLoop | None = loop
+        self.timeline = loop.timeline if loop is not None else _new_timeline(record, timeline)
         self._queue: deque[memoryview] = deque(memoryview(m) for m in self.messages if m)
         self._payload = b"".join(self.messages)
         self._received = bytearray()
         self._sent = 0
         self._eof = False
+        self._error = ""
         self._sock: socket.socket | None = None
         self._done = threading.Event()
 
@@ -118,6 +127,8 @@ class EchoClient:
         if self._sock is not None:
             raise RuntimeError(f"{self!r} is already started")
         self._sock = self._connect()
+        if self.loop is None:
+            self.loop = SelectorLoop(self._selector, record=self.timeline is not None, timeline=self.timeline, name=self.name)
         self.loop.add_closer(self.close)
         self._record("connect", detail=f"{len(self.messages)} messages, {self.expected} bytes")
         self.loop.register(self._sock, READ | WRITE, self._on_ready, actor=self.name)
@@ -166,6 +177,8 @@ class EchoClient:
 
         Raises `TimeoutError` naming what is missing.
         """
+        if self.loop is None:
+            raise RuntimeError(f"{self!r} was never started")
         finished = self._done.wait(self._timeout(timeout))
         if self._own_loop:
             self.loop.stop()
@@ -184,7 +197,7 @@ class EchoClient:
     def result(self) -> EchoResult:
         """What was sent and received so far."""
         intact = self._payload.startswith(self._received)
-        return EchoResult(self.name, self._sent, len(self._received), self.expected, intact, self._eof)
+        return EchoResult(self.name, self._sent, len(self._received), self.expected, intact, self._eof, self._error)
 
     @property
     def received_data(self) -> bytes:
@@ -193,7 +206,7 @@ class EchoClient:
 
     def close(self) -> None:
         """Unregister and close the socket (idempotent)."""
-        if self._sock is None or self._sock.fileno() < 0:
+        if self._sock is None or self._sock.fileno() < 0 or self.loop is None:
             return
         try:
             self.loop.selector.unregister(self._sock)
@@ -222,6 +235,8 @@ class EchoClient:
             sent = self._sock.send(self._queue[0])  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
             return
+        except OSError as exc:
+            return self._fail(exc)
         self._sent += sent
         self._record("send", nbytes=sent, detail="" if sent == len(self._queue[0]) else "partial")
         self._queue[0] = self._queue[0][sent:]
@@ -235,8 +250,7 @@ class EchoClient:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._record("error", detail=type(exc).__name__)
-            return self._finish()
+            return self._fail(exc)
         self._received += data
         if not data:
             self._eof = True
@@ -245,6 +259,11 @@ class EchoClient:
         self._record("recv", nbytes=len(data))
         if len(self._received) >= self.expected and not self._queue:
             self._finish()
+
+    def _fail(self, exc: OSError) -> None:
+        self._error = type(exc).__name__
+        self._record("error", detail=self._error)
+        self._finish()
 
     def _finish(self) -> None:
         self.close()

@@ -68,7 +68,7 @@ class SelectorLoop:
     ) -> None:
         inner = resolve_selector(selector)()
         self.name = name
-        self.timeline: Timeline | None = (timeline or Timeline()) if record else None
+        self.timeline: Timeline | None = (timeline if timeline is not None else Timeline()) if record else None
         self.selector: selectors.BaseSelector = (
             RecordingSelector(inner, self.timeline, actor=name) if self.timeline is not None else inner
         )

@@ -30,7 +30,7 @@ from typing import Any
 
 from .checks import check_host, check_port
 from .connection import DEFAULT_MAX_BUFFER, EchoConnection
-from .implementations import SelectorFactory
+from .implementations import SelectorFactory, resolve_selector
 from .loop import DEFAULT_TIMEOUT, SelectorLoop
 from .timeline import Timeline
 
@@ -43,10 +43,10 @@ READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 class _Peer:
     """One accepted connection: its socket, its buffer state, its registration."""
 
-    __slots__ = ("sock", "conn", "actor", "events", "callback")
+    __slots__ = ("sock", "conn", "actor", "address", "events", "callback")
 
-    def __init__(self, sock: socket.socket, conn: EchoConnection, actor: str) -> None:
-        self.sock, self.conn, self.actor, self.events = sock, conn, actor, READ
+    def __init__(self, sock: socket.socket, conn: EchoConnection, actor: str, address: Any) -> None:
+        self.sock, self.conn, self.actor, self.address, self.events = sock, conn, actor, address, READ
         self.callback: Any = None
 
 
@@ -82,9 +82,12 @@ class EchoServer:
         self.host, self.port = check_host(host, allow_remote), check_port(port)
         EchoConnection(max_buffer)  # validates max_buffer before anything is opened
         self.name, self.max_buffer, self.recv_size, self.sndbuf, self.backlog = name, max_buffer, recv_size, sndbuf, backlog
+        # Our own loop is made by start(), after bind() succeeded, so that a
+        # server that never starts (or cannot bind) holds no sockets.
         self._own_loop = loop is None
-        self.loop = loop if loop is not None else SelectorLoop(selector, record=record, timeline=timeline, name=name)
-        self.timeline = self.loop.timeline
+        self._selector = resolve_selector(selector)
+        self.loop: SelectorLoop | None = loop
+        self.timeline = loop.timeline if loop is not None else ((timeline if timeline is not None else Timeline()) if record else None)
         self._record = self.timeline.record if self.timeline is not None else _ignore
         self._peers: dict[socket.socket, _Peer] = {}
         self._numbers = itertools.count(1)
@@ -100,6 +103,8 @@ class EchoServer:
             raise RuntimeError(f"{self!r} is already started")
         self._listener = self._listen()
         self.address = self._listener.getsockname()[:2]
+        if self.loop is None:
+            self.loop = SelectorLoop(self._selector, record=self.timeline is not None, timeline=self.timeline, name=self.name)
         self.loop.add_closer(self.close)
         self.loop.register(self._listener, READ, self.on_accept, actor=self.name)
         if self._own_loop:
@@ -124,7 +129,7 @@ class EchoServer:
 
         Idempotent. Re-raises an unexpected error that stopped the loop.
         """
-        if self._own_loop:
+        if self._own_loop and self.loop is not None:
             self.loop.stop(timeout)
         else:
             self.close()
@@ -142,7 +147,7 @@ class EchoServer:
         return self if self._listener is not None else self.start()
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is None or not self._own_loop:
+        if exc_type is None or not self._own_loop or self.loop is None:
             self.stop()
         else:
             self.loop.__exit__(exc_type, *exc)
@@ -151,6 +156,10 @@ class EchoServer:
     def connections(self) -> int:
         """How many connections are open now."""
         return len(self._peers)
+
+    def peer_addresses(self) -> dict[str, Any]:
+        """The address of each open connection, by actor name (a snapshot)."""
+        return {peer.actor: peer.address for peer in list(self._peers.values())}
 
     def buffered(self) -> int:
         """Bytes waiting to be echoed, over all connections (a snapshot)."""
@@ -168,13 +177,13 @@ class EchoServer:
             except OSError as exc:  # e.g. EMFILE: out of fds; keep the server alive
                 self._record(self.name, "error", key.fd, detail=f"accept: {exc}")
                 return
-            self._add_peer(sock)
+            self._add_peer(sock, addr)
 
-    def _add_peer(self, sock: socket.socket) -> None:
+    def _add_peer(self, sock: socket.socket, addr: Any) -> None:
         sock.setblocking(False)
         if self.sndbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
-        peer = _Peer(sock, EchoConnection(self.max_buffer), f"{self.name}/conn-{next(self._numbers)}")
+        peer = _Peer(sock, EchoConnection(self.max_buffer), f"{self.name}/conn-{next(self._numbers)}", addr)
         self._peers[sock] = peer
         self.accepted += 1
         self._record(self.name, "accept", sock.fileno(), detail=peer.actor.rsplit("/", 1)[-1])
