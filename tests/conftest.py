@@ -1,0 +1,53 @@
+"""Shared fixtures: every selector class this platform has, and leak checks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from echo_lib import SelectorLoop, available_selectors
+
+SELECTOR_NAMES = list(available_selectors())
+
+
+@pytest.fixture(params=SELECTOR_NAMES)
+def selector_name(request: pytest.FixtureRequest) -> str:
+    """Each selector class the platform has, by name (EpollSelector, PollSelector, ...)."""
+    return request.param
+
+
+def open_fds() -> int:
+    """How many file descriptors this process has open (Linux, macOS)."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        if os.path.isdir(folder):
+            return len(os.listdir(folder))
+    pytest.skip("no /proc/self/fd or /dev/fd to count open file descriptors")
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_loops() -> Iterator[None]:
+    """Fail a test that leaves a selector loop or a thread running; clean up after it."""
+    before = set(SelectorLoop._live)
+    threads = threading.active_count()
+    yield
+    leaked = set(SelectorLoop._live) - before
+    for loop in leaked:
+        with contextlib.suppress(Exception):
+            loop.stop()
+    assert not leaked, f"the test left {sorted(map(repr, leaked))} open"
+    assert threading.active_count() <= threads, "a test left a thread running"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+    """Poll ``condition`` until true; fail after ``timeout`` seconds (never hangs)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what or condition!r}")
+        pause.wait(0.005)

@@ -1,0 +1,150 @@
+"""SelectorLoop and RecordingSelector: threads, stopping, errors, recording, leaks."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+
+import pytest
+
+from echo_lib import EchoClient, EchoServer, RecordingSelector, SelectorLoop, Timeline, stop_all
+
+from .conftest import SELECTOR_NAMES, open_fds, wait_for
+
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
+def test_recording_selector_records_plain_selectors_code(selector_name: str) -> None:
+    sel = RecordingSelector(getattr(selectors, selector_name)())
+    a, b = socket.socketpair()
+    with sel, a, b:
+        sel.register(a, READ, "callback")
+        sel.modify(a, READ | WRITE, "callback")
+        ready = sel.select(timeout=1)
+        sel.unregister(a)
+    assert [(key.data, mask) for key, mask in ready] == [("callback", WRITE)]
+    assert [e.action for e in sel.timeline] == ["register", "modify", "select", "ready", "unregister"]
+    assert sel.timeline.events(action="modify")[0].detail == "READ → READ|WRITE"
+    assert sel.timeline.actors() == ["socket-1", "selector"]
+
+
+def test_recording_selector_keeps_the_selectors_errors() -> None:
+    a, b = socket.socketpair()
+    with RecordingSelector() as sel, a, b:
+        sel.register(a, READ)
+        with pytest.raises(KeyError, match="already registered"):
+            sel.register(a, READ)
+        with pytest.raises(KeyError, match="is not registered"):
+            sel.modify(b, READ)
+        with pytest.raises(ValueError, match="Invalid events"):
+            sel.register(b, 0)
+    assert [e.action for e in sel.timeline] == ["register"]
+
+
+def test_labels_name_and_hide_file_objects() -> None:
+    a, b = socket.socketpair()
+    with RecordingSelector() as sel, a, b:
+        sel.label(a, "listener")
+        sel.label(b, None)
+        sel.register(a, READ)
+        sel.register(b, WRITE)
+        assert sel.select(timeout=0)  # b is writable, but hidden: nothing recorded
+    assert sel.timeline.summary().splitlines() == ["   1  listener  register    READ"]
+
+
+def test_stop_works_from_another_thread_and_is_idempotent() -> None:
+    loop = SelectorLoop().start()
+    assert loop.running
+    stopper = threading.Thread(target=loop.stop)
+    stopper.start()
+    stopper.join(timeout=5)
+    loop.stop()
+    assert not loop.running and loop.closed
+
+
+def test_a_failing_callback_stops_the_loop_and_is_raised_by_stop() -> None:
+    a, b = socket.socketpair()
+    loop = SelectorLoop()
+    loop.register(a, READ, lambda key, mask: 1 / 0, actor="boom")
+    loop.start()
+    b.send(b"x")
+    wait_for(lambda: not loop.running, what="the loop to stop")
+    with pytest.raises(ZeroDivisionError):
+        loop.stop()
+    loop.stop()  # raised once; a second stop is quiet
+    b.close()
+    assert a.fileno() == -1, "stop() closes every registered socket"
+    assert loop.timeline.events("loop", "error")[0].detail.startswith("ZeroDivisionError")
+
+
+def test_register_from_another_thread_reaches_the_loop_thread() -> None:
+    a, b = socket.socketpair()
+    got = threading.Event()
+    seen: list[str] = []
+
+    def on_ready(key: selectors.SelectorKey, mask: int) -> None:
+        seen.append(threading.current_thread().name)
+        key.fileobj.recv(10)
+        got.set()
+
+    with SelectorLoop(name="bg") as loop:
+        loop.start()
+        loop.register(a, READ, on_ready, actor="a")
+        b.send(b"x")
+        assert got.wait(timeout=5)
+    b.close()
+    assert seen == ["echo_lib-bg"]
+
+
+def test_run_until_times_out() -> None:
+    with SelectorLoop() as loop, pytest.raises(TimeoutError, match="still false"):
+        loop.run_until(lambda: False, timeout=0.05)
+
+
+def test_step_skips_a_key_unregistered_earlier_in_the_same_step() -> None:
+    a1, b1 = socket.socketpair()
+    a2, b2 = socket.socketpair()
+    calls: list[str] = []
+    with SelectorLoop() as loop, b1, b2:
+
+        def first(key: selectors.SelectorKey, mask: int) -> None:
+            calls.append("first")
+            for sock in (a1, a2):
+                loop.selector.unregister(sock)
+                sock.close()
+
+        loop.register(a1, WRITE, first)
+        loop.register(a2, WRITE, lambda key, mask: calls.append("second"))
+        assert loop.step(timeout=1) == 2
+    assert calls == ["first"]
+
+
+def test_stop_all_stops_every_live_loop() -> None:
+    servers = [EchoServer().start() for _ in range(3)]
+    assert stop_all() >= 3
+    assert all(s.loop.closed for s in servers)
+
+
+@pytest.mark.parametrize("selector_name", SELECTOR_NAMES)
+def test_200_start_stop_cycles_leave_no_threads_or_fds(selector_name: str) -> None:
+    EchoClient(EchoServer(selector=selector_name).start().address).run()  # warm up lazy imports
+    stop_all()
+    threads, fds = threading.active_count(), open_fds()
+    for _ in range(200):
+        with EchoServer(selector=selector_name) as server:
+            EchoClient(server.address, [b"ping"], selector=selector_name).run()
+    assert (threading.active_count(), open_fds()) == (threads, fds)
+
+
+def test_recording_off_means_no_timeline() -> None:
+    with EchoServer(record=False) as server:
+        assert EchoClient(server.address, record=False).run().complete
+    assert server.timeline is None
+
+
+def test_a_given_timeline_is_used() -> None:
+    timeline = Timeline()
+    with EchoServer(timeline=timeline) as server:
+        EchoClient(server.address, timeline=timeline).run()
+    assert server.timeline is timeline and timeline.events("client", "recv")

@@ -1,0 +1,205 @@
+"""EchoServer against real loopback sockets, on every selector class the platform has."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from echo_lib import EchoClient, EchoServer, SelectorLoop
+
+from .conftest import wait_for
+
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+MiB = 1 << 20
+
+
+def recv_until_eof(sock: socket.socket, limit: int, timeout: float = 10.0) -> bytes:
+    """Read until the peer closes (at most ``limit`` bytes, with a timeout)."""
+    sock.settimeout(timeout)
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    raise AssertionError(f"peer sent more than {limit} bytes")
+
+
+def test_echoes_the_seed_messages(selector_name: str) -> None:
+    with EchoServer(selector=selector_name) as server:
+        result = EchoClient(server.address, selector=selector_name).run()
+    assert result.complete and result.sent == result.received == 42
+    assert server.timeline.bytes_moved("server") == {"recv": 42, "send": 42}
+
+
+def test_binds_loopback_and_an_ephemeral_port() -> None:
+    with EchoServer() as server:
+        host, port = server.address
+        assert host == "127.0.0.1" and 0 < port < 65536
+
+
+def test_keeps_serving_after_a_client_leaves(selector_name: str) -> None:
+    with EchoServer(selector=selector_name) as server:
+        results = [EchoClient(server.address, [b"round %d" % i]).run() for i in range(3)]
+        wait_for(lambda: server.connections == 0, what="connections to close")
+        assert server.accepted == 3
+    assert all(r.complete for r in results)
+
+
+def test_partial_writes_with_a_small_send_buffer(selector_name: str) -> None:
+    payload = bytes(range(256)) * (12 * 4096)  # 12 MiB
+    with EchoServer(selector=selector_name, sndbuf=4096) as server:
+        result = EchoClient(server.address, [payload], rcvbuf=4096, timeout=30).run()
+    assert result.complete and result.received == len(payload)
+    sends = server.timeline.events("server", "send")
+    assert any(e.detail == "partial" for e in sends), "a 4 KiB send buffer must force partial sends"
+    modifies = [e.detail for e in server.timeline.events("server", "modify")]
+    assert "READ → READ|WRITE" in modifies and "READ|WRITE → READ" in modifies
+
+
+def test_half_close_flushes_the_pending_echo(selector_name: str) -> None:
+    payload = b"half-close " * 300_000  # 3.3 MB: more than the socket buffers hold
+    with EchoServer(selector=selector_name) as server, socket.create_connection(server.address, timeout=10) as sock:
+        received = bytearray()
+        sender = threading.Thread(target=lambda: (sock.sendall(payload), sock.shutdown(socket.SHUT_WR)))
+        sender.start()
+        received += recv_until_eof(sock, len(payload))
+        sender.join(timeout=10)
+    assert bytes(received) == payload
+    assert server.timeline.events("server/conn-1", "eof")
+
+
+def test_connection_reset_closes_only_that_connection(selector_name: str) -> None:
+    with EchoServer(selector=selector_name) as server:
+        rude = socket.create_connection(server.address, timeout=5)
+        rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        rude.sendall(b"x" * 100_000)
+        wait_for(lambda: server.accepted == 1, what="the accept")
+        rude.close()  # SO_LINGER 0: the kernel sends RST instead of FIN
+        wait_for(lambda: server.connections == 0, what="the reset connection to close")
+        after = EchoClient(server.address).run()
+    assert after.complete
+    closes = server.timeline.events("server/conn-1", ("error", "close"))
+    assert closes[-1].action == "close"
+
+
+def test_a_client_that_never_reads_cannot_grow_the_server(selector_name: str) -> None:
+    cap = 64 * 1024
+    with EchoServer(selector=selector_name, max_buffer=cap, recv_size=16 * 1024, sndbuf=4096) as server:
+        with socket.socket() as hog:
+            hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            hog.connect(server.address)
+            send_until_server_buffer_is_full(hog, server, cap)
+            iterations = server.loop.iterations
+            threading.Event().wait(0.3)  # a measurement window, not synchronisation
+            assert server.loop.iterations - iterations <= 2, "the server loop spins while stalled"
+            assert server.buffered() <= cap + 16 * 1024
+            modifies = [e.detail for e in server.timeline.events("server/conn-1", "modify")]
+            assert modifies[-1].endswith("→ WRITE"), "reading must pause while the buffer is full"
+
+
+def send_until_server_buffer_is_full(hog: socket.socket, server: EchoServer, cap: int) -> None:
+    """Send without ever reading until the server's echo buffer reaches ``cap`` (bounded)."""
+    hog.setblocking(False)
+    with selectors.DefaultSelector() as sel:
+        sel.register(hog, WRITE)
+        for _ in range(10_000):
+            if server.buffered() >= cap:
+                return
+            if sel.select(timeout=0.01):
+                try:
+                    hog.send(b"\0" * 16384)
+                except BlockingIOError:
+                    pass
+    pytest.fail(f"the server buffered only {server.buffered()} bytes")
+
+
+def test_hundreds_of_concurrent_connections_with_big_payloads() -> None:
+    sizes = [1, 4096, 100_000, 2 * MiB, 5 * MiB]
+    with EchoServer(record=False) as server, SelectorLoop(record=False) as loop:
+        clients = [
+            EchoClient(server.address, [bytes([i % 251]) * sizes[i % len(sizes)]], loop=loop, name=f"client-{i}")
+            for i in range(250)
+        ]
+        for client in clients:
+            client.start()
+        loop.run_until(lambda: all(c.done for c in clients), timeout=60)
+        results = [c.result() for c in clients]
+        assert server.accepted == 250
+    assert all(r.complete for r in results), [str(r) for r in results if not r.complete][:3]
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> EchoServer:
+    with EchoServer(record=False) as server:
+        yield server
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=5000), max_size=12))
+def test_any_list_of_byte_strings_comes_back_intact(shared_server: EchoServer, messages: list[bytes]) -> None:
+    client = EchoClient(shared_server.address, messages, record=False)
+    result = client.run()
+    assert result.complete and client.received_data == b"".join(messages)
+
+
+def deterministic_run(selector_name: str) -> str:
+    with SelectorLoop(selector_name) as loop:
+        server = EchoServer(loop=loop).start()
+        clients = [EchoClient(server.address, loop=loop, name=f"client-{i}").start() for i in (1, 2)]
+        loop.run_until(lambda: all(c.done for c in clients) and server.connections == 0)
+    return loop.timeline.summary()
+
+
+def test_deterministic_mode_repeats_exactly(selector_name: str) -> None:
+    first, second = deterministic_run(selector_name), deterministic_run(selector_name)
+    assert first == second
+    assert "READ|WRITE → READ" in first and "server/conn-2" in first
+
+
+@pytest.mark.parametrize("port", [-1, 65536, "80", True, 1.5])
+def test_bad_port_is_named(port: object) -> None:
+    with pytest.raises(ValueError, match=f"got {port!r}".replace(".", r"\.")):
+        EchoServer(port=port)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "", "192.168.1.10", "example.com"])
+def test_non_loopback_host_needs_an_opt_in(host: str) -> None:
+    with pytest.raises(ValueError, match=f"host {host!r} is not a loopback address"):
+        EchoServer(host=host)
+
+
+def test_missing_selector_class_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(selectors, "EpollSelector", raising=False)
+    monkeypatch.setattr("sys.platform", "darwin")
+    with pytest.raises(ValueError, match="EpollSelector is not available on darwin"):
+        EchoServer(selector="epoll")
+
+
+def test_unknown_selector_name() -> None:
+    with pytest.raises(ValueError, match="unknown selector 'fastest'"):
+        EchoServer(selector="fastest")
+
+
+def test_port_in_use_raises_oserror() -> None:
+    with EchoServer() as first:
+        second = EchoServer(port=first.address[1])
+        with pytest.raises(OSError):
+            second.start()
+        second.stop()
+
+
+def test_stop_is_idempotent_and_closes_everything() -> None:
+    server = EchoServer().start()
+    sock = socket.create_connection(server.address, timeout=5)
+    wait_for(lambda: server.connections == 1, what="the accept")
+    server.stop()
+    server.stop()
+    assert sock.recv(10) == b""  # the server closed our connection
+    sock.close()
+    assert server.loop.closed and not server.loop.running
