@@ -120,15 +120,21 @@ class SelectorLoop:
 
         Returns how many keys were ready. A key that an earlier callback in
         the same step unregistered is skipped; one it modified gets its new
-        data and only the events it still wants.
+        data and only the events it still wants. A callback's exception is
+        recorded (an ``error`` event, `exception`) and raised.
         """
-        ready = self.selector.select(timeout)
-        self.iterations += 1
-        keys = self.selector.get_map()
-        for key, mask in ready:
-            live = keys.get(key.fd)
-            if live is not None and mask & live.events:
-                live.data(live, mask & live.events)
+        try:
+            ready = self.selector.select(timeout)
+            self.iterations += 1
+            keys = self.selector.get_map()
+            for key, mask in ready:
+                live = keys.get(key.fd)
+                if live is not None and mask & live.events:
+                    live.data(live, mask & live.events)
+        except BaseException as exc:
+            self._note_error(exc)
+            self._raised = True  # the caller sees it now; stop() need not raise it again
+            raise
         return len(ready)
 
     def run_until(
@@ -150,16 +156,8 @@ class SelectorLoop:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            self._step_guarded(min(remaining, 0.1))
+            self.step(min(remaining, 0.1))
         raise TimeoutError(f"{condition!r} still false after {steps} steps and {timeout!r} s")
-
-    def _step_guarded(self, timeout: float) -> None:
-        try:
-            self.step(timeout)
-        except BaseException as exc:
-            self._note_error(exc)
-            self._raised = True
-            raise
 
     # -- threaded mode --------------------------------------------------------
 
@@ -179,8 +177,8 @@ class SelectorLoop:
         try:
             while not self._stop_requested:
                 self.step(None)
-        except BaseException as exc:  # kept for stop(); a thread must not print
-            self._note_error(exc)
+        except BaseException:  # step() kept it; a thread must not print, so stop() raises it
+            self._raised = False
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current step (any thread; no wait)."""

@@ -55,6 +55,10 @@ class RecordingSelector(selectors.BaseSelector):
         """Name the actor for ``fileobj``'s events; None hides them."""
         self._labels[selectors._fileobj_to_fd(fileobj)] = actor
 
+    def actor_of(self, fileobj: _FileObj) -> str | None:
+        """The actor name under which ``fileobj`` (or an fd) is recorded, if it has one yet."""
+        return self._labels.get(selectors._fileobj_to_fd(fileobj))
+
     def register(self, fileobj: _FileObj, events: int, data: Any = None) -> selectors.SelectorKey:
         key = self.inner.register(fileobj, events, data)
         self._note(key, "register", events)

@@ -60,6 +60,12 @@ class Timeline:
         return event
 
     @property
+    def last_seq(self) -> int:
+        """The sequence number of the newest event (0 before the first)."""
+        with self._lock:
+            return self._seq
+
+    @property
     def dropped(self) -> int:
         """How many of the oldest events were discarded because of ``maxlen``."""
         with self._lock:
@@ -82,17 +88,24 @@ class Timeline:
         self,
         actor: str | None = None,
         action: str | Iterable[str] | None = None,
+        *,
+        since: int = 0,
     ) -> list[Event]:
         """A snapshot of the events, optionally filtered.
 
         ``actor`` matches an actor exactly or as a prefix up to a ``/``
         (``"server"`` matches ``"server/conn-1"`` too). ``action`` is one action
-        or several. Raises `ValueError` for an action that does not exist.
+        or several. ``since`` keeps only events whose ``seq`` is greater.
+        Raises `ValueError` for an action that does not exist.
         """
         actions = _action_set(action)
         with self._lock:
             snapshot = list(self._events)
-        return [e for e in snapshot if _actor_matches(e.actor, actor) and (actions is None or e.action in actions)]
+        return [
+            e
+            for e in snapshot
+            if e.seq > since and _actor_matches(e.actor, actor) and (actions is None or e.action in actions)
+        ]
 
     def actors(self) -> list[str]:
         """Every actor, in order of first appearance."""
@@ -114,14 +127,16 @@ class Timeline:
         actor: str | None = None,
         action: str | Iterable[str] | None = None,
         *,
+        since: int = 0,
         limit: int | None = None,
     ) -> str:
         """A deterministic plain-text listing: no times, no fds, no addresses.
 
         One line per event: sequence number, actor, action, mask, bytes, detail.
-        With ``limit``, only the first ``limit`` lines and a count of the rest.
+        ``since`` keeps only events after that sequence number. With ``limit``,
+        only the first ``limit`` lines and a count of the rest.
         """
-        events = self.events(actor=actor, action=action)
+        events = self.events(actor=actor, action=action, since=since)
         shown = events if limit is None else events[:limit]
         width = max((len(e.actor) for e in shown), default=5)
         lines = [_summary_line(e, width) for e in shown]

@@ -103,3 +103,11 @@ def test_clear_restarts_numbering() -> None:
     tl.record("a", "select")
     tl.clear()
     assert tl.record("a", "select").seq == 1 and len(tl) == 1
+
+
+def test_since_keeps_only_newer_events() -> None:
+    tl = Timeline()
+    for action in ("register", "select", "ready"):
+        tl.record("a", action)
+    assert tl.last_seq == 3 and [e.action for e in tl.events(since=1)] == ["select", "ready"]
+    assert tl.summary(since=2).split() == ["3", "a", "ready"]
