@@ -11,7 +11,15 @@ import selectors
 import sys
 from collections.abc import Callable
 
-__all__ = ["SELECTOR_NAMES", "SelectorFactory", "available_selectors", "resolve_selector"]
+__all__ = [
+    "FD_SETSIZE",
+    "SELECTOR_NAMES",
+    "FdSetSizeError",
+    "SelectorFactory",
+    "available_selectors",
+    "resolve_selector",
+    "select",
+]
 
 SelectorFactory = Callable[[], selectors.BaseSelector]
 
@@ -23,6 +31,36 @@ SELECTOR_NAMES: tuple[str, ...] = (
     "PollSelector",
     "SelectSelector",
 )
+
+
+#: select()'s limit on POSIX: an fd_set holds descriptors 0..FD_SETSIZE-1.
+#: (On Windows the limit is a count of 512 sockets, not a highest number.)
+FD_SETSIZE = 1024
+
+
+class FdSetSizeError(ValueError):
+    """A file descriptor too high for select(): the clear form of CPython's
+    ``ValueError: filedescriptor out of range in select()``."""
+
+
+def select(
+    selector: selectors.BaseSelector, timeout: float | None = None
+) -> list[tuple[selectors.SelectorKey, int]]:
+    """``selector.select(timeout)``, with select()'s FD_SETSIZE error made clear.
+
+    Raises `FdSetSizeError` naming the highest registered fd and what to use
+    instead; every other error passes through unchanged.
+    """
+    try:
+        return selector.select(timeout)
+    except ValueError as exc:
+        if "filedescriptor out of range" not in str(exc):
+            raise
+        fds = [key.fd for key in (selector.get_map() or {}).values()]
+        raise FdSetSizeError(
+            f"SelectSelector cannot watch fd {max(fds, default=-1)!r}: select() only handles fds below "
+            f"FD_SETSIZE ({FD_SETSIZE}); use PollSelector or selectors.DefaultSelector instead"
+        ) from exc
 
 
 def available_selectors() -> dict[str, type[selectors.BaseSelector]]:

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .implementations import SelectorFactory, resolve_selector
+from .implementations import SelectorFactory, resolve_selector, select
 from .recording import RecordingSelector
 from .timeline import Timeline
 
@@ -124,7 +124,7 @@ class SelectorLoop:
         recorded (an ``error`` event, `exception`) and raised.
         """
         try:
-            ready = self.selector.select(timeout)
+            ready = select(self.selector, timeout)
             self.iterations += 1
             keys = self.selector.get_map()
             for key, mask in ready:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .events import mask_name
+from .implementations import select
 from .timeline import Timeline
 
 __all__ = ["RecordingSelector"]
@@ -77,7 +78,7 @@ class RecordingSelector(selectors.BaseSelector):
         return key
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready = self.inner.select(timeout)
+        ready = select(self.inner, timeout)
         shown = [(key, mask) for key, mask in ready if self._actor(key) is not None]
         if shown or not ready:
             self.timeline.record(self.actor, "select", nbytes=len(shown), detail=_select_detail(timeout, shown))

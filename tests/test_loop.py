@@ -148,3 +148,27 @@ def test_a_given_timeline_is_used() -> None:
     with EchoServer(timeline=timeline) as server:
         EchoClient(server.address, timeline=timeline).run()
     assert server.timeline is timeline and timeline.events("client", "recv")
+
+
+def test_select_past_fd_setsize_is_explained() -> None:
+    import resource
+
+    from echo_lib.implementations import FD_SETSIZE, FdSetSizeError
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < FD_SETSIZE + 64:
+        pytest.skip(f"the fd limit ({hard}) is too low to pass FD_SETSIZE")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, FD_SETSIZE + 64), hard))
+    socks = [socket.socket() for _ in range(FD_SETSIZE + 8)]
+    try:
+        high = max(socks, key=lambda s: s.fileno())
+        with SelectorLoop("select") as loop:
+            loop.register(high, READ, lambda key, mask: None, actor="high")
+            with pytest.raises(FdSetSizeError, match=r"cannot watch fd \d{4,}: .* use PollSelector") as info:
+                loop.step(0)
+            assert int(str(info.value).split("fd ")[1].split(":")[0]) >= FD_SETSIZE
+            loop.selector.unregister(high)
+    finally:
+        for sock in socks:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
