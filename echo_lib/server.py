@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import selectors
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from .checks import check_host, check_port
@@ -53,6 +54,9 @@ class _Peer:
 class EchoServer:
     """Echo every byte back to its sender, to any number of clients at once.
 
+    ``on_recv(actor, data)``, if given, sees every chunk a connection
+    receives, in the loop's thread (the CLI prints them, as the seed does).
+
     ``host`` must be loopback unless ``allow_remote=True``; ``port=0`` lets
     the kernel choose a free port (see `address`). With ``loop=None`` the
     server runs its own `SelectorLoop` in a background thread; given a loop,
@@ -78,8 +82,10 @@ class EchoServer:
         backlog: int = socket.SOMAXCONN,
         allow_remote: bool = False,
         name: str = "server",
+        on_recv: Callable[[str, bytes], Any] | None = None,
     ) -> None:
         self.host, self.port = check_host(host, allow_remote), check_port(port)
+        self.on_recv = on_recv
         EchoConnection(max_buffer)  # validates max_buffer before anything is opened
         self.name, self.max_buffer, self.recv_size, self.sndbuf, self.backlog = name, max_buffer, recv_size, sndbuf, backlog
         # Our own loop is made by start(), after bind() succeeded, so that a
@@ -207,6 +213,8 @@ class EchoServer:
         peer.conn.receive_data(data)
         if data:
             self._record(peer.actor, "recv", peer.sock.fileno(), 0, len(data))
+            if self.on_recv is not None:
+                self.on_recv(peer.actor, data)
         else:
             self._record(peer.actor, "eof", peer.sock.fileno(), detail=f"{peer.conn.pending} bytes still to echo")
         self.on_writable(peer)

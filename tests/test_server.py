@@ -203,3 +203,13 @@ def test_stop_is_idempotent_and_closes_everything() -> None:
     assert sock.recv(10) == b""  # the server closed our connection
     sock.close()
     assert server.loop.closed and not server.loop.running
+
+
+def test_on_recv_sees_every_chunk_in_order() -> None:
+    chunks: list[tuple[str, bytes]] = []
+    with SelectorLoop() as loop:
+        server = EchoServer(loop=loop, on_recv=lambda actor, data: chunks.append((actor, data))).start()
+        client = EchoClient(server.address, [b"abc", b"defg"], loop=loop).start()
+        loop.run_until(lambda: client.done)
+    assert b"".join(data for _, data in chunks) == b"abcdefg"
+    assert {actor for actor, _ in chunks} == {"server/conn-1"}
