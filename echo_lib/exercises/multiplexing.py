@@ -1,0 +1,257 @@
+"""Checkers for notebook 01 (why multiplexing): wait without spinning, then wait for many.
+
+Both exercises are about *how* a function waits, so besides what it returns
+each checker measures the CPU time of the thread it runs in
+(`time.thread_time`): a function that sleeps in ``select()`` uses a few
+microseconds of CPU whatever the wait, one that asks ``recv()`` again and
+again uses about as much CPU as wall time.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from . import Feedback
+
+__all__ = ["check_wait_for_any", "check_wait_for_data"]
+
+WaitForData = Callable[[socket.socket, float], Any]
+WaitForAny = Callable[[list[socket.socket], float], Any]
+
+DELAY = 0.3  # the peer's data arrives this long after the call
+# CPU time above this share of the wait means the function spun. Sleeping in
+# select() costs well under 0.1 %; a spinning loop gets 15-100 % even on a
+# busy machine (it competes for a core), a loop that polls every millisecond
+# about 3 %.
+SPIN_RATIO = 0.02
+GRACE = 3.0  # how long past its own timeout a function may take before we stop waiting
+
+
+@dataclass
+class _Call:
+    """What one call did: its value or error, wall and CPU seconds, and its thread."""
+
+    value: Any = None
+    error: BaseException | None = None
+    wall: float = 0.0
+    cpu: float = 0.0
+    thread: threading.Thread | None = None
+
+    @property
+    def returned(self) -> bool:
+        return self.thread is not None and not self.thread.is_alive()
+
+
+def _call(function: Callable[..., Any], *args: Any, timeout: float) -> _Call:
+    """Call ``function(*args)`` in a thread, timing it; wait at most ``timeout`` s.
+
+    The thread may still be running afterwards (see `_Call.returned`): the
+    caller unblocks it (closing the sockets) and joins it.
+    """
+    call = _Call()
+
+    def target() -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            call.value = function(*args)
+        except BaseException as exc:  # reported as feedback, never printed
+            call.error = exc
+        call.cpu, call.wall = time.thread_time() - cpu, time.perf_counter() - wall
+
+    call.thread = threading.Thread(target=target, name=f"exercise-{getattr(function, '__name__', 'code')}", daemon=True)
+    call.thread.start()
+    call.thread.join(timeout)
+    return call
+
+
+def _error(call: _Call) -> str:
+    error = call.error
+    if isinstance(error, NotImplementedError):
+        return "it raised NotImplementedError: replace the `raise` with your code"
+    return f"it raised {type(error).__name__}: {error}"
+
+
+def _spun(call: _Call) -> bool:
+    return call.cpu > SPIN_RATIO * max(call.wall, DELAY)
+
+
+# -- exercise 1: wait_for_data(sock, timeout) ---------------------------------
+
+
+def check_wait_for_data(wait_for_data: WaitForData) -> Feedback:
+    """Run ``wait_for_data(sock, timeout)`` twice on a socketpair.
+
+    Once with ``b"ping"`` arriving after 0.3 s: it must return ``b"ping"``.
+    Once with nothing arriving and a 0.3 s timeout: it must return None after
+    about 0.3 s. Both times it must wait in ``select()`` (little CPU), not spin.
+    """
+    feedback = Feedback("wait_for_data")
+    if _data_arrives(feedback, wait_for_data):
+        _nothing_arrives(feedback, wait_for_data)
+    return feedback
+
+
+def _data_arrives(feedback: Feedback, wait_for_data: WaitForData) -> bool:
+    with ExitStack() as stack:
+        mine, peer = (stack.enter_context(s) for s in socket.socketpair())
+        timer = threading.Timer(DELAY, peer.send, (b"ping",))
+        timer.start()
+        stack.callback(timer.join)
+        stack.callback(timer.cancel)
+        call = _call(wait_for_data, mine, 5.0, timeout=5.0 + GRACE)
+        if not call.returned:
+            feedback.expect(False, "with data arriving after 0.3 s it never returned: does it wait for more than one recv()?")
+            return _release(call, mine, peer)
+    when = "with b'ping' arriving after 0.3 s"
+    if not feedback.expect(call.error is None, f"{when} {_error(call)}" if call.error else ""):
+        return False
+    if call.value != b"ping":
+        early = call.value is None and call.wall < DELAY / 2
+        hint = ": it gave up at once; pass the timeout to select()" if early else ""
+        return feedback.expect(False, f"{when} it returned {call.value!r}, expected b'ping'{hint}")
+    return feedback.expect(
+        not _spun(call),
+        f"{when} it kept the CPU busy while waiting ({call.cpu:.2f} s of CPU in {call.wall:.2f} s): "
+        "it spins; sleep in select() until the socket is readable",
+    )
+
+
+def _nothing_arrives(feedback: Feedback, wait_for_data: WaitForData) -> bool:
+    with ExitStack() as stack:
+        mine, peer = (stack.enter_context(s) for s in socket.socketpair())
+        call = _call(wait_for_data, mine, DELAY, timeout=DELAY + GRACE)
+        if not call.returned:
+            feedback.expect(False, "with nothing arriving and a 0.3 s timeout it never returned: give select() the timeout")
+            return _release(call, mine, peer)
+    when = "with nothing arriving and a 0.3 s timeout"
+    if not feedback.expect(call.error is None, f"{when} {_error(call)}" if call.error else ""):
+        return False
+    if not feedback.expect(call.value is None, f"{when} it returned {call.value!r}, expected None"):
+        return False
+    if not feedback.expect(call.wall >= DELAY * 0.8, f"{when} it returned after {call.wall:.2f} s: wait the whole timeout"):
+        return False
+    return feedback.expect(
+        not _spun(call), f"{when} it kept the CPU busy ({call.cpu:.2f} s of CPU in {call.wall:.2f} s): it spins"
+    )
+
+
+def _release(call: _Call, *socks: socket.socket) -> bool:
+    """Unblock a learner's thread stuck on these sockets, then join it.
+
+    shutdown(), not close(): a shut-down socket is readable (EOF), which wakes
+    a blocked recv() or select(); a closed one just leaves epoll's interest list.
+    """
+    for sock in socks:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already shut down, or never connected
+    if call.thread is not None:
+        call.thread.join(GRACE)
+    return False
+
+
+# -- exercise 2: wait_for_any(socks, timeout) ---------------------------------
+
+
+def check_wait_for_any(wait_for_any: WaitForAny) -> Feedback:
+    """Run ``wait_for_any(socks, timeout)`` on three socketpairs, three times.
+
+    1. data already waiting on the 2nd and 3rd: it returns those two at once;
+    2. nothing yet, data on the 1st after 0.3 s: it returns [1st] then;
+    3. nothing at all, timeout 0.3 s: it returns [] after about 0.3 s.
+    It must not read the data (the caller does) and must not spin.
+    """
+    feedback = Feedback("wait_for_any")
+    for case in (_two_waiting, _one_arrives, _none_arrive):
+        with ExitStack() as stack:
+            pairs = [tuple(stack.enter_context(s) for s in socket.socketpair()) for _ in range(3)]
+            if not case(feedback, wait_for_any, [m for m, _ in pairs], [p for _, p in pairs], stack):
+                break
+    return feedback
+
+
+def _names(socks: list[socket.socket], chosen: list[socket.socket]) -> str:
+    return "[" + ", ".join(f"socks[{socks.index(s)}]" for s in chosen) + "]"
+
+
+def _run_any(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socket.socket], peers: list[socket.socket], timeout: float, when: str) -> _Call | None:
+    call = _call(wait_for_any, list(socks), timeout, timeout=timeout + GRACE)
+    if not call.returned:
+        feedback.expect(False, f"{when} it never returned: give select() the timeout")
+        _release(call, *socks, *peers)
+        return None
+    if not feedback.expect(call.error is None, f"{when} {_error(call)}" if call.error else ""):
+        return None
+    value = call.value
+    if not feedback.expect(isinstance(value, (list, tuple)), f"{when} it returned {type(value).__name__}; return a list of sockets"):
+        return None
+    strangers = [item for item in value if not any(item is sock for sock in socks)]
+    if not feedback.expect(
+        not strangers, f"{when} it returned {type(strangers[0]).__name__ if strangers else ''} items; return the sockets themselves (key.fileobj)"
+    ):
+        return None
+    return call
+
+
+def _expect_sockets(
+    feedback: Feedback, call: _Call, socks: list[socket.socket], wanted: list[int], when: str, unwanted_hint: str = ""
+) -> bool:
+    """The call returned exactly ``socks[i] for i in wanted``, in any order."""
+    got = sorted(socks.index(s) for s in call.value)
+    expected = "[" + ", ".join(f"socks[{i}]" for i in wanted) + "]"
+    hint = unwanted_hint if set(got) - set(wanted) else ""
+    return feedback.expect(got == wanted, f"{when} it returned {_names(socks, call.value)}, expected {expected}{hint}")
+
+
+def _unread(feedback: Feedback, socks: list[socket.socket], indexes: list[int], when: str) -> bool:
+    for i in indexes:
+        socks[i].setblocking(False)
+        try:
+            data = socks[i].recv(64)
+        except BlockingIOError:
+            data = b""
+        if not feedback.expect(data == b"ping", f"{when} the data on socks[{i}] was gone: only wait, leave reading to the caller"):
+            return False
+    return True
+
+
+def _two_waiting(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socket.socket], peers: list[socket.socket], stack: ExitStack) -> bool:
+    when = "with data already waiting on socks[1] and socks[2]"
+    peers[1].send(b"ping")
+    peers[2].send(b"ping")
+    call = _run_any(feedback, wait_for_any, socks, peers, 2.0, when)
+    hint = ": was EVENT_WRITE registered too? A connected socket is always writable"
+    if call is None or not _expect_sockets(feedback, call, socks, [1, 2], when, hint):
+        return False
+    if not feedback.expect(call.wall < 1.0, f"{when} it took {call.wall:.2f} s: return as soon as select() reports them"):
+        return False
+    return _unread(feedback, socks, [1, 2], when)
+
+
+def _one_arrives(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socket.socket], peers: list[socket.socket], stack: ExitStack) -> bool:
+    when = "with data arriving on socks[0] after 0.3 s"
+    timer = threading.Timer(DELAY, peers[0].send, (b"ping",))
+    timer.start()
+    stack.callback(timer.join)
+    stack.callback(timer.cancel)
+    call = _run_any(feedback, wait_for_any, socks, peers, 5.0, when)
+    if call is None or not _expect_sockets(feedback, call, socks, [0], when):
+        return False
+    if not feedback.expect(not _spun(call), f"{when} it kept the CPU busy ({call.cpu:.2f} s of CPU in {call.wall:.2f} s): it spins"):
+        return False
+    return _unread(feedback, socks, [0], when)
+
+
+def _none_arrive(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socket.socket], peers: list[socket.socket], stack: ExitStack) -> bool:
+    when = "with nothing arriving and a 0.3 s timeout"
+    call = _run_any(feedback, wait_for_any, socks, peers, DELAY, when)
+    if call is None or not _expect_sockets(feedback, call, socks, [], when):
+        return False
+    return feedback.expect(call.wall >= DELAY * 0.8, f"{when} it returned after {call.wall:.2f} s: wait the whole timeout")

@@ -1,0 +1,18 @@
+"""Solutions to the exercises in 01-why-multiplexing."""
+
+import select
+import selectors
+
+
+def wait_for_data(sock, timeout):
+    """Return the bytes that arrive on ``sock`` within ``timeout`` seconds, or None."""
+    readable, _, _ = select.select([sock], [], [], timeout)  # sleeps: no CPU while waiting
+    return sock.recv(1024) if readable else None
+
+
+def wait_for_any(socks, timeout):
+    """Return the sockets of ``socks`` that are readable within ``timeout`` seconds (maybe none)."""
+    with selectors.DefaultSelector() as sel:
+        for sock in socks:
+            sel.register(sock, selectors.EVENT_READ)
+        return [key.fileobj for key, mask in sel.select(timeout)]

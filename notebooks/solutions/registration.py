@@ -1,0 +1,31 @@
+"""Solutions to the exercises in 02-registration."""
+
+import selectors
+
+
+def on_accept(sock, mask):
+    """The accept callback: take the waiting connection and make it non-blocking."""
+    conn, addr = sock.accept()
+    conn.setblocking(False)
+    return conn
+
+
+def accept_one(sel, listener):
+    """Register ``listener`` with ``on_accept`` as data, dispatch one event, return the connection."""
+    sel.register(listener, selectors.EVENT_READ, on_accept)
+    try:
+        for key, mask in sel.select(timeout=5):
+            return key.data(key.fileobj, mask)
+    finally:
+        sel.unregister(listener)
+
+
+def set_interest(sel, sock, events):
+    """Make ``sel`` watch ``sock`` for exactly ``events`` (0: not at all)."""
+    registered = sock in sel.get_map()
+    if events and registered:
+        sel.modify(sock, events)
+    elif events:
+        sel.register(sock, events)
+    elif registered:
+        sel.unregister(sock)
