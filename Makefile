@@ -6,12 +6,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test test-fast notebooks nav bench clean help
+.PHONY: lab test test-fast test-browser notebooks nav bench clean help
 
 help:
 	@echo "make lab        open the notebooks in JupyterLab"
 	@echo "make test       run the whole suite (pytest, nbval, browser)"
 	@echo "make test-fast  library tests and nbval, without the browser suite"
+	@echo "make test-browser  only the browser suite (screenshots in build/screenshots)"
 	@echo "make notebooks  regenerate navigation, re-execute and save every notebook"
 	@echo "make bench      run the benchmark against its peers"
 
@@ -30,6 +31,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not browser"
+
+test-browser: $(STAMP)
+	tools/install-chromium.sh
+	$(BIN)/python -m pytest -m browser
 
 nav: $(STAMP)
 	$(BIN)/python tools/notebooks.py nav
