@@ -120,10 +120,20 @@ def test_step_skips_a_key_unregistered_earlier_in_the_same_step() -> None:
     assert calls == ["first"]
 
 
-def test_stop_all_stops_every_live_loop() -> None:
+def test_stop_all_stops_every_live_loop_and_frees_threads_and_ports() -> None:
+    threads, fds = threading.active_count(), open_fds()
     servers = [EchoServer().start() for _ in range(3)]
-    assert stop_all() >= 3
-    assert all(s.loop.closed for s in servers)
+    hanging = socket.create_connection(servers[0].address, timeout=5)  # a client that never finishes
+    client = EchoClient(servers[1].address, [b"x" * 10]).start()
+    wait_for(lambda: servers[0].connections == 1, what="the accept")
+    assert stop_all() >= 4
+    assert all(s.loop.closed for s in servers) and client.loop.closed
+    assert hanging.recv(10) == b""  # the server side was closed
+    hanging.close()
+    assert (threading.active_count(), open_fds()) == (threads, fds)
+    for server in servers:  # every port is free again for a new server
+        with EchoServer(port=server.address[1], record=False) as again:
+            assert again.address == server.address
 
 
 @pytest.mark.parametrize("selector_name", SELECTOR_NAMES)
