@@ -1,0 +1,222 @@
+"""Checkers for notebook 07 (selector implementations): choose a class that scales, and measure one honestly."""
+
+from __future__ import annotations
+
+import gc
+import selectors
+import socket
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+from ..implementations import FD_SETSIZE, available_selectors
+from ..lessons.implementations import IdleSockets, MoreFds, open_fd_count
+from . import DidNotReturn, Feedback, run_with_timeout
+
+__all__ = ["check_pick_selector", "check_select_cost"]
+
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+PickSelector = Callable[[int], Any]
+SelectCost = Callable[[type, int], Any]
+
+# (what the process looks like, sockets to watch, open fds up to FD_SETSIZE first?)
+_PICK_CASES: tuple[tuple[str, int, bool], ...] = (
+    ("10 sockets", 10, False),
+    ("5000 sockets", 5000, False),
+    ("10 sockets in a process that already has over 1024 fds open", 10, True),
+)
+
+
+# -- exercise 1: pick_selector ---------------------------------------------------
+
+
+def check_pick_selector(pick_selector: PickSelector) -> Feedback:
+    """Call ``pick_selector(n)`` and make the class it returns watch ``n`` real sockets.
+
+    The cases: 10 sockets, 5000 sockets, and 10 sockets in a process that
+    already holds more than FD_SETSIZE descriptors (so the new ones are
+    numbered above 1024). Each class must be a selector class this platform
+    has, and its ``select(0)`` must work with every socket registered.
+    """
+    feedback = Feedback("pick_selector")
+    for label, count, crowded in _PICK_CASES:
+        if crowded and sys.platform == "win32":
+            continue  # Windows' select() limit is a count, not a descriptor number
+        cls = _picked(feedback, pick_selector, count, label)
+        if cls is None or not _watches(feedback, cls, count, crowded, label):
+            break
+    return feedback
+
+
+def _picked(feedback: Feedback, pick_selector: PickSelector, count: int, label: str) -> type | None:
+    try:
+        picked = run_with_timeout(pick_selector, count, timeout=2)
+    except DidNotReturn:
+        feedback.expect(False, f"for {label}, it never returned")
+        return None
+    except Exception as exc:
+        feedback.expect(False, f"for {label}, it raised {type(exc).__name__}: {exc}")
+        return None
+    problem = _not_a_class(picked)
+    if problem:
+        feedback.expect(False, f"for {label}, {problem}")
+        return None
+    return picked
+
+
+def _not_a_class(picked: object) -> str:
+    """Why ``picked`` is not a usable selector class ('' if it is one)."""
+    if isinstance(picked, selectors.BaseSelector):
+        picked.close()
+        name = type(picked).__name__
+        return f"it returned a selector object ({name}()), expected the class: return selectors.{name}, without ()"
+    if isinstance(picked, str):
+        return f"it returned the string {picked!r}, expected a class such as selectors.PollSelector"
+    if not (isinstance(picked, type) and issubclass(picked, selectors.BaseSelector)):
+        return f"it returned {picked!r}, expected a selector class such as selectors.PollSelector"
+    if picked not in available_selectors().values():
+        return f"it returned {picked.__name__}, which this platform cannot use; it has {', '.join(available_selectors())}"
+    return ""
+
+
+def _watches(feedback: Feedback, cls: type, count: int, crowded: bool, label: str) -> bool:
+    """Register ``count`` idle sockets on ``cls()`` and select(0); note the failure, if any.
+
+    A machine whose RLIMIT_NOFILE hard limit is too low for the case cannot
+    run it; that is no fault of the learner's, so the case is skipped.
+    """
+    with MoreFds(open_fd_count() + FD_SETSIZE + count + 128), ExitStack() as stack:
+        try:
+            stack.enter_context(_Crowd(crowded))
+            socks = stack.enter_context(IdleSockets(count))
+        except OSError:
+            return True
+        try:
+            with cls() as sel:
+                for sock in socks:
+                    sel.register(sock, READ)
+                sel.select(0)
+        except (ValueError, OSError) as exc:
+            hint = " (FD_SETSIZE limits fd numbers, not how many sockets: a busy process hands out high ones)" if crowded else ""
+            return feedback.expect(False, f"for {label}, {cls.__name__} failed: {type(exc).__name__}: {exc}{hint}")
+    return True
+
+
+class _Crowd:
+    """``with _Crowd(True):`` hold enough spare sockets that every new descriptor is numbered FD_SETSIZE or more."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self.sockets: list[socket.socket] = []
+
+    def __enter__(self) -> _Crowd:
+        try:
+            while self.active and (not self.sockets or self.sockets[-1].fileno() < FD_SETSIZE):
+                self.sockets.extend(socket.socketpair())
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sock in self.sockets:
+            sock.close()
+        self.sockets = []
+
+
+# -- exercise 2: select_cost -----------------------------------------------------
+
+
+class _Log:
+    """What a spied-on selector class saw: registrations, select() timeouts, ready keys, close()."""
+
+    def __init__(self) -> None:
+        self.registered: dict[int, int] = {}
+        self.timeouts: list[float | None] = []
+        self.ready = 0
+        self.closed = 0
+
+
+def _spy(cls: type[selectors.BaseSelector], log: _Log) -> type[selectors.BaseSelector]:
+    """A subclass of ``cls`` that writes into ``log``; it looks like ``cls`` (same name)."""
+
+    class Spy(cls):  # type: ignore[misc, valid-type]
+        def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+            key = super().register(fileobj, events, data)
+            log.registered[key.fd] = events
+            return key
+
+        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            log.timeouts.append(timeout)
+            ready = super().select(timeout)
+            log.ready += len(ready)
+            return ready
+
+        def close(self) -> None:
+            log.closed += 1
+            super().close()
+
+    Spy.__name__, Spy.__qualname__ = cls.__name__, cls.__qualname__
+    return Spy
+
+
+def check_select_cost(select_cost: SelectCost) -> Feedback:
+    """Run ``select_cost(selector_class, n_idle)`` with PollSelector and 100 sockets, then the default class and 10.
+
+    It must register ``n_idle`` idle sockets for READ on a new selector,
+    time at least 100 ``select(0)`` calls, return the seconds one call takes,
+    and close the selector and every socket.
+    """
+    feedback = Feedback("select_cost")
+    cases = [(getattr(selectors, "PollSelector", selectors.DefaultSelector), 100), (selectors.DefaultSelector, 10)]
+    for cls, count in cases:
+        if not _check_cost_once(feedback, select_cost, cls, count):
+            break
+    return feedback
+
+
+def _check_cost_once(feedback: Feedback, select_cost: SelectCost, cls: type, count: int) -> bool:
+    label, log, before = f"with {cls.__name__} and {count} idle sockets", _Log(), open_fd_count()
+    with warnings.catch_warnings(record=True) as caught, MoreFds(before + count + 128):
+        warnings.simplefilter("always", ResourceWarning)
+        started = time.perf_counter()
+        try:
+            value = run_with_timeout(select_cost, _spy(cls, log), count, timeout=5)
+        except DidNotReturn:
+            waits = [t for t in log.timeouts if t is None or t > 0]
+            hint = f": it called select({waits[0]!r}), which waits on idle sockets; call select(0)" if waits else ""
+            return feedback.expect(False, f"{label}, it never returned{hint}")
+        except Exception as exc:
+            return feedback.expect(False, f"{label}, it raised {type(exc).__name__}: {exc}")
+        elapsed = time.perf_counter() - started
+        gc.collect()  # sockets kept alive only by a reference cycle (an unclosed selector) are closed now, and warn here
+    unclosed = sum(issubclass(w.category, ResourceWarning) and "socket" in str(w.message) for w in caught)
+    return _judge(feedback, label, log, value, elapsed, count, unclosed, open_fd_count() - before)
+
+
+def _judge(feedback: Feedback, label: str, log: _Log, value: Any, elapsed: float, count: int, unclosed: int, leaked: int) -> bool:
+    ok = feedback.expect(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
+        f"{label}, it returned {value!r}, expected a positive number of seconds per select(0) call",
+    )
+    calls = len(log.timeouts)
+    ok = feedback.expect(len(log.registered) == count, f"{label}, it registered {len(log.registered)} sockets, expected {count}") and ok
+    writes = sum(bool(events & WRITE) for events in log.registered.values())
+    ok = feedback.expect(not writes, f"{label}, {writes} sockets were registered for WRITE: an idle connected socket is "
+                         "always writable, so select() returns at once with all of them ready; register for EVENT_READ") and ok  # fmt: skip
+    ok = feedback.expect(writes or not log.ready, f"{label}, select() reported {log.ready} ready sockets: idle sockets "
+                         "must have nothing to read (was something sent on them?)") and ok  # fmt: skip
+    waits = sorted({repr(t) for t in log.timeouts if t is None or t > 0})
+    ok = feedback.expect(not waits, f"{label}, it called select({waits[0] if waits else ''}): with a timeout, select() on "
+                         "idle sockets waits that long; time select(0)") and ok  # fmt: skip
+    ok = feedback.expect(calls >= 100, f"{label}, it timed only {calls} select() call{'s' * (calls != 1)}: time many (at least 100), then take the median") and ok
+    if ok and calls:
+        ok = feedback.expect(value <= 2 * elapsed / calls, f"{label}, it returned {value:.3g} s, but all {calls} calls together took "
+                             f"at most {elapsed:.3g} s: return the time of one call, not of all of them")  # fmt: skip
+    ok = feedback.expect(log.closed, f"{label}, the selector was not closed: `with selector_class() as sel:` closes it") and ok
+    ok = feedback.expect(not unclosed, f"{label}, {unclosed} sockets were never closed (Python closed them later, with a "
+                         "ResourceWarning): close every socket, e.g. in a finally block") and ok  # fmt: skip
+    return feedback.expect(leaked <= 0, f"{label}, {leaked} file descriptors were left open afterwards") and ok

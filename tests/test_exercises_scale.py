@@ -1,0 +1,131 @@
+"""The exercises of 06-many-clients-and-big-messages: solutions pass, plausible mistakes are named."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import sys
+from pathlib import Path
+
+from echo_lib.exercises.scale import ECHO_MANY_PAYLOADS, check_echo_many, check_send_some
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
+from scale import echo_many, send_some  # noqa: E402
+
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
+# -- exercise 1: send_some --------------------------------------------------------
+
+
+def test_send_some_solution_passes() -> None:
+    assert str(check_send_some(send_some)) == "✔ send_some: all checks passed"
+
+
+def test_one_send_that_catches_blocking_io_error_passes_too() -> None:
+    def once(sock: socket.socket, data: bytes) -> int:
+        try:
+            return sock.send(data)
+        except BlockingIOError:
+            return 0
+
+    assert check_send_some(once).passed
+
+
+def test_sendall_is_caught() -> None:
+    def with_sendall(sock: socket.socket, data: bytes) -> int:
+        sock.sendall(data)
+        return len(data)
+
+    text = str(check_send_some(with_sendall))
+    assert "with 1 MiB, it raised BlockingIOError: on a non-blocking socket, sendall() raises it once the buffer is full" in text
+
+
+def test_claiming_everything_was_sent_is_caught() -> None:
+    def claims_all(sock: socket.socket, data: bytes) -> int:
+        try:
+            sock.send(data)
+        except BlockingIOError:
+            pass
+        return len(data)
+
+    text = str(check_send_some(claims_all))
+    assert "with 1 MiB, it returned 1048576: a 4 KiB send buffer takes only part of 1048576 bytes; return how many send() took" in text
+
+
+def test_the_notebook_stub_is_reported() -> None:
+    def stub(sock: socket.socket, data: bytes) -> int:
+        raise NotImplementedError("your code here")
+
+    assert str(check_send_some(stub)) == "✘ send_some: 1 problem\n  - with a 100-byte message, it raised NotImplementedError: your code here"
+
+
+# -- exercise 2: echo_many --------------------------------------------------------
+
+
+def test_echo_many_solution_passes() -> None:
+    assert str(check_echo_many(echo_many)) == "✔ echo_many: all checks passed"
+
+
+def test_the_payloads_cover_empty_small_and_big() -> None:
+    sizes = sorted(len(p) for p in ECHO_MANY_PAYLOADS)
+    assert len(ECHO_MANY_PAYLOADS) == 8 and sizes[0] == 0 and sizes[-1] == 1 << 20
+    assert len(set(ECHO_MANY_PAYLOADS)) == 8
+
+
+def test_one_connection_after_another_is_caught() -> None:
+    def one_by_one(address: tuple[str, int], payloads: list[bytes]) -> list[bytes]:
+        echoes = []
+        for payload in payloads:
+            with socket.create_connection(address, timeout=5) as sock:
+                sock.sendall(payload)
+                sock.shutdown(socket.SHUT_WR)
+                echo = bytearray()
+                while chunk := sock.recv(65536):
+                    echo += chunk
+            echoes.append(bytes(echo))
+        return echoes
+
+    text = str(check_echo_many(one_by_one))
+    assert "the connections were not all open at the same time (conn-2 was accepted after an earlier one had closed)" in text
+
+
+def test_stopping_at_the_first_chunk_is_caught() -> None:
+    """The classic client's fault: stop after the first non-empty recv()."""
+
+    def first_chunk(address: tuple[str, int], payloads: list[bytes]) -> list[bytes]:
+        sel, echoes = selectors.DefaultSelector(), [b""] * len(payloads)
+        socks = [socket.create_connection(address, timeout=5) for _ in payloads]
+        try:
+            for i, (sock, payload) in enumerate(zip(socks, payloads)):
+                sock.setblocking(False)
+                sock.send(payload[:4096])
+                sock.shutdown(socket.SHUT_WR)
+                sel.register(sock, READ, i)
+            while sel.get_map():
+                for key, _ in sel.select(5):
+                    echoes[key.data] = key.fileobj.recv(65536)
+                    sel.unregister(key.fileobj)  # one recv() and done
+        finally:
+            sel.close()
+            for sock in socks:
+                sock.close()
+        return echoes
+
+    text = str(check_echo_many(first_chunk))
+    assert "payload 1 (1048576 bytes): got " in text and "bytes back: was it read until EOF?" in text
+
+
+def test_echoes_out_of_order_are_named() -> None:
+    def reversed_order(address: tuple[str, int], payloads: list[bytes]) -> list[bytes]:
+        return echo_many(address, payloads)[::-1]
+
+    text = str(check_echo_many(reversed_order))
+    assert text == "✘ echo_many: 1 problem\n  - every echo came back, but not in payload order: echoes[i] must be the echo of payloads[i]"
+
+
+def test_the_notebook_stub_is_reported() -> None:
+    def stub(address: tuple[str, int], payloads: list[bytes]) -> list[bytes]:
+        raise NotImplementedError("your code here")
+
+    assert str(check_echo_many(stub)) == "✘ echo_many: 1 problem\n  - it raised NotImplementedError: your code here"
