@@ -1,0 +1,149 @@
+"""echo_lib.bench: a tiny benchmark run, a small scale run, and clear errors.
+
+Nothing here asserts a timing: these check that every row is there, that every
+server echoed every message, and that a wrong echo or a bad argument is caught.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from echo_lib import bench
+
+SMOKE_SERVERS = ("raw-selectors", "echoserver")
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = bench.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_smoke_run_has_every_row_and_every_echo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bench.json"
+    code, out, err = run_main(
+        capsys, "--rounds", "1", "--connections", "2", "--messages", "50", "--sizes", "64,4096",
+        "--servers", ",".join(SMOKE_SERVERS), "--quiet", "--json", str(path),
+    )
+    assert code == 0, err
+    header, *lines = out.split("\n\n")[0].splitlines()
+    assert [c.strip() for c in header.split("  ") if c.strip()] == list(bench.TABLE_COLUMNS)
+    assert [line.split()[0] for line in lines] == [*SMOKE_SERVERS, *SMOKE_SERVERS]
+    rows = json.loads(path.read_text())["rows"]
+    assert [(row["server"], row["size"]) for row in rows] == [(s, n) for n in (64, 4096) for s in SMOKE_SERVERS]
+    for row in rows:
+        assert row["sent"] == row["echoed"] == 50, row
+        assert row["us_per_message"] > 0 and row["note"] == ""
+    assert "echoserver ≤ 1.1× raw-selectors" in out
+
+
+def test_run_benchmark_returns_rows_with_samples() -> None:
+    options = bench.BenchOptions(rounds=2, connections=3, messages=30, sizes=(100,), servers=("raw-selectors", "asyncio-streams"))
+    rows = bench.run_benchmark(options)
+    assert [row.server for row in rows] == ["raw-selectors", "asyncio-streams"]
+    assert rows[0].ratio_to_floor == 1.0
+    for row in rows:
+        assert len(row.samples) == 2
+        assert all(s.sent == s.echoed == 30 for s in row.samples)
+
+
+def test_a_server_that_is_not_installed_gets_a_row_that_says_so() -> None:
+    table = bench.format_table([bench.Row("uvloop-protocol", 64, note="not installed")])
+    assert table.splitlines()[1].split() == ["uvloop-protocol", "64", "B", "not", "installed"]
+
+
+def test_targets_are_judged_from_the_medians() -> None:
+    rows = [
+        bench.Row("raw-selectors", 64, 10.0, 0.2, 1.0, 1.0),
+        bench.Row("echoserver", 64, 10.5, 0.2, 1.05, 1.0),
+        bench.Row("echoserver-record", 64, 16.0, 0.2, 1.6, 1.0),
+        bench.Row("asyncio-protocol", 64, 30.0, 0.2, 3.0, 1.0),
+    ]
+    verdicts = {text: met for text, met, _ in bench.check_targets(rows)}
+    assert verdicts["echoserver ≤ 1.1× raw-selectors CPU/msg at 64 B"] is True
+    assert verdicts["echoserver-record ≤ 1.5× raw-selectors CPU/msg at 64 B"] is False
+    assert verdicts["echoserver ≥ 3× cheaper than asyncio-protocol at 64 B"] is False  # 2.86×
+    assert verdicts["echoserver-record ≥ 3× cheaper than asyncio-protocol at 64 B"] is False
+
+
+def test_scale_run_echoes_every_unique_payload_byte_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "scale.json"
+    code, out, err = run_main(capsys, "--scale", "--connections", "300", "--selector", "poll", "--quiet", "--json", str(path))
+    assert code == 0, err
+    (result,) = json.loads(path.read_text())["scale"]
+    assert result["selector"] == "PollSelector" and result["connections"] == result["verified"] == 300
+    assert result["payload_bytes"] == sum(bench._scale_size(i) for i in range(300))
+    assert result["server_maxrss_kib"] > 0 and result["load_maxrss_kib"] > 0
+    assert "300/300 connections echoed" in out
+
+
+def test_payloads_differ_between_connections() -> None:
+    payloads = [bench._payload(i, bench._scale_size(i)) for i in range(1000)]
+    assert len(set(payloads)) == 1000
+    assert [len(p) for p in payloads] == [bench._scale_size(i) for i in range(1000)]
+
+
+def corrupting_echo(listener: socket.socket) -> None:
+    """Echo one message with its last byte changed, then close."""
+    conn, _ = listener.accept()
+    with conn:
+        data = conn.recv(1 << 16)
+        conn.sendall(data[:-1] + bytes([data[-1] ^ 1]))
+
+
+def test_a_wrong_echo_is_caught() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        thread = threading.Thread(target=corrupting_echo, args=(listener,))
+        thread.start()
+        load = bench._Load()
+        try:
+            load.connect(listener.getsockname()[1], 1, 5.0)
+            with pytest.raises(ValueError, match="wrong echo on connection 0: sent 64 bytes"):
+                load.exchange(64, 1, 5.0, 5.0)
+        finally:
+            for sock in load.socks:
+                sock.close()
+            thread.join(5.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--connections", "0"], "--connections: must be at least 1, got 0"),
+        (["--rounds", "two"], "--rounds: expected a positive integer, got 'two'"),
+        (["--sizes", "64,0"], "--sizes: must be at least 1, got 0"),
+        (["--seconds", "-1"], "--seconds: must be a positive number of seconds, got '-1'"),
+        (["--servers", "nginx"], "unknown server 'nginx'"),
+        (["--selector", "kqueue"], "KqueueSelector is not available"),
+        (["--scale", "--servers", "asyncio-protocol"], "--scale supports echoserver"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--connections", "10000"], "at most 1000, got 10000; add --scale"),
+        (["--scale", "--deadline", "0"], "--deadline: must be a positive number of seconds, got '0'"),
+    ],
+)
+def test_bad_arguments_are_named(capsys: pytest.CaptureFixture[str], argv: list[str], named: str) -> None:
+    code, out, err = run_main(capsys, *argv)
+    assert code == 2 and out == ""
+    assert named in err
+
+
+def test_too_many_connections_for_the_hard_limit_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        pytest.skip("no hard limit on open files here")
+    code, out, err = run_main(capsys, "--scale", "--connections", str(hard), "--quiet")
+    assert code == 1
+    assert f"hard limit RLIMIT_NOFILE is {hard}" in err and "--connections" in err
+
+
+def test_parse_args_fills_in_quick_and_scale_defaults() -> None:
+    quick = bench.parse_args(["--quick"])
+    assert (quick.rounds, quick.connections, quick.servers) == (3, 8, bench.SERVER_KINDS)
+    scale = bench.parse_args(["--scale"])
+    assert (scale.connections, scale.servers) == (10_000, ("echoserver",))
