@@ -21,6 +21,8 @@ Three rules make the server correct where the classic example is not:
 
 from __future__ import annotations
 
+from collections import deque
+
 __all__ = ["DEFAULT_MAX_BUFFER", "SEND_CHUNK", "EchoConnection"]
 
 DEFAULT_MAX_BUFFER = 1 << 20  # 1 MiB of pending echo per connection
@@ -40,7 +42,10 @@ class EchoConnection:
         self.bytes_received = 0
         self.bytes_sent = 0
         self.peer_eof = False
-        self._out = bytearray()
+        # What ``recv()`` returned, not yet echoed, as received: no copies.
+        # Only the head may be partly sent (then it is a memoryview).
+        self._chunks: deque[bytes | memoryview] = deque()
+        self._pending = 0
 
     def receive_data(self, data: bytes) -> None:
         """Feed what ``recv()`` returned; ``b""`` records the peer's EOF.
@@ -52,42 +57,67 @@ class EchoConnection:
         elif self.peer_eof:
             raise RuntimeError(f"received {len(data)!r} bytes after EOF")
         else:
-            self._out += data
+            self._chunks.append(data)
+            self._pending += len(data)
             self.bytes_received += len(data)
 
-    def data_to_send(self, limit: int = SEND_CHUNK) -> bytes:
-        """The next bytes to hand to ``send()`` (at most ``limit``; may be empty)."""
-        return bytes(self._out[:limit]) if len(self._out) > limit else bytes(self._out)
+    def data_to_send(self, limit: int = SEND_CHUNK) -> bytes | memoryview:
+        """The next bytes to hand to ``send()`` (at most ``limit``; empty if none).
+
+        Usually the very object ``recv()`` returned; small chunks queued behind
+        a slow reader are joined first, so that one ``send()`` takes them all.
+        """
+        chunks = self._chunks
+        if len(chunks) > 1 and len(chunks[0]) < limit:
+            self._join(limit)
+        if not chunks:
+            return b""
+        head = chunks[0]
+        return head if len(head) <= limit else memoryview(head)[:limit]
+
+    def _join(self, limit: int) -> None:
+        parts, size = [], 0
+        while self._chunks and size < limit:
+            parts.append(self._chunks.popleft())
+            size += len(parts[-1])
+        self._chunks.appendleft(b"".join(parts))
 
     def sent(self, n: int) -> None:
         """Drop the first ``n`` pending bytes, which the kernel accepted.
 
         Raises `ValueError` if ``n`` is negative or more than is pending.
         """
-        if not 0 <= n <= len(self._out):
-            raise ValueError(f"sent() got {n!r} bytes, but {len(self._out)} are pending")
-        del self._out[:n]  # O(1) at the front of a bytearray in CPython
+        if not 0 <= n <= self._pending:
+            raise ValueError(f"sent() got {n!r} bytes, but {self._pending} are pending")
+        self._pending -= n
         self.bytes_sent += n
+        while n:
+            head = self._chunks[0]
+            if n < len(head):
+                self._chunks[0] = memoryview(head)[n:]  # no copy
+                return
+            self._chunks.popleft()
+            n -= len(head)
 
     @property
     def pending(self) -> int:
         """Bytes received but not yet echoed."""
-        return len(self._out)
+        return self._pending
 
     @property
     def wants_read(self) -> bool:
         """Read while the peer may send more and the buffer has room."""
-        return not self.peer_eof and len(self._out) < self.max_buffer
+        return not self.peer_eof and self._pending < self.max_buffer
 
     @property
     def wants_write(self) -> bool:
         """Write exactly while output is pending."""
-        return bool(self._out)
+        return self._pending > 0
 
     @property
     def finished(self) -> bool:
         """The peer is done sending and every byte has been echoed."""
-        return self.peer_eof and not self._out
+        return self.peer_eof and not self._pending
 
     def __repr__(self) -> str:
         state = "eof" if self.peer_eof else "open"

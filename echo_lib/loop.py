@@ -30,7 +30,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from .implementations import SelectorFactory, resolve_selector, select
@@ -72,6 +72,11 @@ class SelectorLoop:
         self.selector: selectors.BaseSelector = (
             RecordingSelector(inner, self.timeline, actor=name) if self.timeline is not None else inner
         )
+        # fd -> live key, to skip keys an earlier callback unregistered. The
+        # stdlib selectors keep this dict (`_fd_to_key`); ``get_map()`` is the
+        # same data behind four Python-level calls per lookup.
+        fd_to_key = getattr(inner, "_fd_to_key", None)
+        self._keys: Mapping[int, selectors.SelectorKey] = self.selector.get_map() if fd_to_key is None else fd_to_key
         self.exception: BaseException | None = None
         self._raised = False
         self.iterations = 0
@@ -126,8 +131,11 @@ class SelectorLoop:
         try:
             ready = select(self.selector, timeout)
             self.iterations += 1
-            keys = self.selector.get_map()
-            for key, mask in ready:
+            if ready:  # the first key is live, as no callback has run yet
+                key, mask = ready[0]
+                key.data(key, mask)
+            keys = self._keys
+            for key, mask in ready[1:]:
                 live = keys.get(key.fd)
                 if live is not None and mask & live.events:
                     live.data(live, mask & live.events)

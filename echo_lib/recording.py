@@ -79,11 +79,18 @@ class RecordingSelector(selectors.BaseSelector):
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         ready = select(self.inner, timeout)
-        shown = [(key, mask) for key, mask in ready if self._actor(key) is not None]
+        shown = []
+        for key, mask in ready:
+            actor = self._labels.get(key.fd, "")
+            if actor == "":  # not labelled yet: name it now
+                actor = self._actor(key)
+            if actor is not None:
+                shown.append((actor, key.fd, mask))
+        record = self.timeline.record
         if shown or not ready:
-            self.timeline.record(self.actor, "select", nbytes=len(shown), detail=_select_detail(timeout, shown))
-        for key, mask in shown:
-            self.timeline.record(self._actor(key), "ready", key.fd, mask)
+            record(self.actor, "select", -1, 0, len(shown), _select_detail(timeout, len(shown)))
+        for actor, fd, mask in shown:
+            record(actor, "ready", fd, mask)
         return ready
 
     def close(self) -> None:
@@ -110,7 +117,7 @@ class RecordingSelector(selectors.BaseSelector):
         return f"<RecordingSelector around {type(self.inner).__name__}, {len(self.timeline)} events>"
 
 
-def _select_detail(timeout: float | None, ready: list[tuple[selectors.SelectorKey, int]]) -> str:
+def _select_detail(timeout: float | None, ready: int) -> str:
     # Only the kind of wait, never the number: summaries must not change between runs.
     wait = "block" if timeout is None else "poll" if timeout <= 0 else "wait"
-    return f"{wait}, {len(ready)} ready" if ready else f"{wait}, nothing ready"
+    return f"{wait}, {ready} ready" if ready else f"{wait}, nothing ready"

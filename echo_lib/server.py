@@ -44,10 +44,11 @@ READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 class _Peer:
     """One accepted connection: its socket, its buffer state, its registration."""
 
-    __slots__ = ("sock", "conn", "actor", "address", "events", "callback")
+    __slots__ = ("sock", "fd", "conn", "actor", "address", "events", "callback")
 
     def __init__(self, sock: socket.socket, conn: EchoConnection, actor: str, address: Any) -> None:
         self.sock, self.conn, self.actor, self.address, self.events = sock, conn, actor, address, READ
+        self.fd = sock.fileno()  # kept: fileno() is a call, and -1 once closed
         self.callback: Any = None
 
 
@@ -211,19 +212,19 @@ class EchoServer:
         except OSError as exc:
             return self._fail(peer, exc)
         peer.conn.receive_data(data)
-        if data:
-            self._record(peer.actor, "recv", peer.sock.fileno(), 0, len(data))
-            if self.on_recv is not None:
-                self.on_recv(peer.actor, data)
-        else:
-            self._record(peer.actor, "eof", peer.sock.fileno(), detail=f"{peer.conn.pending} bytes still to echo")
+        if self.timeline is not None:
+            if data:
+                self._record(peer.actor, "recv", peer.fd, 0, len(data))
+            else:
+                self._record(peer.actor, "eof", peer.fd, detail=f"{peer.conn.pending} bytes still to echo")
+        if data and self.on_recv is not None:
+            self.on_recv(peer.actor, data)
         self.on_writable(peer)
 
     def on_writable(self, peer: _Peer) -> None:
         """Send what the kernel will take now, then update the mask."""
         conn = peer.conn
-        while conn.wants_write:
-            chunk = conn.data_to_send()
+        while chunk := conn.data_to_send():
             try:
                 sent = peer.sock.send(chunk)
             except (BlockingIOError, InterruptedError):
@@ -231,9 +232,12 @@ class EchoServer:
             except OSError as exc:
                 return self._fail(peer, exc)
             conn.sent(sent)
-            self._record(peer.actor, "send", peer.sock.fileno(), 0, sent, "" if sent == len(chunk) else "partial")
+            if self.timeline is not None:
+                self._record(peer.actor, "send", peer.fd, 0, sent, "" if sent == len(chunk) else "partial")
             if sent < len(chunk):
                 break
+        if not chunk and peer.events == READ and not conn.peer_eof:
+            return  # all echoed and still reading: the mask is already right
         self._update_registration(peer)
 
     def _update_registration(self, peer: _Peer) -> None:

