@@ -131,11 +131,8 @@ class SelectorLoop:
         try:
             ready = select(self.selector, timeout)
             self.iterations += 1
-            if ready:  # the first key is live, as no callback has run yet
-                key, mask = ready[0]
-                key.data(key, mask)
             keys = self._keys
-            for key, mask in ready[1:]:
+            for key, mask in ready:
                 live = keys.get(key.fd)
                 if live is not None and mask & live.events:
                     live.data(live, mask & live.events)
