@@ -1,0 +1,280 @@
+"""Checkers for notebook 08 (from callbacks to asyncio): generator coroutines on the tiny scheduler.
+
+Both run the learner's code on `echo_lib.lessons.coroutines.Scheduler`, in a
+background thread, against real `EchoClient`s on loopback, and stop at the
+first failure so that what they report is the same on every run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import selectors
+import socket
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+from ..client import EchoClient, EchoResult
+from ..lessons.coroutines import Future, Scheduler
+from . import Feedback
+
+__all__ = ["check_awaitable_future", "check_eager_echo_handler"]
+
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+Handler = Callable[[Scheduler, socket.socket], Generator[Any, Any, Any]]
+
+SMALL_CLIENTS = 3
+BIG = 2 * 1024 * 1024  # the big client's payload: far more than the small buffers hold
+SMALL_BUFFER = 4096  # the server's SO_SNDBUF and the big client's SO_RCVBUF
+TIMEOUT = 5.0
+
+
+class _Harness:
+    """A listener, a scheduler in a thread, and an accept task that keeps every accepted socket."""
+
+    def __init__(self, handler: Handler, scheduler: Scheduler, sndbuf: int | None = None) -> None:
+        self.handler, self.sched = handler, scheduler
+        self.accepted: list[socket.socket] = []
+        self.handlers: list[Any] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        if sndbuf is not None:  # accepted sockets inherit it
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        self.listener.setblocking(False)
+        self.address = self.listener.getsockname()[:2]
+
+    def accept_loop(self) -> Generator[Future, int, None]:
+        while True:
+            yield self.sched.readable(self.listener)
+            sock, _ = self.listener.accept()
+            sock.setblocking(False)
+            self.accepted.append(sock)
+            coro = self.handler(self.sched, sock)
+            if not isinstance(coro, Generator):
+                raise TypeError(f"{_name(self.handler)}(sched, sock) returned {coro!r}: it must be a generator function (use yield)")
+            self.handlers.append(self.sched.spawn(coro))
+
+    def __enter__(self) -> _Harness:
+        self.sched.spawn(self.accept_loop())
+        self.sched.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            with contextlib.suppress(Exception):  # failures were read before; stop() only cleans up here
+                self.sched.stop()
+        finally:
+            for sock in self.accepted:
+                sock.close()
+            self.listener.close()
+
+    def failure(self) -> BaseException | None:
+        failed = self.sched.failures()
+        return self.sched.error or (failed[0].exception if failed else None)
+
+    def run_clients(self, clients: list[EchoClient], timeout: float = TIMEOUT) -> list[EchoResult]:
+        """Start the clients; wait until all are done or a task failed; stop them; return their results."""
+        try:
+            for client in clients:
+                client.start()
+            deadline = time.monotonic() + timeout
+            while not all(c.done for c in clients) and self.failure() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+        finally:
+            for client in clients:
+                if client.loop is not None:
+                    client.loop.stop()
+        return [client.result() for client in clients]
+
+    def handlers_finished(self, timeout: float = 2.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not all(task.done for task in self.handlers) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return all(task.done for task in self.handlers)
+
+
+def _name(function: object) -> str:
+    return getattr(function, "__name__", "your handler")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+# -- exercise 1: send first, wait for EVENT_WRITE only when needed ----------------------
+
+
+class _CountingScheduler(Scheduler):
+    """A Scheduler that counts the waits for EVENT_WRITE."""
+
+    write_waits = 0
+
+    def writable(self, sock: socket.socket) -> Future:
+        self.write_waits += 1
+        return super().writable(sock)
+
+
+def check_eager_echo_handler(handler: Handler) -> Feedback:
+    """Run ``handler(sched, sock)`` on the tiny scheduler for each connection, against real clients.
+
+    First 3 clients with the seed's two short messages: every echo must come
+    back, and no send() should have waited for EVENT_WRITE (the socket is
+    writable; send at once). Then one client sending 2 MiB through 4 KiB
+    buffers: send() takes only part, or raises BlockingIOError, and the rest
+    must go out once the socket is writable (waiting for EVENT_WRITE, not
+    retrying in a loop). Each handler must return at EOF with its socket
+    closed. Returns `Feedback` naming the first problem.
+    """
+    name = _name(handler)
+    feedback = Feedback(name)
+    sched = _CountingScheduler()
+    with _Harness(handler, sched, sndbuf=SMALL_BUFFER) as harness:
+        clients = [EchoClient(harness.address, name=f"client-{i}", record=False) for i in range(1, SMALL_CLIENTS + 1)]
+        results = harness.run_clients(clients)
+        if not _no_failure(feedback, harness, name, "with 3 short echoes"):
+            return feedback
+        if not feedback.expect(all(r.complete for r in results), f"with 3 clients sending 42 bytes each, not every echo came back: {_worst(results)}"):
+            return feedback
+        if not feedback.expect(sched.write_waits == 0, (
+            f"{name} waited for EVENT_WRITE before sending a short echo: the socket is almost always writable, "
+            "so call send() at once and yield sched.writable(sock) only when it did not take everything"
+        )):
+            return feedback
+        if not _closed_at_eof(feedback, harness, name):
+            return feedback
+        big = EchoClient(harness.address, [b"x" * BIG], name="big-client", record=False, rcvbuf=SMALL_BUFFER)
+        result = harness.run_clients([big])[0]
+        if not _no_failure(feedback, harness, name, "with a 2 MiB echo through small buffers"):
+            return feedback
+        if not feedback.expect(result.complete, (
+            "the 2 MiB echo did not all come back: with small buffers send() takes only part of the data; "
+            "keep the rest and send it once the socket is writable"
+        )):
+            return feedback
+        if not feedback.expect(sched.write_waits > 0, (
+            f"{name} echoed 2 MiB through a 4 KiB buffer without once waiting for EVENT_WRITE: retrying send() "
+            "in a loop busy-waits and blocks every other connection; yield sched.writable(sock) instead"
+        )):
+            return feedback
+        _closed_at_eof(feedback, harness, name)
+    return feedback
+
+
+def _no_failure(feedback: Feedback, harness: _Harness, name: str, when: str) -> bool:
+    exc = harness.failure()
+    if exc is None:
+        return True
+    if isinstance(exc, BlockingIOError):
+        return feedback.expect(False, (
+            f"{when}, {name} raised BlockingIOError: a non-blocking send() raises it when the kernel's buffer "
+            "is full; catch it, yield sched.writable(sock), and send the rest"
+        ))
+    return feedback.expect(False, f"{when}, {name} raised {_describe(exc)}")
+
+
+def _closed_at_eof(feedback: Feedback, harness: _Harness, name: str) -> bool:
+    if not feedback.expect(harness.handlers_finished(), f"{name} did not return after its client closed: at EOF (recv() returned b'') return"):
+        return False
+    return feedback.expect(all(sock.fileno() < 0 for sock in harness.accepted), f"{name} returned but left its socket open: use `with sock:`")
+
+
+def _worst(results: list[EchoResult]) -> str:
+    return next((str(r) for r in results if not r.complete), "")
+
+
+# -- exercise 2: `result = yield from future`, the step before `await` --------------------
+
+
+class _FutureScheduler(Scheduler):
+    """A Scheduler whose waits hand out the learner's Future class."""
+
+    def __init__(self, future_class: type[Future]) -> None:
+        super().__init__()
+        self.future_class = future_class
+        self.masks: list[Any] = []
+
+    def _wait(self, sock: socket.socket, events: int) -> Future:
+        future = self.future_class()
+        self.selector.register(sock, events, future)
+        self.waits += 1
+        return future
+
+
+def check_awaitable_future(future_class: type[Future]) -> Feedback:
+    """Check ``future_class.__iter__``: ``result = yield from future`` must give the Task the future, then return its result.
+
+    First without sockets: a generator doing ``yield from future`` must yield
+    the future itself, then, once resumed, return the future's result. Then
+    an echo handler written with ``mask = yield from sched.readable(sock)``
+    runs on the scheduler against 3 real clients. Returns `Feedback` naming
+    the first problem.
+    """
+    feedback = Feedback("AwaitableFuture")
+    if not feedback.expect(isinstance(future_class, type) and issubclass(future_class, Future),
+                           f"AwaitableFuture must be a class that subclasses Future, got {future_class!r}"):
+        return feedback
+    if not _yield_from_works(feedback, future_class):
+        return feedback
+    sched = _FutureScheduler(future_class)
+    with _Harness(lambda s, sock: _yield_from_echo(s, sock, sched.masks), sched) as harness:
+        clients = [EchoClient(harness.address, name=f"client-{i}", record=False) for i in range(1, SMALL_CLIENTS + 1)]
+        results = harness.run_clients(clients)
+        exc = harness.failure()
+        if not feedback.expect(exc is None, f"an echo handler using `mask = yield from sched.readable(sock)` raised {exc and _describe(exc)}"):
+            return feedback
+        if not feedback.expect(all(r.complete for r in results), f"not every echo came back: {_worst(results)}"):
+            return feedback
+        wrong = [mask for mask in sched.masks if mask not in (READ, WRITE)]
+        feedback.expect(not wrong, f"yield from sched.readable(sock) gave {wrong[:1]!r}; expected the ready mask (1 for READ, 2 for WRITE)")
+    return feedback
+
+
+def _yield_from_works(feedback: Feedback, future_class: type[Future]) -> bool:
+    future = future_class()
+    try:
+        iterator = future.__iter__()
+    except Exception as exc:
+        return feedback.expect(False, f"yield from future raised {_describe(exc)}")
+    if not inspect.isgenerator(iterator):
+        return feedback.expect(False, (
+            f"AwaitableFuture.__iter__ returned {type(iterator).__name__!r}; make it a generator "
+            "(yield self, then return self.result) so that the Task's send() reaches it"
+        ))
+    iterator.close()
+
+    def waiter() -> Generator[Any, Any, Any]:
+        return (yield from future)
+
+    gen = waiter()
+    try:
+        first = gen.send(None)
+    except StopIteration:
+        return feedback.expect(False, "yield from future returned at once: first yield the future itself, so that the Task waits on it")
+    except Exception as exc:
+        return feedback.expect(False, f"yield from future raised {_describe(exc)}")
+    if not feedback.expect(first is future, f"yield from future handed the Task {first!r}; it must hand over the future itself (yield self)"):
+        gen.close()
+        return False
+    future.set_result(READ)
+    try:
+        again = gen.send(future.result)  # what Task.step does
+    except StopIteration as stop:
+        return feedback.expect(stop.value == READ, f"once resumed, yield from future gave {stop.value!r}; it must give the future's result ({READ!r}): return self.result")
+    except Exception as exc:
+        return feedback.expect(False, f"once resumed, yield from future raised {_describe(exc)}")
+    gen.close()
+    return feedback.expect(False, f"once resumed, yield from future yielded {again!r} again; it must return the result after one yield")
+
+
+def _yield_from_echo(sched: Scheduler, sock: socket.socket, masks: list[Any]) -> Generator[Any, Any, None]:
+    """The lesson's echo handler, written with ``yield from``; records each mask it is given."""
+    with sock:
+        while True:
+            masks.append((yield from sched.readable(sock)))  # type: ignore[misc]
+            data = sock.recv(65536)
+            if not data:
+                return
+            while data:
+                masks.append((yield from sched.writable(sock)))  # type: ignore[misc]
+                data = data[sock.send(data):]
+

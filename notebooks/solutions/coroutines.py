@@ -1,0 +1,27 @@
+"""Solutions to the exercises in 08-from-callbacks-to-asyncio."""
+
+from echo_lib.lessons.coroutines import Future
+
+
+def eager_echo_handler(sched, sock):
+    """Echo until EOF: send() at once; wait for EVENT_WRITE only while bytes are left."""
+    with sock:
+        while True:
+            yield sched.readable(sock)
+            data = sock.recv(65536)
+            if not data:
+                return
+            while data:
+                try:
+                    data = data[sock.send(data):]
+                except BlockingIOError:
+                    pass  # the kernel's buffer is full: nothing was sent
+                if data:
+                    yield sched.writable(sock)
+
+
+class AwaitableFuture(Future):
+    def __iter__(self):
+        """`result = yield from future`: hand this future to the Task, then return its result."""
+        yield self  # the Task adds its step() as a callback and waits
+        return self.result
