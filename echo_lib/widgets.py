@@ -35,11 +35,11 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .checks import check_messages
 from .client import DEFAULT_MESSAGES, EchoClient, EchoResult
-from .events import mask_name
+from .events import Event, mask_name
 from .implementations import SELECTOR_NAMES, available_selectors, resolve_selector
 from .loop import SelectorLoop
 from .recording import RecordingSelector
@@ -55,13 +55,23 @@ __all__ = [
     "MAX_RUN_BYTES",
     "MAX_STEPS",
     "PAYLOAD_SIZES",
+    "ReportFront",
     "SCENARIOS",
     "SNDBUF_SIZES",
     "EchoConfig",
     "EchoLab",
     "StepThrough",
+    "WidgetFront",
+    "close_tree",
+    "describe_exception",
+    "display_output",
     "echo_lab",
     "step_through",
+    "stream_output",
+    "timeline_output",
+    "timeline_png",
+    "weak_callback",
+    "widget_bundle",
 ]
 
 KiB, MiB = 1 << 10, 1 << 20
@@ -83,6 +93,7 @@ RUN_TIMEOUT = 30.0  # seconds for all the clients of one lab run together
 MAX_STEPS = 1000  # "Run to end" takes at most this many steps
 STEP_WAIT = 1.0  # a step waits at most this long for something to be ready
 SCENARIOS: tuple[str, ...] = ("echo",)
+_T = TypeVar("_T")
 _EVENT_LINES = 200  # at most this many event lines per step-through view
 
 
@@ -138,25 +149,36 @@ def _one_line(exc: BaseException) -> str:
     return text if text and isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
-def _stream(text: str) -> dict[str, Any]:
-    """One stdout output for `ipywidgets.Output.outputs`."""
-    return {"output_type": "stream", "name": "stdout", "text": text if text.endswith("\n") else text + "\n"}
+def describe_exception(exc: BaseException) -> str:
+    """``TypeName: message``, the message as it is (see also the one-line form the labs here use)."""
+    return f"{type(exc).__name__}: {exc}"
 
 
-def _display(data: dict[str, str]) -> dict[str, Any]:
+def stream_output(text: str, *, end: str | None = None) -> dict[str, Any]:
+    """One stdout output for `ipywidgets.Output.outputs`.
+
+    ``end`` None adds a newline unless ``text`` ends with one; a string is
+    appended as it is (``"\\n"``: always one more newline).
+    """
+    if end is None:
+        end = "" if text.endswith("\n") else "\n"
+    return {"output_type": "stream", "name": "stdout", "text": text + end}
+
+
+def display_output(data: dict[str, str]) -> dict[str, Any]:
     """One display_data output (mime type -> data) for `ipywidgets.Output.outputs`."""
     return {"output_type": "display_data", "data": data, "metadata": {}}
 
 
-def _weak_callback(method: Callable[[], object]) -> Callable[[object], None]:
-    """A button callback that does not keep ``method``'s object alive.
+def weak_callback(method: Callable[[], object]) -> Callable[[object], None]:
+    """A widget callback (it ignores its one argument) that does not keep ``method``'s object alive.
 
     ipywidgets keeps every open widget in a registry; a strong callback would
     keep the front end (and the sockets it owns) alive as long as its buttons.
     """
     ref = weakref.WeakMethod(method)  # type: ignore[arg-type]
 
-    def callback(_button: object) -> None:
+    def callback(_widget: object) -> None:
         bound = ref()
         if bound is not None:
             bound()
@@ -164,25 +186,33 @@ def _weak_callback(method: Callable[[], object]) -> Callable[[object], None]:
     return callback
 
 
-def _close_tree(widget: ipywidgets.Widget) -> None:
+def close_tree(widget: ipywidgets.Widget) -> None:
     """Close ``widget`` and every widget inside it."""
     for child in getattr(widget, "children", ()):
-        _close_tree(child)
+        close_tree(child)
     widget.close()
 
 
-class _Front:
-    """Display as `widget`, with our own deterministic text instead of its repr.
+def widget_bundle(widget: ipywidgets.Widget | None, text: str) -> dict[str, Any]:
+    """``widget``'s mime bundle (none for None) with ``text`` as its text/plain."""
+    bundle: dict[str, Any] = {} if widget is None else dict(widget._repr_mimebundle_())
+    bundle["text/plain"] = text
+    return bundle
 
-    The widgets are closed by `close()`, or when this object is garbage
-    collected (the buttons hold it only weakly, see `_weak_callback`).
+
+class WidgetFront:
+    """Display as `widget`, with our own deterministic text (``repr(self)``) instead of its repr.
+
+    A subclass builds its widgets, then calls ``self._adopt(box)``. The widgets
+    are closed by `close()`, or when this object is garbage collected (give
+    its buttons `weak_callback` callbacks, so they hold it only weakly).
     """
 
     widget: ipywidgets.Box
 
     def _adopt(self, widget: ipywidgets.Box) -> None:
         self.widget = widget
-        self._widget_finalizer = weakref.finalize(self, _close_tree, widget)
+        self._widget_finalizer = weakref.finalize(self, close_tree, widget)
 
     @property
     def closed(self) -> bool:
@@ -190,13 +220,99 @@ class _Front:
         return not self._widget_finalizer.alive
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = {} if self.closed else dict(self.widget._repr_mimebundle_())
-        bundle["text/plain"] = repr(self)
-        return bundle
+        return widget_bundle(None if self.closed else self.widget, repr(self))
 
     def close(self) -> None:
         """Close the widgets (idempotent)."""
         self._widget_finalizer()
+
+
+def timeline_png(
+    timeline: Timeline | Sequence[Event],
+    title: str,
+    *,
+    width: float = 9.0,
+    row_height: float = 0.3,
+    max_height: float = 12.0,
+    dpi: float = 96,
+) -> bytes:
+    """Plot ``timeline`` (or a list of events) on a pyplot-free figure and return it as PNG bytes.
+
+    The figure is ``width`` inches wide and ``2 + row_height`` inches per
+    actor high, at most ``max_height``.
+    """
+    from matplotlib.figure import Figure
+
+    from .plotting import plot_timeline
+
+    actors = timeline.actors() if isinstance(timeline, Timeline) else dict.fromkeys(e.actor for e in timeline)
+    fig = Figure(figsize=(width, min(2.0 + row_height * len(actors), max_height)))
+    try:
+        plot_timeline(timeline, ax=fig.add_subplot(), title=title)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        if "matplotlib.pyplot" in sys.modules:  # in case plot_timeline involved pyplot
+            sys.modules["matplotlib.pyplot"].close(fig)
+    return buffer.getvalue()
+
+
+def timeline_output(
+    timeline: Timeline | Sequence[Event],
+    title: str,
+    *,
+    describe_error: Callable[[BaseException], str] = _one_line,
+    end: str | None = None,
+    **size: float,
+) -> dict[str, Any]:
+    """The timeline as a PNG display_data output (text/plain ``<timeline: TITLE>``).
+
+    ``size`` is `timeline_png`'s ``width``, ``row_height``, ``max_height``
+    and ``dpi``. If plotting fails: one stream output ``plot failed: ...``,
+    the error as ``describe_error`` puts it (``end`` as in `stream_output`).
+    """
+    try:
+        png = timeline_png(timeline, title, **size)
+    except Exception as exc:  # the text next to the plot is still worth showing
+        return stream_output(f"plot failed: {describe_error(exc)}", end=end)
+    return display_output({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<timeline: {title}>"})
+
+
+class ReportFront(WidgetFront):
+    """A `WidgetFront` whose Run button (`run_button`) runs something and reports it in `out`.
+
+    `_run_and_report` does what Run does; `last` is the last result (None
+    before a run and after a failed one), `text()` its report.
+    """
+
+    run_button: ipywidgets.Button
+    out: ipywidgets.Output
+    last: Any = None
+    _text = "not run yet"
+
+    def _run_and_report(self, doing: str, run: Callable[[], _T], plot: Callable[[_T], dict[str, Any]]) -> _T | None:
+        """Show ``doing``, call ``run()``, then show ``str(result)`` and ``plot(result)``; return the result.
+
+        A failure is shown as one ``run failed: TypeName: message`` line and
+        returns None. The button is disabled while ``run()`` runs.
+        """
+        self.run_button.disabled = True
+        self.out.outputs = (stream_output(doing),)
+        try:
+            self.last = run()
+        except Exception as exc:  # shown in the widget; the run closed its threads and sockets
+            self.last, self._text = None, f"run failed: {describe_exception(exc)}"
+            self.out.outputs = (stream_output(self._text, end="\n"),)
+            return None
+        finally:
+            self.run_button.disabled = False
+        self._text = str(self.last)
+        self.out.outputs = (stream_output(self._text, end="\n"), plot(self.last))
+        return self.last
+
+    def text(self) -> str:
+        """The report of the last run, or ``not run yet``."""
+        return self._text
 
 
 # -- the echo lab: real threads, then a picture ------------------------------
@@ -302,34 +418,7 @@ def _run_summary(config: EchoConfig, results: Sequence[EchoResult], timeline: Ti
     return "\n".join(lines)
 
 
-def _timeline_png(timeline: Timeline, title: str) -> bytes:
-    """Plot ``timeline`` on a pyplot-free figure and return it as PNG bytes."""
-    from matplotlib.figure import Figure
-
-    from .plotting import plot_timeline
-
-    height = min(2.0 + 0.3 * len(timeline.actors()), 12.0)
-    fig = Figure(figsize=(9.0, height))
-    try:
-        plot_timeline(timeline, ax=fig.add_subplot(), title=title)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
-    finally:
-        if "matplotlib.pyplot" in sys.modules:  # in case plot_timeline involved pyplot
-            sys.modules["matplotlib.pyplot"].close(fig)
-    return buffer.getvalue()
-
-
-def _plot_output(timeline: Timeline, title: str) -> dict[str, Any]:
-    """The timeline as a PNG display output, or one line saying why there is none."""
-    try:
-        png = _timeline_png(timeline, title)
-    except Exception as exc:  # the run's summary is still worth showing
-        return _stream(f"plot failed: {_one_line(exc)}")
-    return _display({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<timeline: {title}>"})
-
-
-class EchoLab(_Front):
+class EchoLab(WidgetFront):
     """The threaded echo lab: set the controls, press Run (or call `run()`).
 
     Attributes: the controls `clients`, `messages`, `payload`, `selector`,
@@ -352,7 +441,7 @@ class EchoLab(_Front):
         self.out = widgets.Output()
         controls = [self.clients, self.messages, self.payload, self.selector, self.sndbuf, self.run_button]
         self._adopt(widgets.VBox([*controls, self.out]))
-        self.run_button.on_click(_weak_callback(self.run))
+        self.run_button.on_click(weak_callback(self.run))
         self.last_results: list[EchoResult] = []
         self.last_timeline: Timeline | None = None
         self.last_error: str | None = None
@@ -374,7 +463,7 @@ class EchoLab(_Front):
             raise RuntimeError("this EchoLab is closed")
         config = self.config
         self.run_button.disabled = True
-        self.out.outputs = (_stream(f"running {config.describe()} ..."),)
+        self.out.outputs = (stream_output(f"running {config.describe()} ..."),)
         try:
             return self._run(config)
         finally:
@@ -387,13 +476,13 @@ class EchoLab(_Front):
             return self._failed(_one_line(exc))
         self.last_results, self.last_timeline, self.last_error = results, timeline, None
         self._text = _run_summary(config, results, timeline)
-        self.out.outputs = (_stream(self._text), _plot_output(timeline, config.describe()))
+        self.out.outputs = (stream_output(self._text), timeline_output(timeline, config.describe()))
         return results
 
     def _failed(self, message: str) -> list[EchoResult]:
         self.last_results, self.last_timeline, self.last_error = [], None, message
         self._text = f"run failed: {message}"
-        self.out.outputs = (_stream(self._text),)
+        self.out.outputs = (stream_output(self._text),)
         return []
 
     def text(self) -> str:
@@ -547,7 +636,7 @@ class StepSettings:
     selector: str | None
 
 
-class StepThrough(_Front):
+class StepThrough(WidgetFront):
     """Step an echo scenario one ``select()`` at a time; no threads.
 
     Attributes: `step_button`, `run_button`, `reset_button`, the `status`
@@ -565,9 +654,9 @@ class StepThrough(_Front):
         self.status = widgets.Label()
         self.out = widgets.Output()
         self._adopt(widgets.VBox([widgets.HBox([self.step_button, self.run_button, self.reset_button]), self.status, self.out]))
-        self.step_button.on_click(_weak_callback(self.step))
-        self.run_button.on_click(_weak_callback(self.run_to_end))
-        self.reset_button.on_click(_weak_callback(self.reset))
+        self.step_button.on_click(weak_callback(self.step))
+        self.run_button.on_click(weak_callback(self.run_to_end))
+        self.reset_button.on_click(weak_callback(self.reset))
         self._scenario: _Scenario | None = None
         self._finalizer: weakref.finalize | None = None
         self._view = ("", "", "", "")
@@ -696,8 +785,8 @@ class StepThrough(_Front):
         self._view = (self._status_line(), _key_map_text(rows), f"{heading}:", events)
         self.status.value = self._view[0]
         self.out.outputs = (
-            _display({"text/html": _key_map_html(rows), "text/plain": self._view[1]}),
-            _stream(f"{self._view[2]}\n{events}"),
+            display_output({"text/html": _key_map_html(rows), "text/plain": self._view[1]}),
+            stream_output(f"{self._view[2]}\n{events}"),
         )
 
     def text(self) -> str:

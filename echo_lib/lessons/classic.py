@@ -38,9 +38,7 @@ printed from the thread.
 from __future__ import annotations
 
 import ast
-import base64
 import inspect
-import io
 import re
 import select
 import selectors
@@ -49,7 +47,6 @@ import textwrap
 import threading
 import time
 import traceback
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +56,7 @@ from ..events import Event, mask_name
 from ..recording import RecordingSelector
 from ..server import EchoServer
 from ..timeline import Timeline
+from ..widgets import WidgetFront, stream_output, timeline_output, weak_callback
 
 __all__ = [
     "FAULTS",
@@ -961,46 +959,11 @@ def _table(rows: Sequence[tuple[str, ...]]) -> str:
 # -- the fault lab widget --------------------------------------------------------------
 
 
-def _timeline_png(events: list[Event], title: str) -> bytes:
-    """Plot on a pyplot-free figure (nothing left for pyplot to show later); PNG bytes."""
-    from matplotlib.figure import Figure
-
-    from ..plotting import plot_timeline
-
-    actors = list(dict.fromkeys(e.actor for e in events))
-    fig = Figure(figsize=(9.0, min(2.0 + 0.35 * len(actors), 8.0)))
-    plot_timeline(events, ax=fig.add_subplot(), title=title)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    return buffer.getvalue()
-
-
 def _plot_events(timeline: Timeline) -> list[Event]:
     return [e for e in timeline.events() if e.action not in ("log", "select")]
 
 
-def _stream(text: str) -> dict[str, Any]:
-    return {"output_type": "stream", "name": "stdout", "text": text if text.endswith("\n") else text + "\n"}
-
-
-def _weak_callback(method: Callable[[], object]) -> Callable[[object], None]:
-    ref = weakref.WeakMethod(method)  # type: ignore[arg-type]
-
-    def callback(_widget: object) -> None:
-        bound = ref()
-        if bound is not None:
-            bound()
-
-    return callback
-
-
-def _close_tree(widget: Any) -> None:
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    widget.close()
-
-
-class FaultLab:
+class FaultLab(WidgetFront):
     """Pick a fault and a version, press Run: the timeline and the outcome.
 
     Attributes: the controls `fault`, `version`, `run_button`, the `out`
@@ -1018,9 +981,8 @@ class FaultLab:
         self.version = widgets.ToggleButtons(options=list(VERSIONS), value=version, description="version")
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.out = widgets.Output()
-        self.widget = widgets.VBox([self.fault, self.version, self.run_button, self.out])
-        self._finalizer = weakref.finalize(self, _close_tree, self.widget)
-        self.run_button.on_click(_weak_callback(self.run))
+        self._adopt(widgets.VBox([self.fault, self.version, self.run_button, self.out]))
+        self.run_button.on_click(weak_callback(self.run))
         self.last: Outcome | None = None
         self._text = "not run yet"
 
@@ -1039,10 +1001,10 @@ class FaultLab:
             self.last = run_fault(fault, version)
         except Exception as exc:  # shown, not raised: this runs from a button
             self.last, self._text = None, f"fault {fault}, {version}: the run failed: {_one_line(exc)}"
-            self.out.outputs = (_stream(self._text),)
+            self.out.outputs = (stream_output(self._text),)
             return self._text
         self._text = f"{self.last.text()}\n(the fault: {what})"
-        outputs = [_stream(self._text)]
+        outputs = [stream_output(self._text)]
         if self.plot:
             outputs.insert(0, self._figure(self.last))
         self.out.outputs = tuple(outputs)
@@ -1050,25 +1012,12 @@ class FaultLab:
 
     def _figure(self, outcome: Outcome) -> dict[str, Any]:
         title = f"fault {outcome.fault}: {FAULTS[outcome.fault][0]} ({outcome.version})"
-        try:
-            png = _timeline_png(_plot_events(outcome.timeline), title)
-        except Exception as exc:
-            return _stream(f"plot failed: {_one_line(exc)}")
-        data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<timeline: {title}>"}
-        return {"output_type": "display_data", "data": data, "metadata": {}}
+        events = _plot_events(outcome.timeline)
+        return timeline_output(events, title, row_height=0.35, max_height=8.0, dpi=90, describe_error=_one_line)
 
     def text(self) -> str:
         """What the output shows as text: the last outcome, or ``not run yet``."""
         return self._text
-
-    def close(self) -> None:
-        """Close the widgets (idempotent)."""
-        self._finalizer()
-
-    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_()) if self._finalizer.alive else {}
-        bundle["text/plain"] = repr(self)
-        return bundle
 
     def __repr__(self) -> str:
         last = f"last run: {self.last.verdict}" if self.last else "not run yet"

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..implementations import FD_SETSIZE, available_selectors
+from ..widgets import display_output, stream_output, weak_callback, widget_bundle
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -531,9 +532,7 @@ class SelectCostLab:
         return self._widget
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
-        bundle = dict(self.widget.box._repr_mimebundle_())
-        bundle["text/plain"] = repr(self)
-        return bundle
+        return widget_bundle(self.widget.box, repr(self))
 
     def __repr__(self) -> str:
         count = len(self.points)
@@ -554,16 +553,16 @@ class _CostWidget:
         self.out = widgets.Output()
         self.box = widgets.VBox([self.selector, self.sockets, widgets.HBox([self.run_button, self.clear_button]), self.out])
         ref = weakref.ref(lab)  # the buttons must not keep the lab alive
-        self.run_button.on_click(lambda _: _call(ref, "run"))
-        self.clear_button.on_click(lambda _: _call(ref, "clear"))
+        self.run_button.on_click(weak_callback(lab.run))
+        self.clear_button.on_click(weak_callback(lab.clear))
         self.selector.observe(lambda change: _set(ref, selector=change["new"]), names="value")
         self.sockets.observe(lambda change: _set(ref, sockets=change["new"]), names="value")
 
     def show(self, lab: SelectCostLab) -> None:
-        outputs: list[dict[str, Any]] = [{"output_type": "stream", "name": "stdout", "text": lab.text() + "\n"}]
+        outputs = [stream_output(lab.text(), end="\n")]
         if lab.points:
             png = base64.b64encode(_png(lab.table)).decode("ascii")
-            outputs.append({"output_type": "display_data", "data": {"image/png": png, "text/plain": "<select() cost plot>"}, "metadata": {}})
+            outputs.append(display_output({"image/png": png, "text/plain": "<select() cost plot>"}))
         self.out.outputs = tuple(outputs)
 
 
@@ -576,12 +575,6 @@ def _png(table: CostTable) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     return buffer.getvalue()
-
-
-def _call(ref: weakref.ref[SelectCostLab], method: str) -> None:
-    lab = ref()
-    if lab is not None:
-        getattr(lab, method)()
 
 
 def _set(ref: weakref.ref[SelectCostLab], **settings: Any) -> None:

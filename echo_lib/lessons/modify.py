@@ -31,6 +31,7 @@ from ..connection import EchoConnection
 from ..events import mask_name
 from ..recording import RecordingSelector
 from ..timeline import Timeline
+from ..widgets import stream_output, weak_callback, widget_bundle
 
 __all__ = ["BackpressureLab", "backpressure_lab"]
 
@@ -274,9 +275,7 @@ class BackpressureLab:
         return text
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
-        bundle = dict(self.widget.box._repr_mimebundle_())
-        bundle["text/plain"] = repr(self)
-        return bundle
+        return widget_bundle(self.widget.box, repr(self))
 
     def __repr__(self) -> str:
         return (
@@ -312,27 +311,21 @@ class _LabWidget:
         self.run_button = widgets.Button(description="Run to end")
         self.reset_button = widgets.Button(description="Reset")
         self.out = widgets.Output()
-        self.out.outputs = tuple(_stream(line) for line in lab.lines)
+        self.out.outputs = tuple(stream_output(line, end="\n") for line in lab.lines)
         buttons = widgets.HBox([self.step_button, self.run_button, self.reset_button])
         self.box = widgets.VBox([self.max_buffer, self.read_per_step, buttons, self.out])
         ref = weakref.ref(lab)  # the buttons must not keep the lab (and its sockets) alive
-        self.step_button.on_click(lambda _: _call(ref, "step"))
-        self.run_button.on_click(lambda _: _call(ref, "run"))
-        self.reset_button.on_click(lambda _: _call(ref, "reset"))
+        self.step_button.on_click(weak_callback(lab.step))
+        self.run_button.on_click(weak_callback(lab.run))
+        self.reset_button.on_click(weak_callback(lab.reset))
         self.max_buffer.observe(lambda change: _configure(ref, max_buffer=change["new"]), names="value")
         self.read_per_step.observe(lambda change: _configure(ref, read_per_step=change["new"]), names="value")
 
     def append(self, line: str) -> None:
-        self.out.outputs = (*self.out.outputs, _stream(line))
+        self.out.outputs = (*self.out.outputs, stream_output(line, end="\n"))
 
     def clear(self) -> None:
         self.out.outputs = ()
-
-
-def _call(ref: weakref.ref[BackpressureLab], method: str) -> None:
-    lab = ref()
-    if lab is not None:
-        getattr(lab, method)()
 
 
 def _configure(ref: weakref.ref[BackpressureLab], **settings: int) -> None:
@@ -341,10 +334,6 @@ def _configure(ref: weakref.ref[BackpressureLab], **settings: int) -> None:
         for name, value in settings.items():
             setattr(lab, name, value)
         lab.reset()
-
-
-def _stream(text: str) -> dict[str, Any]:
-    return {"output_type": "stream", "name": "stdout", "text": text + "\n"}
 
 
 def _check(name: str, value: object, low: int, high: int) -> int:

@@ -21,17 +21,14 @@ fds except durations written as "0.41 s" (which notebooks sanitize).
 
 from __future__ import annotations
 
-import base64
-import io
 import socket
-import sys
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..timeline import Timeline
+from ..widgets import ReportFront, describe_exception, timeline_output, weak_callback
 
 __all__ = ["MAX_CLIENTS", "ClientVisit", "RoomRun", "WaitingRoom", "run_clients", "waiting_room"]
 
@@ -223,7 +220,7 @@ def _check_range(name: str, value: object, low: float, high: float) -> None:
 # -- the widget ---------------------------------------------------------------
 
 
-class WaitingRoom:
+class WaitingRoom(ReportFront):
     """Pick a server and a number of clients, press Run, see who waited.
 
     Attributes: the controls `clients`, `hold`, `server` (ToggleButtons over
@@ -241,11 +238,9 @@ class WaitingRoom:
         self.server = widgets.ToggleButtons(options=list(self.servers), value=server, description="server", style=style)
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.out = widgets.Output()
-        self.widget = widgets.VBox([self.server, self.clients, self.hold, self.run_button, self.out])
-        self._finalizer = weakref.finalize(self, _close_tree, self.widget)
-        self.run_button.on_click(_weak_callback(self.run))
+        self._adopt(widgets.VBox([self.server, self.clients, self.hold, self.run_button, self.out]))
+        self.run_button.on_click(weak_callback(self.run))
         self.last: RoomRun | None = None
-        self._text = "not run yet"
 
     def run(self) -> RoomRun | None:
         """What Run does: run the chosen server against the clients, show the report and the timeline.
@@ -254,32 +249,8 @@ class WaitingRoom:
         as one line, never as a traceback).
         """
         name, clients, hold = self.server.value, self.clients.value, round(self.hold.value, 1)
-        self.run_button.disabled = True
-        self.out.outputs = (_stream(f"running the {name} server with {clients} clients ..."),)
-        try:
-            self.last = run_clients(self.servers[name], clients, hold=hold, name=name)
-        except Exception as exc:  # shown in the widget; every thread and socket is closed
-            self.last, self._text = None, f"run failed: {type(exc).__name__}: {exc}"
-            self.out.outputs = (_stream(self._text),)
-            return None
-        finally:
-            self.run_button.disabled = False
-        self._text = str(self.last)
-        self.out.outputs = (_stream(self._text), _plot_output(self.last))
-        return self.last
-
-    def text(self) -> str:
-        """The report of the last run, or ``not run yet``."""
-        return self._text
-
-    def close(self) -> None:
-        """Close the widgets (idempotent)."""
-        self._finalizer()
-
-    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = dict(self.widget._repr_mimebundle_()) if self._finalizer.alive else {}
-        bundle["text/plain"] = repr(self)
-        return bundle
+        doing = f"running the {name} server with {clients} clients ..."
+        return self._run_and_report(doing, lambda: run_clients(self.servers[name], clients, hold=hold, name=name), _plot_output)
 
     def __repr__(self) -> str:
         last = "not run yet" if self.last is None else f"last run: {self.last.server} server, {self.last.clients} clients"
@@ -312,44 +283,7 @@ def waiting_room(
     return WaitingRoom(servers, clients, hold, chosen)
 
 
-def _weak_callback(method: Callable[[], object]) -> Callable[[object], None]:
-    """A button callback that does not keep ``method``'s object (and its widgets) alive."""
-    ref = weakref.WeakMethod(method)  # type: ignore[arg-type]
-
-    def callback(_button: object) -> None:
-        bound = ref()
-        if bound is not None:
-            bound()
-
-    return callback
-
-
-def _stream(text: str) -> dict[str, Any]:
-    return {"output_type": "stream", "name": "stdout", "text": text + "\n"}
-
-
 def _plot_output(run: RoomRun) -> dict[str, Any]:
     """The run's timeline as a PNG display output, drawn on a figure pyplot never sees."""
-    from matplotlib.figure import Figure
-
-    from ..plotting import plot_timeline
-
     title = f"{run.server} server, {run.clients} clients"
-    fig = Figure(figsize=(9.0, min(2.0 + 0.3 * len(run.timeline.actors()), 8.0)))
-    try:
-        plot_timeline(run.timeline, ax=fig.add_subplot(), title=title)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
-    except Exception as exc:  # the report is still worth showing
-        return _stream(f"plot failed: {type(exc).__name__}: {exc}")
-    finally:
-        if "matplotlib.pyplot" in sys.modules:
-            sys.modules["matplotlib.pyplot"].close(fig)
-    png = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return {"output_type": "display_data", "data": {"image/png": png, "text/plain": f"<timeline: {title}>"}, "metadata": {}}
-
-
-def _close_tree(widget: Any) -> None:
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    widget.close()
+    return timeline_output(run.timeline, title, max_height=8.0, describe_error=describe_exception, end="\n")

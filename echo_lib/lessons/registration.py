@@ -29,6 +29,7 @@ from typing import Any
 from ..events import mask_name
 from ..recording import RecordingSelector
 from ..timeline import Timeline
+from ..widgets import close_tree, stream_output, widget_bundle
 
 __all__ = ["RegistrationPlayground", "describe_error", "registration_playground"]
 
@@ -211,9 +212,7 @@ class RegistrationPlayground:
         return self._widget
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
-        bundle = dict(self.widget.box._repr_mimebundle_())
-        bundle["text/plain"] = repr(self)
-        return bundle
+        return widget_bundle(self.widget.box, repr(self))
 
     def __repr__(self) -> str:
         events = self.registered_events()
@@ -265,18 +264,17 @@ class _PlaygroundWidget:
                 else:
                     getattr(playground, method)()
             except RuntimeError as exc:  # closed: say so in the output, not as a traceback
-                self.out.outputs = ({"output_type": "stream", "name": "stdout", "text": f"{exc}\n"},)
+                self.out.outputs = (stream_output(str(exc), end="\n"),)
 
         return callback
 
     def show(self, playground: RegistrationPlayground) -> None:
         text = playground.text(limit=LOG_LINES)
-        self.out.outputs = ({"output_type": "stream", "name": "stdout", "text": text + "\n"},)
+        self.out.outputs = (stream_output(text, end="\n"),)
 
     def close(self) -> None:
         """Close every widget (idempotent)."""
-        for widget in (self.read, self.write, *self.buttons.values(), self.out, *self.box.children, self.box):
-            widget.close()
+        close_tree(self.box)
 
 
 def registration_playground() -> RegistrationPlayground:
