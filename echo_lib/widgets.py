@@ -568,11 +568,6 @@ def _stop_loop(loop: SelectorLoop) -> None:
     loop.stop()
 
 
-def _summary_since(timeline: Timeline, seq: int, limit: int = _EVENT_LINES) -> str:
-    """`Timeline.summary` of the events after ``seq`` (at most ``limit`` lines)."""
-    return timeline.summary(since=seq, limit=limit)
-
-
 @dataclass(frozen=True)
 class _KeyRow:
     """One row of the key map: who, registered for what (None: unregistered), ready how (0: not)."""
@@ -781,7 +776,7 @@ class StepThrough(WidgetFront):
         """Show the status, the key map (ready after ``ready_since``) and the events after ``events_since``."""
         scenario = self._live()
         rows = _key_rows(scenario.loop, ready_since)
-        events = _summary_since(scenario.timeline, events_since)
+        events = scenario.timeline.summary(since=events_since, limit=_EVENT_LINES)
         self._view = (self._status_line(), _key_map_text(rows), f"{heading}:", events)
         self.status.value = self._view[0]
         self.out.outputs = (
