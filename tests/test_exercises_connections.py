@@ -204,3 +204,29 @@ def test_the_notebook_stub_reports_not_implemented() -> None:
         "✘ FrameDecoder: 1 problem\n"
         "  - the whole stream in one chunk (several frames in one recv()): raised NotImplementedError: your code here"
     )
+
+
+def test_the_notebook_starting_version_has_both_faults_named() -> None:
+    opened: list[socket.socket] = []
+
+    def connect_with_timeout(address: tuple[str, int], timeout: float) -> socket.socket:
+        sock = socket.socket()
+        opened.append(sock)  # the notebook's version, but the test closes what it leaves open
+        sock.setblocking(False)
+        sock.connect_ex(address)
+        with selectors.DefaultSelector() as sel:
+            sel.register(sock, selectors.EVENT_WRITE)
+            if not sel.select(timeout):
+                raise TimeoutError(f"no connection to {address} within {timeout} s")
+        return sock
+
+    try:
+        text = str(check_connect_with_timeout(connect_with_timeout))
+    finally:
+        for sock in opened:
+            sock.close()
+    assert text == (
+        "✘ connect_with_timeout: 2 problems\n"
+        "  - to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR\n"
+        "  - 1 socket left open: close the socket before raising"
+    )

@@ -161,27 +161,29 @@ def _check_connects(feedback: Feedback, connect: ConnectWithTimeout) -> int:
     return leaked
 
 
-def _check_refused(feedback: Feedback, connect: ConnectWithTimeout) -> int:
-    with refusing_address() as address:
-        sock, exc, leaked = _attempt(connect, address, 2.0)
-    if isinstance(sock, socket.socket):
-        sock.close()
-        feedback.expect(False, "to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR")
-    else:
-        feedback.expect(isinstance(exc, ConnectionRefusedError), f"to a refused port it should raise ConnectionRefusedError, got {exc!r}")
-    return leaked
+# How each failing connect must end: (where, the timeout passed, the exception
+# it must raise, when, what to say if it returned a socket instead).
+_FAILURES = (
+    (refusing_address, 2.0, ConnectionRefusedError, "to a refused port",
+     "to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR"),
+    (unanswered_address, 0.2, TimeoutError, "when the timeout expires",
+     "it returned a socket whose connect was still pending: wait for EVENT_WRITE"),
+)
 
 
-def _check_pending(feedback: Feedback, connect: ConnectWithTimeout) -> int:
-    with unanswered_address() as address:
-        sock, exc, leaked = _attempt(connect, address, 0.2)
-    if isinstance(sock, socket.socket):
-        sock.close()
-        feedback.expect(False, "it returned a socket whose connect was still pending: wait for EVENT_WRITE")
-    elif isinstance(exc, DidNotReturn):
-        feedback.expect(False, f"a connect that never completes made it hang ({exc}): pass the timeout to select()")
-    else:
-        feedback.expect(isinstance(exc, TimeoutError), f"when the timeout expires it should raise TimeoutError, got {exc!r}")
+def _check_failures(feedback: Feedback, connect: ConnectWithTimeout) -> int:
+    leaked = 0
+    for where, timeout, expected, when, returned_socket in _FAILURES:
+        with where() as address:
+            sock, exc, fds = _attempt(connect, address, timeout)
+        leaked += fds
+        if isinstance(sock, socket.socket):
+            sock.close()
+            feedback.expect(False, returned_socket)
+        elif isinstance(exc, DidNotReturn):
+            feedback.expect(False, f"a connect that never completes made it hang ({exc}): pass the timeout to select()")
+        else:
+            feedback.expect(isinstance(exc, expected), f"{when} it should raise {expected.__name__}, got {exc!r}")
     return leaked
 
 
@@ -193,7 +195,7 @@ def check_connect_with_timeout(connect: ConnectWithTimeout) -> Feedback:
     made whenever it raises. The open fds are compared where they can be listed.
     """
     feedback = Feedback("connect_with_timeout")
-    leaked = sum(check(feedback, connect) for check in (_check_connects, _check_refused, _check_pending))
+    leaked = _check_connects(feedback, connect) + _check_failures(feedback, connect)
     feedback.expect(not leaked, f"{leaked} socket{'s' if leaked > 1 else ''} left open: close the socket before raising")
     return feedback
 
