@@ -338,6 +338,11 @@ class TestEdgeTriggeredEpollAndOneshot:
     def test_oneshot_reports_once_until_modify_rearms_it(self) -> None:
         assert self.reports(select.EPOLLIN | select.EPOLLONESHOT) == [1, 0, 0, 0, 0, 0, 1]
 
+    def test_selectors_refuses_epoll_flags(self, selector_name: str) -> None:
+        a, b = socket.socketpair()
+        with a, b, resolve_selector(selector_name)() as sel, pytest.raises(ValueError, match="Invalid events"):
+            sel.register(a, READ | select.EPOLLET)
+
     def test_selectors_reports_unread_data_at_every_select(self, selector_name: str) -> None:
         a, b = socket.socketpair()
         with a, b, resolve_selector(selector_name)() as sel:
