@@ -15,6 +15,7 @@ import selectors
 import socket
 import struct
 from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..lessons.connections import close_with_reset, outcome, refusing_address, tcp_pair, unanswered_address
@@ -81,7 +82,7 @@ def _send(sock: socket.socket) -> int:
     return sock.send(b"second")
 
 
-PREDICTION_QUESTIONS: dict[str, tuple[str, Callable[[], str]]] = {
+PREDICTION_QUESTIONS: Mapping[str, tuple[str, Callable[[], str]]] = MappingProxyType({
     "connect_ex": ("the errno name connect_ex() returns: non-blocking socket, listening loopback port", _connect_ex_errno),
     "so_error": ("the errno name in SO_ERROR once a refused connect is writable", _so_error_when_refused),
     "unread": (
@@ -96,7 +97,7 @@ PREDICTION_QUESTIONS: dict[str, tuple[str, Callable[[], str]]] = {
         "what the second send() returns or raises after the peer closed",
         lambda: _after_peer_closed(_close_then_send_once, _send),
     ),
-}
+})
 
 
 def check_predictions(predictions: Mapping[str, object]) -> Feedback:
