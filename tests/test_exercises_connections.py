@@ -8,6 +8,7 @@ import socket
 import struct
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from echo_lib.exercises.connections import check_connect_with_timeout, check_frame_decoder, check_predictions
@@ -41,29 +42,10 @@ def test_connect_solution_passes() -> None:
     assert feedback.passed, str(feedback)
 
 
-def test_writable_taken_for_connected_is_caught() -> None:
-    def no_so_error(address: tuple[str, int], timeout: float) -> socket.socket:
-        sock = socket.socket()
-        sock.setblocking(False)
-        sock.connect_ex(address)
-        with selectors.DefaultSelector() as sel:
-            sel.register(sock, selectors.EVENT_WRITE)
-            if not sel.select(timeout):
-                sock.close()
-                raise TimeoutError(address)
-        return sock
+def flawed_connect(opened: list[socket.socket], *, reads_so_error: bool, closes_on_timeout: bool) -> Callable[..., socket.socket]:
+    """A connect_with_timeout with chosen faults; every socket it makes goes into ``opened``."""
 
-    text = str(check_connect_with_timeout(no_so_error))
-    assert text == (
-        "✘ connect_with_timeout: 1 problem\n"
-        "  - to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR"
-    )
-
-
-def test_a_socket_left_open_on_timeout_is_counted() -> None:
-    opened: list[socket.socket] = []
-
-    def leaks(address: tuple[str, int], timeout: float) -> socket.socket:
+    def connect_with_timeout(address: tuple[str, int], timeout: float) -> socket.socket:
         sock = socket.socket()
         opened.append(sock)
         sock.setblocking(False)
@@ -71,17 +53,44 @@ def test_a_socket_left_open_on_timeout_is_counted() -> None:
         with selectors.DefaultSelector() as sel:
             sel.register(sock, selectors.EVENT_WRITE)
             if not sel.select(timeout):
-                raise TimeoutError(address)
-        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
-            raise ConnectionRefusedError(address)
+                if closes_on_timeout:
+                    sock.close()
+                raise TimeoutError(f"no connection to {address} within {timeout} s")
+        if reads_so_error and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            raise ConnectionRefusedError(address)  # but leaves the socket open
         return sock
 
+    return connect_with_timeout
+
+
+def feedback_for(reads_so_error: bool, closes_on_timeout: bool) -> str:
+    opened: list[socket.socket] = []
     try:
-        text = str(check_connect_with_timeout(leaks))
+        return str(check_connect_with_timeout(flawed_connect(opened, reads_so_error=reads_so_error, closes_on_timeout=closes_on_timeout)))
     finally:
-        for sock in opened:
+        for sock in opened:  # the test closes what the flawed version leaves open
             sock.close()
-    assert "2 sockets left open: close the socket before raising" in text
+
+
+def test_writable_taken_for_connected_is_caught() -> None:
+    assert feedback_for(reads_so_error=False, closes_on_timeout=True) == (
+        "✘ connect_with_timeout: 1 problem\n"
+        "  - to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR"
+    )
+
+
+def test_sockets_left_open_on_failure_are_counted() -> None:
+    assert feedback_for(reads_so_error=True, closes_on_timeout=False) == (
+        "✘ connect_with_timeout: 1 problem\n  - 2 sockets left open: close the socket before raising"
+    )
+
+
+def test_the_notebook_starting_version_has_both_faults_named() -> None:
+    assert feedback_for(reads_so_error=False, closes_on_timeout=False) == (
+        "✘ connect_with_timeout: 2 problems\n"
+        "  - to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR\n"
+        "  - 1 socket left open: close the socket before raising"
+    )
 
 
 def test_a_blocking_connect_is_told_to_use_select() -> None:
@@ -205,28 +214,3 @@ def test_the_notebook_stub_reports_not_implemented() -> None:
         "  - the whole stream in one chunk (several frames in one recv()): raised NotImplementedError: your code here"
     )
 
-
-def test_the_notebook_starting_version_has_both_faults_named() -> None:
-    opened: list[socket.socket] = []
-
-    def connect_with_timeout(address: tuple[str, int], timeout: float) -> socket.socket:
-        sock = socket.socket()
-        opened.append(sock)  # the notebook's version, but the test closes what it leaves open
-        sock.setblocking(False)
-        sock.connect_ex(address)
-        with selectors.DefaultSelector() as sel:
-            sel.register(sock, selectors.EVENT_WRITE)
-            if not sel.select(timeout):
-                raise TimeoutError(f"no connection to {address} within {timeout} s")
-        return sock
-
-    try:
-        text = str(check_connect_with_timeout(connect_with_timeout))
-    finally:
-        for sock in opened:
-            sock.close()
-    assert text == (
-        "✘ connect_with_timeout: 2 problems\n"
-        "  - to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR\n"
-        "  - 1 socket left open: close the socket before raising"
-    )
