@@ -16,15 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from echo_lib import available_selectors
-
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
-
-
-@pytest.fixture
-def sel(selector_name: str) -> Iterator[selectors.BaseSelector]:
-    with available_selectors()[selector_name]() as selector:
-        yield selector
 
 
 @pytest.fixture

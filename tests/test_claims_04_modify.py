@@ -15,12 +15,6 @@ READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
 @pytest.fixture
-def sel(selector_name: str) -> Iterator[selectors.BaseSelector]:
-    with available_selectors()[selector_name]() as selector:
-        yield selector
-
-
-@pytest.fixture
 def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     a, b = socket.socketpair()
     with a, b:
