@@ -18,7 +18,7 @@ WantedEvents = Callable[..., int]
 
 # Why each wrong bit is wrong, keyed by (has_pending_output, can_accept_more).
 _WHY = {
-    (False, False): "nothing to send and no room: ask for nothing (0)",
+    (False, False): "nothing to send and no room: 0, and the caller unregisters (a key with no events still wakes on a hang-up)",
     (False, True): "WRITE with nothing to send makes select() return at once, every time: a busy loop",
     (True, False): "with a full buffer, stop reading (no READ) but keep writing (WRITE)",
     (True, True): "output is pending (WRITE) and there is room for more input (READ)",
