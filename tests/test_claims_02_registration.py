@@ -71,7 +71,7 @@ def test_mistakes_that_raise_modify_to_no_events(selector_name: str) -> None:
         assert (outcome, a in sel.get_map()) == MODIFY_TO_NOTHING[selector_name]
 
 
-def test_an_empty_mask_still_wakes_up_after_the_peer_closes(selector_name: str) -> None:
+def test_mistakes_that_raise_an_empty_mask_still_wakes_after_a_hangup(selector_name: str) -> None:
     # epoll(7) always reports EPOLLHUP and EPOLLERR, poll(2) POLLHUP, POLLERR and
     # POLLNVAL, whatever was asked for; selectors hands them on as (key, 0).
     if MODIFY_TO_NOTHING[selector_name][0] != 0:
