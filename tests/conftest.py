@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,13 @@ SELECTOR_NAMES = list(available_selectors())
 def selector_name(request: pytest.FixtureRequest) -> str:
     """Each selector class the platform has, by name (EpollSelector, PollSelector, ...)."""
     return request.param
+
+
+@pytest.fixture
+def sel(selector_name: str) -> Iterator[selectors.BaseSelector]:
+    """An open instance of each selector class the platform has, closed after the test."""
+    with available_selectors()[selector_name]() as selector:
+        yield selector
 
 
 def open_fds() -> int:
