@@ -119,3 +119,51 @@ def _one(sel: selectors.BaseSelector) -> float:
     start = time.perf_counter()
     sel.select(0)
     return time.perf_counter() - start
+
+
+def test_a_mean_instead_of_the_median_is_caught() -> None:
+    """The total over the call count is a mean: the checker's burst of slow calls gives it away."""
+    text = str(check_select_cost(lambda cls, n: _timed(cls, n, calls=1000)))
+    assert "with PollSelector and 100 idle sockets, it returned" in text
+    assert "near the mean of the calls" in text and "rather than their median" in text
+    assert "return statistics.median() of the times" in text
+
+
+def test_a_mean_of_per_call_times_is_caught() -> None:
+    def mean_of_calls(cls: type, n: int) -> float:
+        pairs = [socket.socketpair() for _ in range(n)]
+        try:
+            with cls() as sel:
+                for a, _ in pairs:
+                    sel.register(a, READ)
+                return statistics.fmean(_one(sel) for _ in range(500))
+        finally:
+            for a, b in pairs:
+                a.close()
+                b.close()
+
+    assert "near the mean of the calls" in str(check_select_cost(mean_of_calls))
+
+
+def test_a_median_of_batch_means_passes() -> None:
+    """Timing batches of 100 calls and keeping the median batch is a median too: the burst spoils one batch only."""
+    def median_of_batches(cls: type, n: int) -> float:
+        pairs = [socket.socketpair() for _ in range(n)]
+        try:
+            with cls() as sel:
+                for a, _ in pairs:
+                    sel.register(a, READ)
+                return statistics.median(_batch(sel, 100) for _ in range(7))
+        finally:
+            for a, b in pairs:
+                a.close()
+                b.close()
+
+    assert str(check_select_cost(median_of_batches)) == "✔ select_cost: all checks passed"
+
+
+def _batch(sel: selectors.BaseSelector, calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        sel.select(0)
+    return (time.perf_counter() - start) / calls
