@@ -56,6 +56,7 @@ __all__ = [
     "MoreFds",
     "SelectCostLab",
     "SocketsAt",
+    "dup_to",
     "measure_select_costs",
     "open_fd_count",
     "plot_select_costs",
@@ -195,9 +196,26 @@ class SocketsAt:
 
 def _duplicate(sock: socket.socket, number: int) -> socket.socket:
     try:
-        import fcntl
-    except ImportError:  # Windows: no control over the numbers
+        return dup_to(sock, number)
+    except NotImplementedError:  # Windows: no control over the numbers
         return sock.dup()
+
+
+def dup_to(sock: socket.socket, number: int) -> socket.socket:
+    """The same socket as a new descriptor: the lowest free one numbered ``number`` or more.
+
+    This is ``fcntl(fd, F_DUPFD, number)``, wrapped in a new socket object (close it).
+    Raises `NotImplementedError` where `fcntl` does not exist (Windows, whose
+    sockets are handles, not small numbers), and `OSError` (EINVAL) when
+    ``number`` is not below RLIMIT_NOFILE.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        raise NotImplementedError(
+            f"{sys.platform} has no fcntl: its socket handles cannot be given a number; "
+            "there select() takes at most 512 sockets, whatever their handles"
+        ) from None
     return socket.socket(fileno=fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD, number))
 
 
