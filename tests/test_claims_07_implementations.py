@@ -18,7 +18,7 @@ import pytest
 
 from echo_lib import EchoClient, EchoServer, SelectorLoop, available_selectors
 from echo_lib.implementations import FD_SETSIZE
-from echo_lib.lessons.implementations import MoreFds, SocketsAt, dup_to
+from echo_lib.lessons.implementations import MoreFds, SocketsAt, dup_to, ready_order
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 MESSAGES = [b"It will be repeated.", b"This is the message.  ", b"x" * 100_000]
@@ -77,15 +77,7 @@ def test_2_same_results_poll_listing_equals_epoll_listing() -> None:
 
 
 def _ready_order(cls: type[selectors.BaseSelector], socks: dict[str, socket.socket], peers: dict[str, socket.socket]) -> list[str]:
-    with cls() as sel:
-        for name in REGISTERED:
-            sel.register(socks[name], READ, name)
-        for name in READIED:
-            peers[name].send(b"!")
-        order = [key.data for key, _ in sel.select(0)]
-    for name in REGISTERED:
-        socks[name].recv(1)
-    return order
+    return ready_order(cls, socks, peers, REGISTERED, READIED)
 
 
 @pytest.fixture

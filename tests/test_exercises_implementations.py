@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from echo_lib.exercises.implementations import check_pick_selector, check_select_cost
+from echo_lib.exercises.implementations import check_order_prediction, check_pick_selector, check_select_cost
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
-from implementations import pick_selector, select_cost  # noqa: E402
+from implementations import ORDER_PREDICTION, pick_selector, select_cost  # noqa: E402
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 needs_select_limit = pytest.mark.skipif(sys.platform == "win32", reason="FD_SETSIZE is a count on Windows")
@@ -167,3 +167,26 @@ def _batch(sel: selectors.BaseSelector, calls: int) -> float:
     for _ in range(calls):
         sel.select(0)
     return (time.perf_counter() - start) / calls
+
+
+# -- exercise 1: predict the orders ------------------------------------------------
+
+
+def test_order_prediction_solution_passes() -> None:
+    assert str(check_order_prediction(ORDER_PREDICTION)) == "✔ order prediction: all checks passed"
+
+
+def test_predicting_fd_order_for_select_is_corrected() -> None:
+    text = str(check_order_prediction({**ORDER_PREDICTION, "SelectSelector": "adbc"}))
+    assert "SelectSelector: you predicted 'adbc', it reported 'cadb'" in text
+    assert "ordered by fd modulo its table size (8 here): a 921 % 8 = 1, b 931 % 8 = 3, c 936 % 8 = 0, d 930 % 8 = 2" in text
+
+
+def test_predicting_registration_order_for_epoll_is_corrected() -> None:
+    text = str(check_order_prediction({**ORDER_PREDICTION, "EpollSelector": "abcd"}))
+    assert "EpollSelector: you predicted 'abcd', it reported 'bdac': epoll reports sockets in the order they became ready" in text
+
+
+def test_a_missing_prediction_and_a_non_dict_are_named() -> None:
+    assert "no prediction for PollSelector" in str(check_order_prediction({}))
+    assert "expected a dict such as {'PollSelector': 'abcd'}, got 'abcd'" in str(check_order_prediction("abcd"))  # type: ignore[arg-type]

@@ -9,15 +9,15 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
 from ..implementations import FD_SETSIZE, available_selectors
-from ..lessons.implementations import IdleSockets, MoreFds, open_fd_count
+from ..lessons.implementations import IdleSockets, MoreFds, SocketsAt, open_fd_count, ready_order
 from . import DidNotReturn, Feedback, run_with_timeout
 
-__all__ = ["check_pick_selector", "check_select_cost"]
+__all__ = ["PREDICT_NUMBERS", "PREDICT_READIED", "PREDICT_REGISTERED", "check_order_prediction", "check_pick_selector", "check_select_cost"]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 PickSelector = Callable[[int], Any]
@@ -31,7 +31,50 @@ _PICK_CASES: tuple[tuple[str, int, bool], ...] = (
 )
 
 
-# -- exercise 1: pick_selector ---------------------------------------------------
+# -- exercise 1: predict the orders ------------------------------------------------
+
+# Four sockets at these fds, registered a, b, c, d, made readable b, d, a, c.
+# The numbers make the four orders differ: readiness b d a c (epoll),
+# registration a b c d (poll), fd modulo 8 c a d b (select's set), fd a d b c.
+PREDICT_NUMBERS: dict[str, int] = {"a": 921, "b": 931, "c": 936, "d": 930}
+PREDICT_REGISTERED, PREDICT_READIED = "abcd", "bdac"
+_WHY = {
+    "EpollSelector": f"epoll reports sockets in the order they became ready ({', '.join(PREDICT_READIED)})",
+    "PollSelector": f"poll reports them in the order they were registered ({', '.join(PREDICT_REGISTERED)})",
+    "SelectSelector": "select()'s ready fds come out of a Python set, ordered by fd modulo its table size (8 here): ",
+}
+
+
+def check_order_prediction(prediction: Mapping[str, Any]) -> Feedback:
+    """Compare ``prediction`` (class name -> names in order, e.g. ``"abcd"``) with what each class reports.
+
+    Only the classes whose order notebook 07 explains are checked: epoll,
+    poll and select, those of them this platform has.
+    """
+    feedback = Feedback("order prediction")
+    if not isinstance(prediction, Mapping):
+        feedback.expect(False, f"expected a dict such as {{'PollSelector': 'abcd'}}, got {prediction!r}")
+        return feedback
+    orders, fds = _actual_orders()
+    for name, order in orders.items():
+        guess = prediction.get(name)
+        if guess is None:
+            feedback.expect(False, f"no prediction for {name}: add {name!r}: 'abcd' with the letters in the order you expect")
+            continue
+        why = _WHY[name] + (", ".join(f"{n} {fd} % 8 = {fd % 8}" for n, fd in fds.items()) if name == "SelectSelector" else "")
+        feedback.expect(list(guess) == order, f"{name}: you predicted {''.join(map(str, guess))!r}, it reported {''.join(order)!r}: {why}")
+    return feedback
+
+
+def _actual_orders() -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Each explained class's order, and the fds the sockets got (PREDICT_NUMBERS where fcntl exists)."""
+    classes = {name: cls for name, cls in available_selectors().items() if name in _WHY}
+    with MoreFds(max(PREDICT_NUMBERS.values()) + 64), SocketsAt(PREDICT_NUMBERS) as (socks, peers):
+        orders = {name: ready_order(cls, socks, peers, PREDICT_REGISTERED, PREDICT_READIED) for name, cls in classes.items()}
+        return orders, {name: sock.fileno() for name, sock in socks.items()}
+
+
+# -- exercise 2: pick_selector ---------------------------------------------------
 
 
 def check_pick_selector(pick_selector: PickSelector) -> Feedback:
@@ -128,7 +171,7 @@ class _Crowd:
         self.sockets = []
 
 
-# -- exercise 2: select_cost -----------------------------------------------------
+# -- exercise 3: select_cost -----------------------------------------------------
 
 
 # A mean and a median of the same calls differ only when some calls are much

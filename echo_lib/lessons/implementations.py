@@ -58,6 +58,7 @@ __all__ = [
     "SocketsAt",
     "dup_to",
     "measure_select_costs",
+    "ready_order",
     "open_fd_count",
     "plot_select_costs",
     "select_cost",
@@ -217,6 +218,31 @@ def dup_to(sock: socket.socket, number: int) -> socket.socket:
             "there select() takes at most 512 sockets, whatever their handles"
         ) from None
     return socket.socket(fileno=fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD, number))
+
+
+def ready_order(
+    selector_class: type[selectors.BaseSelector],
+    socks: dict[str, socket.socket],
+    peers: dict[str, socket.socket],
+    registered: str,
+    readied: str,
+) -> list[str]:
+    """The names in the order one ``select(0)`` reports them (section 3 of notebook 07).
+
+    Registers ``socks`` for READ in the order of ``registered`` (each name is
+    its key's data), sends one byte from ``peers`` in the order of
+    ``readied``, selects once, then reads every byte back so that the
+    sockets are idle again for the next class.
+    """
+    with selector_class() as sel:
+        for name in registered:
+            sel.register(socks[name], READ, name)
+        for name in readied:
+            peers[name].send(b"!")
+        order = [key.data for key, _ in sel.select(0)]
+    for name in readied:
+        socks[name].recv(1)
+    return order
 
 
 # -- timing ---------------------------------------------------------------------
