@@ -59,7 +59,7 @@ def check_order_prediction(prediction: Mapping[str, Any]) -> Feedback:
     for name, order in orders.items():
         guess = prediction.get(name)
         if guess is None:
-            feedback.expect(False, f"no prediction for {name}: add {name!r}: 'abcd' with the letters in the order you expect")
+            feedback.expect(False, f"no prediction for {name}: add {name!r}: and the four letters in the order you expect")
             continue
         why = _WHY[name] + (", ".join(f"{n} {fd} % 8 = {fd % 8}" for n, fd in fds.items()) if name == "SelectSelector" else "")
         feedback.expect(list(guess) == order, f"{name}: you predicted {''.join(map(str, guess))!r}, it reported {''.join(order)!r}: {why}")
