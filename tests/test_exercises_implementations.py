@@ -7,6 +7,7 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,21 +61,29 @@ def test_the_notebook_stub_is_reported() -> None:
 # -- exercise 2: select_cost -----------------------------------------------------
 
 
-def _timed(cls: type, n: int, *, events: int = READ, calls: int = 200, timeout: float = 0, per_call: bool = True) -> float:
+def _on_idle(cls: type, n: int, measure: Callable[[selectors.BaseSelector], float], events: int = READ) -> float:
+    """``measure(sel)`` with n idle socket pairs registered on a new ``cls()``; everything closed after."""
     pairs = [socket.socketpair() for _ in range(n)]
     try:
         with cls() as sel:
             for a, _ in pairs:
                 sel.register(a, events)
-            start = time.perf_counter()
-            for _ in range(calls):
-                sel.select(timeout)
-            total = time.perf_counter() - start
-            return total / calls if per_call else total
+            return measure(sel)
     finally:
         for a, b in pairs:
             a.close()
             b.close()
+
+
+def _timed(cls: type, n: int, *, events: int = READ, calls: int = 200, timeout: float = 0, per_call: bool = True) -> float:
+    def measure(sel: selectors.BaseSelector) -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            sel.select(timeout)
+        total = time.perf_counter() - start
+        return total / calls if per_call else total
+
+    return _on_idle(cls, n, measure, events)
 
 
 def test_select_cost_solution_passes() -> None:
@@ -131,33 +140,16 @@ def test_a_mean_instead_of_the_median_is_caught() -> None:
 
 def test_a_mean_of_per_call_times_is_caught() -> None:
     def mean_of_calls(cls: type, n: int) -> float:
-        pairs = [socket.socketpair() for _ in range(n)]
-        try:
-            with cls() as sel:
-                for a, _ in pairs:
-                    sel.register(a, READ)
-                return statistics.fmean(_one(sel) for _ in range(500))
-        finally:
-            for a, b in pairs:
-                a.close()
-                b.close()
+        return _on_idle(cls, n, lambda sel: statistics.fmean(_one(sel) for _ in range(500)))
 
     assert "near the mean of the calls" in str(check_select_cost(mean_of_calls))
 
 
 def test_a_median_of_batch_means_passes() -> None:
     """Timing batches of 100 calls and keeping the median batch is a median too: the burst spoils one batch only."""
+
     def median_of_batches(cls: type, n: int) -> float:
-        pairs = [socket.socketpair() for _ in range(n)]
-        try:
-            with cls() as sel:
-                for a, _ in pairs:
-                    sel.register(a, READ)
-                return statistics.median(_batch(sel, 100) for _ in range(7))
-        finally:
-            for a, b in pairs:
-                a.close()
-                b.close()
+        return _on_idle(cls, n, lambda sel: statistics.median(_batch(sel, 100) for _ in range(7)))
 
     assert str(check_select_cost(median_of_batches)) == "✔ select_cost: all checks passed"
 
