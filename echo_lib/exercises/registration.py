@@ -93,6 +93,7 @@ def check_accept_one(accept_one: AcceptOne) -> Feedback:
             return feedback
         if isinstance(conn, socket.socket):
             stack.enter_context(conn)
+        timer.join(5)  # the accept can finish before create_connection() has returned to the timer
         _check_accepted(feedback, sel, listener, conn, clients)
     return feedback
 
