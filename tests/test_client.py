@@ -8,7 +8,7 @@ import pytest
 
 from echo_lib import DEFAULT_MESSAGES, EchoClient, EchoResult, EchoServer, SelectorLoop
 
-from .conftest import wait_for
+from .conftest import SelectorSpec, wait_for
 
 
 def free_port() -> int:
@@ -22,10 +22,10 @@ def test_default_messages_are_the_seeds() -> None:
     assert DEFAULT_MESSAGES == (b"It will be repeated.", b"This is the message.  ")
 
 
-def test_switches_to_read_only_once_the_queue_is_empty(selector_name: str) -> None:
+def test_switches_to_read_only_once_the_queue_is_empty(loop_selector: SelectorSpec) -> None:
     # One loop for both, stepped: in threads the whole echo may arrive in the
     # same step as the last send, and the client then finishes without modify().
-    with SelectorLoop(selector_name) as loop:
+    with SelectorLoop(loop_selector) as loop:
         server = EchoServer(loop=loop).start()
         client = EchoClient(server.address, loop=loop).start()
         loop.run_until(lambda: client.done)

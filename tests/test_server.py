@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from echo_lib import EchoClient, EchoServer, SelectorLoop
 
-from .conftest import wait_for
+from .conftest import SelectorSpec, wait_for
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 MiB = 1 << 20
@@ -30,9 +30,9 @@ def recv_until_eof(sock: socket.socket, limit: int, timeout: float = 10.0) -> by
     raise AssertionError(f"peer sent more than {limit} bytes")
 
 
-def test_echoes_the_seed_messages(selector_name: str) -> None:
-    with EchoServer(selector=selector_name) as server:
-        result = EchoClient(server.address, selector=selector_name).run()
+def test_echoes_the_seed_messages(loop_selector: SelectorSpec) -> None:
+    with EchoServer(selector=loop_selector) as server:
+        result = EchoClient(server.address, selector=loop_selector).run()
     assert result.complete and result.sent == result.received == 42
     assert server.timeline.bytes_moved("server") == {"recv": 42, "send": 42}
 
@@ -43,17 +43,17 @@ def test_binds_loopback_and_an_ephemeral_port() -> None:
         assert host == "127.0.0.1" and 0 < port < 65536
 
 
-def test_keeps_serving_after_a_client_leaves(selector_name: str) -> None:
-    with EchoServer(selector=selector_name) as server:
+def test_keeps_serving_after_a_client_leaves(loop_selector: SelectorSpec) -> None:
+    with EchoServer(selector=loop_selector) as server:
         results = [EchoClient(server.address, [b"round %d" % i]).run() for i in range(3)]
         wait_for(lambda: server.connections == 0, what="connections to close")
         assert server.accepted == 3
     assert all(r.complete for r in results)
 
 
-def test_partial_writes_with_a_small_send_buffer(selector_name: str) -> None:
+def test_partial_writes_with_a_small_send_buffer(loop_selector: SelectorSpec) -> None:
     payload = bytes(range(256)) * (12 * 4096)  # 12 MiB
-    with EchoServer(selector=selector_name, sndbuf=4096) as server:
+    with EchoServer(selector=loop_selector, sndbuf=4096) as server:
         result = EchoClient(server.address, [payload], rcvbuf=4096, timeout=30).run()
     assert result.complete and result.received == len(payload)
     sends = server.timeline.events("server", "send")
@@ -62,9 +62,9 @@ def test_partial_writes_with_a_small_send_buffer(selector_name: str) -> None:
     assert "READ → READ|WRITE" in modifies and "READ|WRITE → READ" in modifies
 
 
-def test_half_close_flushes_the_pending_echo(selector_name: str) -> None:
+def test_half_close_flushes_the_pending_echo(loop_selector: SelectorSpec) -> None:
     payload = b"half-close " * 300_000  # 3.3 MB: more than the socket buffers hold
-    with EchoServer(selector=selector_name) as server, socket.create_connection(server.address, timeout=10) as sock:
+    with EchoServer(selector=loop_selector) as server, socket.create_connection(server.address, timeout=10) as sock:
         received = bytearray()
         sender = threading.Thread(target=lambda: (sock.sendall(payload), sock.shutdown(socket.SHUT_WR)))
         sender.start()
@@ -74,8 +74,8 @@ def test_half_close_flushes_the_pending_echo(selector_name: str) -> None:
     assert server.timeline.events("server/conn-1", "eof")
 
 
-def test_connection_reset_closes_only_that_connection(selector_name: str) -> None:
-    with EchoServer(selector=selector_name) as server:
+def test_connection_reset_closes_only_that_connection(loop_selector: SelectorSpec) -> None:
+    with EchoServer(selector=loop_selector) as server:
         rude = socket.create_connection(server.address, timeout=5)
         rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         rude.sendall(b"x" * 100_000)
@@ -88,9 +88,9 @@ def test_connection_reset_closes_only_that_connection(selector_name: str) -> Non
     assert closes[-1].action == "close"
 
 
-def test_a_client_that_never_reads_cannot_grow_the_server(selector_name: str) -> None:
+def test_a_client_that_never_reads_cannot_grow_the_server(loop_selector: SelectorSpec) -> None:
     cap = 64 * 1024
-    with EchoServer(selector=selector_name, max_buffer=cap, recv_size=16 * 1024, sndbuf=4096) as server:
+    with EchoServer(selector=loop_selector, max_buffer=cap, recv_size=16 * 1024, sndbuf=4096) as server:
         with socket.socket() as hog:
             hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             hog.connect(server.address)
@@ -148,16 +148,16 @@ def test_any_list_of_byte_strings_comes_back_intact(shared_server: EchoServer, m
     assert result.complete and client.received_data == b"".join(messages)
 
 
-def deterministic_run(selector_name: str) -> str:
-    with SelectorLoop(selector_name) as loop:
+def deterministic_run(loop_selector: SelectorSpec) -> str:
+    with SelectorLoop(loop_selector) as loop:
         server = EchoServer(loop=loop).start()
         clients = [EchoClient(server.address, loop=loop, name=f"client-{i}").start() for i in (1, 2)]
         loop.run_until(lambda: all(c.done for c in clients) and server.connections == 0)
     return loop.timeline.summary()
 
 
-def test_deterministic_mode_repeats_exactly(selector_name: str) -> None:
-    first, second = deterministic_run(selector_name), deterministic_run(selector_name)
+def test_deterministic_mode_repeats_exactly(loop_selector: SelectorSpec) -> None:
+    first, second = deterministic_run(loop_selector), deterministic_run(loop_selector)
     assert first == second
     assert "READ|WRITE → READ" in first and "server/conn-2" in first
 
