@@ -12,8 +12,8 @@ things it does differently from epoll and poll matter to a loop:
 
 This class reproduces all three over ``select.poll()``: it splits each fd's
 events into one entry per filter, shuffles the list with a seeded
-`random.Random` (so a run repeats exactly), and keeps `_BaseSelectorImpl`'s
-``modify()``. The keys it returns are looked up at ``select()`` time, as
+`random.Random` (so a run repeats exactly) or puts it in the order a test
+asks for, and keeps `_BaseSelectorImpl`'s ``modify()``. The keys it returns are looked up at ``select()`` time, as
 `KqueueSelector` does.
 """
 
@@ -23,11 +23,13 @@ import math
 import random
 import select
 import selectors
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["KqueueStyleSelector"]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+Entry = tuple[selectors.SelectorKey, int]
 _POLL_READ = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 _POLL_WRITE = select.POLLOUT | select.POLLHUP | select.POLLERR
 
@@ -35,10 +37,10 @@ _POLL_WRITE = select.POLLOUT | select.POLLHUP | select.POLLERR
 class KqueueStyleSelector(selectors._BaseSelectorImpl):
     """Poll-based, but reporting as `selectors.KqueueSelector` does (see the module)."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, order: Callable[[list[Entry]], list[Entry]] | None = None) -> None:
         super().__init__()
         self._poll = select.poll()
-        self._random = random.Random(seed)
+        self._order = order if order is not None else _shuffler(seed)
         self.splits = 0  # how many fds came back as two entries
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
@@ -58,7 +60,7 @@ class KqueueStyleSelector(selectors._BaseSelectorImpl):
     # modify() is deliberately not overridden: _BaseSelectorImpl.modify() is
     # unregister() + register(), exactly as KqueueSelector inherits it.
 
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+    def select(self, timeout: float | None = None) -> list[Entry]:
         ms = None if timeout is None else max(0, math.ceil(timeout * 1000))
         ready = []
         for fd, revents in self._poll.poll(ms):
@@ -68,9 +70,19 @@ class KqueueStyleSelector(selectors._BaseSelectorImpl):
             filters = [m for m, bits in ((READ, _POLL_READ), (WRITE, _POLL_WRITE)) if revents & bits and key.events & m]
             self.splits += len(filters) > 1
             ready.extend((key, m) for m in filters)
-        self._random.shuffle(ready)
-        return ready
+        return self._order(ready)
 
     def close(self) -> None:
         super().close()
         self._poll = None  # type: ignore[assignment]
+
+
+def _shuffler(seed: int) -> Callable[[list[Entry]], list[Entry]]:
+    """A seeded shuffle: any order, the same one on every run."""
+    generator = random.Random(seed)
+
+    def shuffled(ready: list[Entry]) -> list[Entry]:
+        generator.shuffle(ready)
+        return ready
+
+    return shuffled
