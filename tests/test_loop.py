@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import selectors
 import socket
+import sys
 import threading
 
 import pytest
@@ -279,3 +280,45 @@ def test_call_later_runs_after_its_delay_and_bounds_the_wait() -> None:
         assert loop.step(0.0) == 0 and not ran, "not due yet"
         loop.run_until(lambda: bool(ran), timeout=5)
         assert loop.iterations <= 3, "a blocking step waits for the timer instead of spinning"
+
+
+def test_windows_too_many_sockets_error_is_an_fd_set_size_error() -> None:
+    from echo_lib.implementations import FdSetSizeError, select
+
+    class WindowsLikeSelector(selectors.SelectSelector):
+        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            raise ValueError("too many file descriptors in select()")  # CPython's text on Windows
+
+    a, b = socket.socketpair()
+    with a, b, WindowsLikeSelector() as sel:
+        sel.register(a, READ)
+        with pytest.raises(FdSetSizeError, match=r"SelectSelector cannot watch .*FD_SETSIZE \((512|1024)\)"):
+            select(sel, 0)
+
+
+def test_fd_setsize_is_the_first_fd_select_refuses() -> None:
+    from echo_lib.implementations import FD_SETSIZE, FdSetSizeError, select
+
+    if sys.platform == "win32":
+        pytest.skip("on Windows the limit is a count of 512 sockets, not an fd number")
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < FD_SETSIZE + 8:
+        pytest.skip(f"the fd limit ({hard}) is too low to pass FD_SETSIZE")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, FD_SETSIZE + 8), hard))
+    a, b = socket.socketpair()
+    try:
+        for fd, fits in ((FD_SETSIZE - 1, True), (FD_SETSIZE, False)):
+            os.dup2(a.fileno(), fd)
+            with selectors.SelectSelector() as sel:
+                sel.register(fd, READ)
+                if fits:
+                    assert select(sel, 0) == []
+                else:
+                    with pytest.raises(FdSetSizeError, match=f"cannot watch fd {fd}"):
+                        select(sel, 0)
+            os.close(fd)
+    finally:
+        a.close()
+        b.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import selectors
 import socket
 import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +16,7 @@ from hypothesis import strategies as st
 
 from echo_lib import EchoClient, EchoServer, SelectorLoop
 
-from .conftest import SelectorSpec, wait_for
+from .conftest import SelectorSpec, open_fds, wait_for
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 MiB = 1 << 20
@@ -217,3 +221,111 @@ def test_on_recv_sees_every_chunk_in_order() -> None:
         loop.run_until(lambda: client.done)
     assert b"".join(data for _, data in chunks) == b"abcdefg"
     assert {actor for actor, _ in chunks} == {"server/conn-1"}
+
+
+# -- fail well: out of fds, past FD_SETSIZE, stopped servers, bad values -----------
+
+
+@contextlib.contextmanager
+def fd_limit(soft: int) -> Iterator[None]:
+    """Lower this process's soft RLIMIT_NOFILE to ``soft`` for the block (POSIX only)."""
+    resource = pytest.importorskip("resource", reason="Windows has no fd limit to lower")
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, before[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, before)
+
+
+def free_fds_below(limit: int) -> int:
+    """How many fds below ``limit`` are not open (the ones accept() can still get)."""
+    return limit - len([fd for fd in map(int, os.listdir("/proc/self/fd")) if fd < limit])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts fds in /proc/self/fd (Linux)")
+def test_out_of_fds_the_server_backs_off_says_so_once_and_recovers() -> None:
+    with SelectorLoop("epoll" if hasattr(selectors, "EpollSelector") else None) as loop:
+        server = EchoServer(loop=loop, accept_retry_delay=0.5).start()
+        clients = [socket.create_connection(server.address, timeout=5) for _ in range(4)]
+        limit = max(map(int, os.listdir("/proc/self/fd"))) + 1
+        clients += [socket.create_connection(server.address, timeout=5) for _ in range(free_fds_below(limit) + 1)]
+        for sock in clients:
+            sock.sendall(b"ping")
+            sock.shutdown(socket.SHUT_WR)
+        steps, started = 0, time.monotonic()
+        with fd_limit(limit):
+            while steps < 200 and time.monotonic() - started < 0.4:  # well within the 0.5 s pause
+                loop.step(0.0)
+                steps += 1
+        listener_ready = len(loop.timeline.events("server", "ready"))
+        errors = loop.timeline.events("server", "error")
+        assert steps >= 5 and listener_ready == 1, f"the listener was reported ready in {listener_ready} of {steps} steps"
+        assert len(errors) == 1 and "EMFILE" in errors[0].detail and "not accepting for 0.5 s" in errors[0].detail
+        loop.run_until(lambda: server.accepted == len(clients) and server.connections == 0)
+        assert len(loop.timeline.events("server", "error")) == 1, "said once"
+    for sock in clients:
+        with sock:
+            assert recv_until_eof(sock, 4) == b"ping", "every connection was served after the pause"
+
+
+def test_select_selector_refuses_the_connection_past_fd_setsize_and_serves_the_others() -> None:
+    from echo_lib.implementations import FD_SETSIZE
+
+    resource = pytest.importorskip("resource", reason="the POSIX limit is on fd numbers")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < FD_SETSIZE + 64:
+        pytest.skip(f"the fd limit ({hard}) is too low to pass FD_SETSIZE")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, FD_SETSIZE + 64), hard))
+    fillers: list[int] = []
+    socks: list[socket.socket] = []
+    try:
+        with SelectorLoop("select") as loop:
+            server = EchoServer(loop=loop).start()
+            socks.append(socket.create_connection(server.address, timeout=5))
+            loop.run_until(lambda: server.accepted == 1)
+            while (fd := os.open(os.devnull, os.O_RDONLY)) < FD_SETSIZE - 4:
+                fillers.append(fd)
+            os.close(fd)
+            socks += [socket.create_connection(server.address, timeout=5) for _ in range(4)]
+            loop.run_until(lambda: server.accepted + server.refused == 5)
+            assert server.refused >= 2 and all(peer.fd < FD_SETSIZE for peer in server._peers.values())
+            socks[0].sendall(b"still served")
+            socks[0].shutdown(socket.SHUT_WR)
+            loop.run_until(lambda: server.connections == 0)
+            errors = loop.timeline.events("server", "error")
+            assert len(errors) == 1 and f"FD_SETSIZE ({FD_SETSIZE})" in errors[0].detail, "said once"
+        assert recv_until_eof(socks[0], 100) == b"still served"
+        assert sum(recv_until_eof(sock, 100) == b"" for sock in socks[1:]) >= 2, "a refused client sees EOF"
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        for sock in socks:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_entering_a_stopped_server_again_is_a_clear_error() -> None:
+    server = EchoServer(name="once")
+    with server:
+        pass
+    with pytest.raises(RuntimeError, match="'once' .* has stopped; make a new EchoServer"):
+        with server:
+            pass
+    with pytest.raises(RuntimeError, match="has stopped"):
+        server.start()
+
+
+@pytest.mark.parametrize("recv_size", [0, -1, 1.5, True])
+def test_a_bad_recv_size_is_named(recv_size: object) -> None:
+    with pytest.raises(ValueError, match=rf"recv_size must be an int of at least 1, got {recv_size!r}"):
+        EchoServer(recv_size=recv_size)
+
+
+def test_a_server_on_a_closed_loop_is_a_clear_error_and_leaks_nothing() -> None:
+    loop = SelectorLoop(name="gone")
+    loop.stop()
+    fds = open_fds()
+    with pytest.raises(RuntimeError, match="'gone' closed.*is closed"):
+        EchoServer(loop=loop).start()
+    assert open_fds() == fds
