@@ -137,7 +137,8 @@ class EchoClient:
         self._sock = self._connect()
         try:
             if self.loop is None:
-                self.loop = SelectorLoop(self._selector, record=self.timeline is not None, timeline=self.timeline, name=self.name)
+                record = self.timeline is not None
+                self.loop = SelectorLoop(self._selector, record=record, timeline=self.timeline, name=self.name)
             self.loop.add_closer(self.close)
             self._record("connect", detail=f"{len(self.messages)} messages, {self.expected} bytes")
             self.loop.register(self._sock, READ | WRITE, self._on_ready, actor=self.name)

@@ -10,11 +10,15 @@ Two ways to drive it:
   called from any thread: it writes one byte to a wakeup socketpair (trio's
   trick) so that ``select()`` returns at once, joins the thread (with a
   timeout), then closes every registered socket and the selector. It is
-  idempotent.
+  idempotent. Called from a callback (the loop's own thread), it lets that
+  step end, and the thread closes everything as it exits.
 * **deterministic**: no thread at all. `step()` runs exactly one ``select()``
   and its callbacks; `run_until()` steps until a condition holds. A server and
   its clients sharing one loop then produce the same event sequence on every
   run, which is what notebook outputs and the step-through widget rely on.
+
+Either way, `call_later()` runs a function after a delay, between steps
+(the server uses it to pause accepting when out of file descriptors).
 
 A callback that raises stops the loop: the exception is recorded as an
 ``error`` event, kept in `exception`, and raised again by `stop()` (or
@@ -81,14 +85,12 @@ class SelectorLoop:
         fd_to_key = getattr(inner, "_fd_to_key", None)
         self._keys: Mapping[int, selectors.SelectorKey] = self.selector.get_map() if fd_to_key is None else fd_to_key
         self.exception: BaseException | None = None
-        self._raised = False
+        self._raised = self._stop_requested = False
         self.iterations = 0
         self._thread: threading.Thread | None = None
-        self._stop_requested = False
-        self._closed = False
-        self._close_on_exit = False
+        self._closed = self._close_on_exit = False
         self._pending: deque[Callable[[], Any]] = deque()
-        self._timers: list[tuple[float, int, Callable[[], Any]]] = []
+        self._timers: list[tuple[float, int, Callable[[], Any]]] = []  # (when, order, function): a heap
         self._timer_order = itertools.count()
         self._closers: list[Callable[[], Any]] = []
         self._wake_r, self._wake_w = socket.socketpair()

@@ -141,7 +141,8 @@ class EchoServer:
         try:
             self.address = self._listener.getsockname()[:2]
             if self.loop is None:
-                self.loop = SelectorLoop(self._selector, record=self.timeline is not None, timeline=self.timeline, name=self.name)
+                record = self.timeline is not None
+                self.loop = SelectorLoop(self._selector, record=record, timeline=self.timeline, name=self.name)
             self.loop.add_closer(self.close)
             self.loop.register(self._listener, READ, self.on_accept, actor=self.name)
         except BaseException:
@@ -241,8 +242,9 @@ class EchoServer:
             self._record(self.name, "error", fd, detail=f"accept: {why}; {pause}")
 
     def _resume_accepting(self) -> None:
-        if self._listener is not None and self._listener.fileno() >= 0 and not self.loop.closed:  # type: ignore[union-attr]
-            self.loop.register(self._listener, READ, self.on_accept, actor=self.name)  # type: ignore[union-attr]
+        loop, listener = self.loop, self._listener
+        if loop is not None and listener is not None and listener.fileno() >= 0 and not loop.closed:
+            loop.register(listener, READ, self.on_accept, actor=self.name)
 
     def _add_peer(self, sock: socket.socket, addr: Any) -> None:
         if not select_has_room(self.loop.selector, sock.fileno()):  # type: ignore[union-attr]

@@ -126,7 +126,8 @@ def run_with_timeout(function: Callable[..., T], *args: Any, timeout: float = 5.
 
 def _ended(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
-        return f"it called sys.exit({'' if exc.code is None else repr(exc.code)}): an answer must return, not end the program"
+        code = "" if exc.code is None else repr(exc.code)
+        return f"it called sys.exit({code}): an answer must return, not end the program"
     return "it raised KeyboardInterrupt: an answer must return, not interrupt the program"
 
 
