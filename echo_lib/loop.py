@@ -145,25 +145,6 @@ class SelectorLoop:
 
     # -- deterministic mode ---------------------------------------------------
 
-    def step(self, timeout: float | None = 0.0) -> int:
-        """One ``select(timeout)``, the callbacks of every ready key, then the due `call_later` timers.
-
-        Returns how many (key, mask) entries were ready. The selector waits
-        at most until the next timer is due. Keys are looked up again before
-        each callback, by fd and file object (see `_dispatch`). A callback's
-        exception is recorded (an ``error`` event, `exception`) and raised.
-        """
-        try:
-            ready = select(self.selector, self._until_next_timer(timeout))
-            self.iterations += 1
-            self._dispatch(ready)
-            self._run_due_timers()
-        except BaseException as exc:
-            self._note_error(exc)
-            self._raised = True  # the caller sees it now; stop() need not raise it again
-            raise
-        return len(ready)
-
     # The ready list is a snapshot taken by select(); each callback may change
     # the registrations the later entries refer to. So every entry is looked up
     # again: a key an earlier callback unregistered is skipped; one it modified
@@ -173,13 +154,29 @@ class SelectorLoop:
     # a stale event for the old socket, skipped rather than delivered to the new
     # one. kqueue reports READ and WRITE of one fd as two entries, so one key
     # can be called twice in a batch; the second call sees the state the first
-    # left behind.
-    def _dispatch(self, ready: list[tuple[selectors.SelectorKey, int]]) -> None:
-        keys = self._keys
-        for key, mask in ready:
-            live = keys.get(key.fd)
-            if live is not None and mask & live.events and live.fileobj == key.fileobj:
-                live.data(live, mask & live.events)
+    # left behind. Due `call_later` timers run first, right after select().
+    def step(self, timeout: float | None = 0.0) -> int:
+        """One ``select(timeout)``, the due `call_later` timers, then the callbacks of every ready key.
+
+        Returns how many (key, mask) entries were ready. The selector waits
+        at most until the next timer is due. Keys are looked up again before
+        each callback, by fd and file object (see above). A callback's
+        exception is recorded (an ``error`` event, `exception`) and raised.
+        """
+        try:
+            ready = select(self.selector, self._until_next_timer(timeout))
+            self.iterations += 1
+            self._run_due_timers()
+            keys = self._keys
+            for key, mask in ready:
+                live = keys.get(key.fd)
+                if live is not None and mask & live.events and live.fileobj == key.fileobj:
+                    live.data(live, mask & live.events)
+        except BaseException as exc:
+            self._note_error(exc)
+            self._raised = True  # the caller sees it now; stop() need not raise it again
+            raise
+        return len(ready)
 
     def _until_next_timer(self, timeout: float | None) -> float | None:
         if not self._timers:
