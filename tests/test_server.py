@@ -329,3 +329,17 @@ def test_a_server_on_a_closed_loop_is_a_clear_error_and_leaks_nothing() -> None:
     with pytest.raises(RuntimeError, match="'gone' closed.*is closed"):
         EchoServer(loop=loop).start()
     assert open_fds() == fds
+
+
+def test_stop_from_an_on_recv_hook_closes_the_listener_and_the_loop() -> None:
+    server = EchoServer(name="hooked", on_recv=lambda actor, data: server.stop())
+    server.start()
+    address = server.address
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(b"stop")
+        wait_for(lambda: server.loop.closed, what="the loop to close from its own thread")
+        assert recv_until_eof(sock, 4) in (b"", b"stop"), "the connection is closed too"
+    server.loop._thread.join(5)
+    assert server.stopped and server.loop not in SelectorLoop._live
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=5).close()
