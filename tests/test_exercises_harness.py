@@ -44,9 +44,10 @@ def test_ending_the_program_comes_back_as_an_ordinary_error(learner: object, sai
 
 def test_code_that_spins_forever_is_stopped_within_a_bounded_wait() -> None:
     started = time.monotonic()
-    with pytest.raises(DidNotReturn, match="spins did not return within 0.2 s; it was stopped") as info:
+    with pytest.raises(DidNotReturn, match="spins did not return within 0.2 s") as info:
         run_with_timeout(spins, timeout=0.2)
-    assert not info.value.still_running and time.monotonic() - started < 0.2 + STOP_WAIT + 5
+    assert info.value.note == "it was stopped" and not info.value.still_running
+    assert time.monotonic() - started < 0.2 + STOP_WAIT + 5
     feedback = check_pick_selector(spins)
     assert "it never returned" in str(feedback) and "could not be stopped" not in str(feedback)
 
@@ -61,7 +62,7 @@ def test_a_thread_that_cannot_be_stopped_is_named() -> None:
         with pytest.raises(DidNotReturn) as info:
             run_with_timeout(blocks, timeout=0.2)
         assert info.value.still_running
-        assert "could not be stopped and still runs in a background thread (exercise-blocks)" in str(info.value)
+        assert "could not be stopped and still runs in a background thread (exercise-blocks)" in info.value.note
         feedback = Feedback("blocks")
         try:
             raise info.value

@@ -31,7 +31,7 @@ class DidNotReturn(TimeoutError):
     """
 
     def __init__(self, message: str, thread: threading.Thread, note: str) -> None:
-        super().__init__(f"{message}; {note}")
+        super().__init__(message)
         self.thread, self.note = thread, note
 
     @property
@@ -105,20 +105,27 @@ def run_with_timeout(function: Callable[..., T], *args: Any, timeout: float = 5.
     """
     name = str(getattr(function, "__name__", function))
     outcome: dict[str, Any] = {}
+    guard = threading.Lock()  # the stop request is sent only while target() can still catch it
 
     def target() -> None:
         try:
-            outcome["value"] = function(*args)
-        except (SystemExit, KeyboardInterrupt) as exc:
-            outcome["error"] = EndedTheProgram(_ended(exc))
-        except BaseException as exc:  # handed to the caller's thread
-            outcome["error"] = exc
+            try:
+                outcome["value"] = function(*args)
+            except (SystemExit, KeyboardInterrupt) as exc:
+                outcome["error"] = EndedTheProgram(_ended(exc))
+            except BaseException as exc:  # handed to the caller's thread
+                outcome["error"] = exc
+            finally:
+                with guard:
+                    outcome["finished"] = True
+        except _StopRequested:
+            pass  # asked to stop: the caller has already raised DidNotReturn
 
     thread = threading.Thread(target=target, name=f"exercise-{name}", daemon=True)
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise DidNotReturn(f"{name} did not return within {timeout:g} s", thread, _stop(thread))
+        raise DidNotReturn(f"{name} did not return within {timeout:g} s", thread, _stop(thread, guard, outcome))
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
@@ -141,11 +148,15 @@ class _StopRequested(BaseException):
 # call (recv() or select() with no timeout, a lock's acquire()) does not,
 # until that call returns. Nothing else can stop a thread from outside:
 # then the honest answer is to say that it still runs, and how to end it.
-def _stop(thread: threading.Thread) -> str:
+# The request is sent under ``guard`` and only if the learner's code has not
+# finished, so that it always lands inside target()'s try, never after it.
+def _stop(thread: threading.Thread, guard: threading.Lock, outcome: dict[str, Any]) -> str:
     """Ask ``thread`` to stop, wait `STOP_WAIT` s, and say in words whether it did."""
-    ident = ctypes.c_ulong(thread.ident or 0)
-    if ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, ctypes.py_object(_StopRequested)) > 1:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, None)  # hit more than one thread: undo
+    with guard:
+        if not outcome.get("finished"):
+            ident = ctypes.c_ulong(thread.ident or 0)
+            if ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, ctypes.py_object(_StopRequested)) > 1:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, None)  # hit more than one thread: undo
     thread.join(STOP_WAIT)
     if not thread.is_alive():
         return "it was stopped"
