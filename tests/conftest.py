@@ -13,7 +13,12 @@ import pytest
 
 from echo_lib import SelectorLoop, available_selectors
 
+from .kqueue_style import KqueueStyleSelector
+
 SELECTOR_NAMES = list(available_selectors())
+#: Every class, plus kqueue's way of reporting events: for the suites that drive a loop.
+SelectorSpec = str | type[selectors.BaseSelector]
+LOOP_SELECTORS: list[SelectorSpec] = [*SELECTOR_NAMES, KqueueStyleSelector]
 
 
 @pytest.fixture(params=SELECTOR_NAMES)
@@ -27,6 +32,12 @@ def sel(selector_name: str) -> Iterator[selectors.BaseSelector]:
     """An open instance of each selector class the platform has, closed after the test."""
     with available_selectors()[selector_name]() as selector:
         yield selector
+
+
+@pytest.fixture(params=LOOP_SELECTORS, ids=lambda s: s if isinstance(s, str) else s.__name__)
+def loop_selector(request: pytest.FixtureRequest) -> SelectorSpec:
+    """Each selector class by name, then `KqueueStyleSelector` (split, shuffled entries)."""
+    return request.param
 
 
 def open_fds() -> int:
