@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from echo_lib.exercises.classic import check_buffered_echo, check_should_stop
+from echo_lib.exercises.classic import check_buffered_echo, check_prediction, check_should_stop
 from echo_lib.lessons.classic import (
     FAULTS,
     VERSIONS,
@@ -22,6 +22,7 @@ from echo_lib.lessons.classic import (
     chunked_echo_server,
     classic_client,
     classic_server,
+    edit,
     fault_lab,
     fault_table,
     run_fault,
@@ -210,13 +211,26 @@ def test_the_stop_test_solution_passes() -> None:
     assert str(check_should_stop(solutions.should_stop)) == "✔ should_stop: all checks passed"
 
 
-def test_the_seeds_stop_test_loses_exactly_28_bytes() -> None:
+def test_the_seeds_stop_test_loses_28_bytes_and_spins_at_an_eof_with_nothing_back() -> None:
     def seed(bytes_sent: int, bytes_received: int, data: bytes) -> object:
         return data or (bytes_received and bytes_received == bytes_sent)
 
     assert str(check_should_stop(seed)) == (
-        "✘ should_stop: 1 problem\n  - with the echo in 3 pieces of 14 bytes, the client stopped after 14 of 42 bytes: 28 bytes lost"
+        "✘ should_stop: 2 problems\n"
+        "  - with the echo in 3 pieces of 14 bytes, the client stopped after 14 of 42 bytes: 28 bytes lost\n"
+        "  - when the server closed the connection without echoing a byte (as a server that died would), the client did not stop: "
+        "select() kept reporting READ and recv() kept returning b'' until the deadline "
+        "(EOF stays readable: b'' means the peer closed, stop whatever the counts say)"
     )
+
+
+def test_a_stop_test_that_needs_some_bytes_before_eof_counts_spins_when_none_came_back() -> None:
+    def needs_bytes(bytes_sent: int, bytes_received: int, data: bytes) -> object:
+        return bytes_received == bytes_sent or (bytes_received and not data)
+
+    text = str(check_should_stop(needs_bytes))
+    assert text.startswith("✘ should_stop: 1 problem\n")
+    assert "when the server closed the connection without echoing a byte (as a server that died would), the client did not stop" in text
 
 
 def test_a_stop_test_without_eof_loops_until_the_deadline() -> None:
@@ -323,3 +337,50 @@ def test_a_stub_that_raises_is_named() -> None:
         raise NotImplementedError("your code here")
 
     assert str(check_buffered_echo(stub)) == "✘ on_ready: 1 problem\n  - on_ready raised NotImplementedError: your code here"
+
+
+def test_closing_at_eof_throws_away_the_echo_owed_to_a_half_closed_client() -> None:
+    def close_at_eof(mysel, connection, mask, pending) -> None:
+        if mask & READ:
+            data = connection.recv(65536)
+            if not data:  # the old spec: at EOF unregister and close, whatever is pending
+                mysel.unregister(connection)
+                connection.close()
+                return
+            pending += data
+        _send_pending(connection, pending)
+        wanted = (READ | WRITE) if pending else READ
+        if mysel.get_key(connection).events != wanted:
+            mysel.modify(connection, wanted)
+
+    text = str(check_buffered_echo(close_at_eof))
+    assert text.startswith("✘ on_ready: 1 problem\n  - a client that half-closed (shutdown(SHUT_WR)) got ")
+    assert "of 1048576 bytes back: the server closed at EOF with " in text
+    assert "bytes still owed; at EOF stop reading, send what is pending, and close only once it is empty" in text
+
+
+# -- exercise 1: the prediction ----------------------------------------------------------------
+
+
+def test_the_right_prediction_passes_against_the_seeds_client() -> None:
+    assert str(check_prediction(solutions.predicted_bytes)) == "✔ prediction: all checks passed"
+
+
+def test_a_wrong_prediction_is_told_what_happened_and_why() -> None:
+    assert str(check_prediction(42)) == (
+        "✘ prediction: 1 problem\n  - you predicted 42 bytes; the client received 14 of 42: "
+        "keep_running = not (data or ...) is False after the first recv() that returns any bytes"
+    )
+
+
+@pytest.mark.parametrize("guess", ["14", 14.0, True, None])
+def test_a_prediction_that_is_not_an_int_is_named(guess: object) -> None:
+    assert str(check_prediction(guess)) == f"✘ prediction: 1 problem\n  - predict a number of bytes (an int), got {guess!r}"
+
+
+def test_the_prediction_runs_the_learners_own_client() -> None:
+    assert str(check_prediction(42, client=_fixed_client())) == "✔ prediction: all checks passed"
+
+
+def _fixed_client():
+    return edit(classic_client, "data or\n", "not data or\n")

@@ -38,11 +38,15 @@ printed from the thread.
 from __future__ import annotations
 
 import ast
+import difflib
 import inspect
+import hashlib
+import linecache
 import re
 import select
 import selectors
 import socket
+import struct
 import textwrap
 import threading
 import time
@@ -69,6 +73,10 @@ __all__ = [
     "chunked_echo_server",
     "classic_client",
     "classic_server",
+    "closing_server",
+    "edit",
+    "Edit",
+    "resetting_client",
     "fault_lab",
     "fault_table",
     "finish_echo",
@@ -259,6 +267,37 @@ def peer_closed(conn, wait=GRACE):
         return True
 
 
+def closing_server(listener, pause, say, nbytes=42, echo=0):
+    """Accept one client, read its first `nbytes` bytes, echo `echo` of them, and close.
+
+    With ``echo=0`` it stands for a server that died before it could echo:
+    the kernel closes a dead program's sockets the same way.
+    """
+    listener.listen(1)
+    pause()  # the client connects and sends while we wait
+    conn, addr = listener.accept()
+    say('accept({})'.format(addr))
+    with conn:
+        conn.settimeout(TURN_TIMEOUT)
+        data = conn.recv(nbytes, socket.MSG_WAITALL)
+        say('  received {!r}'.format(data))
+        conn.sendall(data[:echo])
+        pause()  # the client reads what was echoed before we close
+    say('closed after echoing {} of {} bytes'.format(min(echo, len(data)), len(data)))
+
+
+def resetting_client(server_address, sock, pause, say, message=b'hello'):
+    """Connect, send `message`, then close with SO_LINGER 0: the kernel sends RST, not FIN."""
+    say('connecting to {} port {}'.format(*server_address))
+    sock.connect(server_address)
+    sock.sendall(message)
+    say('  sending {!r}'.format(message))
+    pause()  # the server reads the message
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    sock.close()
+    say('reset the connection (SO_LINGER 0, then close)')
+
+
 def send_without_reading(sock, payload):
     """Send what the kernel takes right now, read nothing; return how many bytes went."""
     sock.setblocking(False)
@@ -273,30 +312,47 @@ def send_without_reading(sock, payload):
     return sent
 
 
-def finish_echo(sock, payload, sent, timeout=5.0):
+def finish_echo(sock, payload, sent, timeout=5.0, half_close=False):
     """Send the rest of `payload` and read the whole echo; return the bytes received.
 
-    Stops early if nothing moves for `timeout` seconds.
+    With ``half_close``, shut down the sending side once everything is sent
+    and read until the server closes (EOF). Stops early if nothing moves for
+    `timeout` seconds.
     """
     sock.setblocking(False)
     view, received = memoryview(payload), bytearray()
     with selectors.DefaultSelector() as sel:
-        sel.register(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if sent < len(payload) else 0))
-        while len(received) < len(payload):
+        sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        while len(received) < len(payload) or half_close:
             ready = sel.select(timeout)
             if not ready:
                 break
             for _key, mask in ready:
                 if mask & selectors.EVENT_WRITE:
-                    sent = _send_some(sock, view, sent)
-                    if sent == len(payload):
-                        sel.modify(sock, selectors.EVENT_READ)
+                    sent = _send_rest(sel, sock, view, sent, half_close)
                 if mask & selectors.EVENT_READ:
                     chunk = _recv_some(sock)
                     if chunk == b"":
                         return bytes(received)  # EOF, or the server is gone
                     received += chunk or b""
     return bytes(received)
+
+
+def _send_rest(sel: selectors.BaseSelector, sock: socket.socket, view: memoryview, sent: int, half_close: bool) -> int:
+    """Send what fits; once all is sent, stop asking for WRITE (and shut down writing if asked)."""
+    sent = _send_some(sock, view, sent) if sent < len(view) else sent
+    if sent == len(view):
+        sel.modify(sock, selectors.EVENT_READ)
+        if half_close:
+            _shutdown_quietly(sock)
+    return sent
+
+
+def _shutdown_quietly(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass  # the server is gone already; reading will say so
 
 
 def _send_some(sock: socket.socket, view: memoryview, sent: int) -> int:
@@ -365,6 +421,61 @@ def _find(lines: list[str], text: str, begin: int, obj: Any) -> int:
         if text in lines[index]:
             return index
     raise ValueError(f"{text!r} is not in the source of {getattr(obj, '__name__', obj)!r}")
+
+
+# -- editing a program: the fixes, as edits of the learner's cells --------------------------
+#
+# A fix to the seed is a small edit of its program: delete a line, change a
+# test, wrap a call in try/except. The learner makes it in the program's cell
+# and re-runs it; `edit()` makes the same edit on a copy, so that the notebook
+# still runs top to bottom with the seed's faults intact above. The copy is
+# compiled from the edited source in a copy of the program's globals (so it
+# sees `selectors`, `time`... but never rebinds the original's name), and its
+# source is registered with `linecache`, as IPython does for a cell, so that a
+# traceback through it shows the edited line.
+
+
+class Edit:
+    """A program with one edit applied: callable like the program, displayed as the diff.
+
+    Attributes: `program` (the new function), `source` (its text), `diff`
+    (a unified diff from the program it was made from).
+    """
+
+    def __init__(self, program: Callable[..., Any], source: str, diff: str) -> None:
+        self.program, self.source, self.diff = program, source, diff
+        self.__name__ = program.__name__
+        self.__signature__ = inspect.signature(program)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.program(*args, **kwargs)
+
+    def _repr_markdown_(self) -> str:
+        return f"```diff\n{self.diff}\n```"
+
+    def __repr__(self) -> str:
+        return self.diff
+
+
+def edit(program: Callable[..., Any] | Edit, old: str, new: str) -> Edit:
+    """A copy of ``program`` with the text ``old`` in its source replaced by ``new``.
+
+    ``program`` is a function whose source `inspect` can find (a notebook
+    cell's or a module's) or an earlier `Edit`. Raises `ValueError` if
+    ``old`` is not in the source exactly once.
+    """
+    function = program.program if isinstance(program, Edit) else program
+    before = program.source if isinstance(program, Edit) else textwrap.dedent(inspect.getsource(program))
+    count = before.count(old)
+    if count != 1:
+        raise ValueError(f"the text to replace must occur once in {function.__name__}(), found {count} times: {old!r}")
+    after = before.replace(old, new)
+    filename = f"<edit of {function.__name__} {hashlib.sha1(after.encode()).hexdigest()[:8]}>"
+    linecache.cache[filename] = (len(after), None, after.splitlines(True), filename)
+    namespace = dict(function.__globals__)
+    exec(compile(after, filename, "exec"), namespace)
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), "as it was", "edited", n=1, lineterm="")
+    return Edit(namespace[function.__name__], after, "\n".join(list(diff)[2:]))
 
 
 # -- the stage: programs in threads that take turns ------------------------------------
