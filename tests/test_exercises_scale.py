@@ -129,3 +129,29 @@ def test_the_notebook_stub_is_reported() -> None:
         raise NotImplementedError("your code here")
 
     assert str(check_echo_many(stub)) == "✘ echo_many: 1 problem\n  - it raised NotImplementedError: your code here"
+
+
+def test_all_open_then_each_in_turn_with_blocking_calls_is_caught() -> None:
+    """No selector: every connection opened first, then each served to the end with blocking I/O."""
+
+    def in_turn(address: tuple[str, int], payloads: list[bytes]) -> list[bytes]:
+        socks = [socket.create_connection(address, timeout=5) for _ in payloads]
+        echoes = []
+        try:
+            for sock, payload in zip(socks, payloads):
+                sock.sendall(payload)
+                sock.shutdown(socket.SHUT_WR)
+                echo = bytearray()
+                while chunk := sock.recv(65536):
+                    echo += chunk
+                echoes.append(bytes(echo))
+        finally:
+            for sock in socks:
+                sock.close()
+        return echoes
+
+    assert str(check_echo_many(in_turn)) == (
+        "✘ echo_many: 1 problem\n  - all connections were open at once, but the server served them one at a time "
+        "(each connection's echo was finished before the next one sent a byte): blocking calls on one socket "
+        "after another; register them all with one selector and serve whichever is ready"
+    )

@@ -160,15 +160,29 @@ def _check_closed(feedback: Feedback, server: EchoServer, timeout: float = 2.0) 
 
 
 def _check_connections(feedback: Feedback, server: EchoServer, count: int) -> None:
-    """One connection per payload, all open at once: every accept before the first close."""
+    """One connection per payload, all open at once, and served at once."""
     if not feedback.expect(server.accepted == count, f"the server accepted {server.accepted} connections, expected {count} (one per payload)"):
         return
     assert server.timeline is not None
-    events = server.timeline.events("server", ("accept", "close"))
+    events = server.timeline.events(action=("accept", "recv", "close"))
     first_close = next((e.seq for e in events if e.action == "close" and e.actor != "server"), None)
     late = [e.detail for e in events if e.action == "accept" and first_close is not None and e.seq > first_close]
-    feedback.expect(not late, f"the connections were not all open at the same time ({late[0] if late else ''} was accepted "
-                    "after an earlier one had closed): connect them all first, then drive them with one selector")  # fmt: skip
+    if not feedback.expect(not late, f"the connections were not all open at the same time ({late[0] if late else ''} was accepted "
+                           "after an earlier one had closed): connect them all first, then drive them with one selector"):  # fmt: skip
+        return
+    feedback.expect(_overlapping(events), "all connections were open at once, but the server served them one at a time "
+                    "(each connection's echo was finished before the next one sent a byte): blocking calls on one socket "
+                    "after another; register them all with one selector and serve whichever is ready")  # fmt: skip
+
+
+def _overlapping(events: Sequence[Any]) -> bool:
+    """True if some connection sent its first byte while another one's echo was still going on."""
+    spans: dict[str, list[int]] = {}
+    for event in events:
+        if event.actor.startswith("server/") and event.action in ("recv", "close"):
+            spans.setdefault(event.actor, []).append(event.seq)
+    starts = sorted((seqs[0], seqs[-1]) for seqs in spans.values())
+    return any(later[0] < earlier[1] for earlier, later in zip(starts, starts[1:]))
 
 
 def _short(value: object) -> str:
