@@ -28,7 +28,8 @@ READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 LOCALHOST = "127.0.0.1"
 MESSAGES = (b"It will be repeated.", b"This is the message.  ")
 TOTAL = sum(map(len, MESSAGES))
-CLIENT_SECONDS = 1.5  # the client's deadline: a correct client is done long before
+CLIENT_SECONDS = 0.5  # the client's deadline: a correct client is done long before
+MAX_WAIT = 0.1  # no select() of the client waits longer, so that the deadline is kept
 
 ShouldStop = Callable[[int, int, bytes], object]
 OnReady = Callable[[selectors.BaseSelector, socket.socket, int, bytearray], object]
@@ -48,7 +49,7 @@ def check_prediction(predicted_bytes: object, client: Callable[..., Any] = class
     if not feedback.expect(isinstance(predicted_bytes, int) and not isinstance(predicted_bytes, bool),
                            f"predict a number of bytes (an int), got {predicted_bytes!r}"):  # fmt: skip
         return feedback
-    stage = Stage()
+    stage = Stage(max_wait=MAX_WAIT)
     with socket.socket() as listener, socket.socket() as sock:
         listener.bind((LOCALHOST, 0))
         stage.start("server", chunked_echo_server, listener, nbytes=TOTAL, pieces=3)
@@ -99,7 +100,7 @@ def _client(server_address, sock, mysel, say, should_stop, seconds=CLIENT_SECOND
 
 def _run_client(server: Callable[..., Any], should_stop: ShouldStop, **server_kwargs: Any) -> tuple[dict[str, Any] | None, str]:
     """One run of the learner's client against ``server``: (stats, error text)."""
-    stage = Stage()
+    stage = Stage(max_wait=MAX_WAIT)
     with socket.socket() as listener, socket.socket() as sock:
         listener.bind((LOCALHOST, 0))
         stage.start("server", server, listener, **server_kwargs)

@@ -15,10 +15,11 @@ period, then hands the turn to the next program and waits for it to come
 back. Threads scheduled freely interleave differently on every run (the
 kernel decides when each wakes up); taking turns fixes one of the legal
 interleavings, so a log is the same text every run, which is what a
-notebook's committed output must be. The interleaving it fixes is the one
-the seed chapter printed: the client sends both messages before the server
-reads either. The grace period, rather than a zero timeout, absorbs bytes
-that the kernel delivers a moment late on a busy machine.
+notebook's committed output must be. The seed chapter prints no output for
+its pair; the order of the log here (the client sends both messages before
+the server reads either) comes from the turn-taking alone. The grace period,
+rather than a zero timeout, absorbs bytes that the kernel delivers a moment
+late on a busy machine.
 
 Each program gets, by parameter name, what it asks for: ``mysel`` (its own
 `RecordingSelector`, which names the first registration after the program
@@ -30,6 +31,10 @@ When a program returns or raises, its runner closes every socket that was
 ever registered on its selector, as the kernel does when a script's process
 exits; an exception is kept, logged with where it happened, and never
 printed from the thread.
+
+`edit()` applies a fix to a copy of a program (one defined in a notebook
+cell, or here) and shows it as a diff: the notebook's fixes are edits the
+learner can make in the program's own cell.
 
 `FaultLab` (from `fault_lab()`) runs each fault as the seed has it or as
 `echo_lib` fixes it, and shows the timeline and a deterministic outcome.
@@ -47,6 +52,7 @@ import select
 import selectors
 import socket
 import struct
+import sys
 import textwrap
 import threading
 import time
@@ -93,6 +99,8 @@ GRACE = 0.03  # seconds a turn's select() waits before it counts as "nothing rea
 MAX_WAIT = 1.0  # no select() on a stage waits longer than this (the seed's own timeout)
 TURN_TIMEOUT = 5.0  # a program waits at most this long for its turn: never hang
 LOCALHOST = "127.0.0.1"
+# struct linger: two ints on POSIX, two unsigned shorts on Windows; on, 0 seconds
+LINGER_ZERO = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
 
 
 # -- the seed's programs ---------------------------------------------------------
@@ -281,8 +289,7 @@ def closing_server(listener, pause, say, nbytes=42, echo=0):
         conn.settimeout(TURN_TIMEOUT)
         data = conn.recv(nbytes, socket.MSG_WAITALL)
         say('  received {!r}'.format(data))
-        conn.sendall(data[:echo])
-        pause()  # the client reads what was echoed before we close
+        conn.sendall(data[:echo])  # the client reads it before the EOF that follows
     say('closed after echoing {} of {} bytes'.format(min(echo, len(data)), len(data)))
 
 
@@ -293,7 +300,7 @@ def resetting_client(server_address, sock, pause, say, message=b'hello'):
     sock.sendall(message)
     say('  sending {!r}'.format(message))
     pause()  # the server reads the message
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
     sock.close()
     say('reset the connection (SO_LINGER 0, then close)')
 
@@ -871,6 +878,7 @@ FAULTS: dict[int, tuple[str, str]] = {
     2: ("sendall() on a non-blocking socket", "a big echo to a slow reader raises BlockingIOError"),
     3: ("client stops at the first piece", "an echo that arrives in two pieces is half lost"),
     4: ("fixed port 10000", "a second server on the same port: Address already in use"),
+    5: ("a client's reset kills the server", "read() lets the OSError of a reset connection end the server"),
 }
 VERSIONS = ("classic", "fixed")
 SLOW_PAYLOAD = 4 * MiB
@@ -878,7 +886,7 @@ SMALL_BUFFER = 4 * KiB
 
 
 def run_fault(fault: int, version: str) -> Outcome:
-    """Run fault ``fault`` (1-4) as the seed has it (``"classic"``) or fixed (``"fixed"``).
+    """Run fault ``fault`` (1-5) as the seed has it (``"classic"``) or fixed (``"fixed"``).
 
     Every thread and socket is closed on return. Raises `ValueError` for an
     unknown fault or version.
@@ -1030,6 +1038,27 @@ def _fault4_fixed() -> Outcome:
     return Outcome(4, "fixed", f"two servers on port 0 got different ports: {different}", "", timeline)
 
 
+def _fault5_classic() -> Outcome:
+    stage = Stage()
+    with socket.socket() as listener, socket.socket() as sock:
+        listener.bind((LOCALHOST, 0))
+        server = stage.start("server", classic_server, listener)
+        stage.start("client", resetting_client, listener.getsockname(), sock)
+        stage.join()
+    verdict = f"the server died: {_one_line(server.error)}" if server.error else "the server survived the reset"
+    return Outcome(5, "classic", verdict, f"server: {stage.log('server', last=1).split('| ', 1)[1]}", stage.timeline)
+
+
+def _fault5_fixed() -> Outcome:
+    stage = Stage(take_turns=False)
+    with EchoServer(timeline=stage.timeline) as server, socket.socket() as sock:
+        stage.start("client", resetting_client, server.address, sock).join()
+        reset_seen = wait_until(lambda: server.accepted == 1 and server.connections == 0)
+        result = EchoClient(server.address, name="next client", timeline=stage.timeline).run()
+    verdict = f"after the reset, the next client: {'complete' if result.complete else 'incomplete'}"
+    return Outcome(5, "fixed", verdict, f"the server dropped the reset connection: {reset_seen}\n{result}", stage.timeline)
+
+
 _SCENARIOS: dict[tuple[int, str], Callable[[], Outcome]] = {
     (1, "classic"): _fault1_classic,
     (1, "fixed"): _fault1_fixed,
@@ -1039,6 +1068,8 @@ _SCENARIOS: dict[tuple[int, str], Callable[[], Outcome]] = {
     (3, "fixed"): _fault3_fixed,
     (4, "classic"): _fault4_classic,
     (4, "fixed"): _fault4_fixed,
+    (5, "classic"): _fault5_classic,
+    (5, "fixed"): _fault5_fixed,
 }
 
 
@@ -1136,7 +1167,7 @@ class FaultLab(WidgetFront):
 
 
 def fault_lab(fault: int = 1, version: str = "classic") -> FaultLab:
-    """The fault lab, starting at ``fault`` (1-4) and ``version`` ("classic" or "fixed")."""
+    """The fault lab, starting at ``fault`` (1-5) and ``version`` ("classic" or "fixed")."""
     if fault not in FAULTS or version not in VERSIONS:
         raise ValueError(f"expected a fault in {sorted(FAULTS)} and a version in {VERSIONS}, got {fault!r}, {version!r}")
     return FaultLab(fault, version)
