@@ -7,10 +7,12 @@ import socket
 import sys
 from pathlib import Path
 
-from echo_lib.exercises.scale import ECHO_MANY_PAYLOADS, check_echo_many, check_send_some
+import pytest
+
+from echo_lib.exercises.scale import ECHO_MANY_PAYLOADS, check_echo_many, check_peak_prediction, check_send_some
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
-from scale import echo_many, send_some  # noqa: E402
+from scale import echo_many, predicted_kib, send_some  # noqa: E402
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -155,3 +157,26 @@ def test_all_open_then_each_in_turn_with_blocking_calls_is_caught() -> None:
         "(each connection's echo was finished before the next one sent a byte): blocking calls on one socket "
         "after another; register them all with one selector and serve whichever is ready"
     )
+
+
+# -- exercise 1: the prediction -----------------------------------------------------
+
+
+def test_the_right_peak_prediction_passes_and_the_run_keeps_the_bound() -> None:
+    assert str(check_peak_prediction(predicted_kib)) == "✔ prediction: all checks passed"
+
+
+def test_predicting_max_buffer_alone_is_told_about_the_last_recv() -> None:
+    assert str(check_peak_prediction(16)) == (
+        "✘ prediction: 1 problem\n  - you predicted 16 KiB: the server checks its buffer before each recv(), "
+        "and one recv() can bring up to recv_size (64 KiB) more than max_buffer"
+    )
+
+
+def test_predicting_too_much_is_told_that_reading_stops() -> None:
+    assert "you predicted 1024 KiB: reading stops while the buffer holds max_buffer (16 KiB) or more" in str(check_peak_prediction(1024))
+
+
+@pytest.mark.parametrize("guess", [..., "80", 80.0, False])
+def test_a_peak_prediction_that_is_not_an_int_is_named(guess: object) -> None:
+    assert str(check_peak_prediction(guess)) == f"✘ prediction: 1 problem\n  - predict a number of KiB (an int), got {guess!r}"
