@@ -204,10 +204,10 @@ def test_fault_lab_rejects_a_bad_start() -> None:
 
 
 def test_every_fault_has_a_name_and_both_versions_exist() -> None:
-    assert sorted(FAULTS) == [1, 2, 3, 4] and VERSIONS == ("classic", "fixed")
+    assert sorted(FAULTS) == [1, 2, 3, 4, 5] and VERSIONS == ("classic", "fixed")
 
 
-# -- exercise 1: the stop test -------------------------------------------------------------
+# -- exercise 2: the stop test -------------------------------------------------------------
 
 
 def test_the_stop_test_solution_passes() -> None:
@@ -253,7 +253,7 @@ def test_a_stop_test_that_raises_is_named() -> None:
     assert str(check_should_stop(stub)) == "✘ should_stop: 1 problem\n  - should_stop raised NotImplementedError: your code here"
 
 
-# -- exercise 2: buffered sends ----------------------------------------------------------------
+# -- exercise 3: buffered sends ----------------------------------------------------------------
 
 
 def test_the_buffered_echo_solution_passes() -> None:

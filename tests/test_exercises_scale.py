@@ -75,17 +75,22 @@ def test_the_payloads_cover_empty_small_and_big() -> None:
     assert len(set(ECHO_MANY_PAYLOADS)) == 8
 
 
+def _blocking_echo(sock: socket.socket, payload: bytes) -> bytes:
+    """Blocking I/O on one socket: send it all, half-close, read until EOF."""
+    sock.sendall(payload)
+    sock.shutdown(socket.SHUT_WR)
+    echo = bytearray()
+    while chunk := sock.recv(65536):
+        echo += chunk
+    return bytes(echo)
+
+
 def test_one_connection_after_another_is_caught() -> None:
     def one_by_one(address: tuple[str, int], payloads: list[bytes]) -> list[bytes]:
         echoes = []
         for payload in payloads:
             with socket.create_connection(address, timeout=5) as sock:
-                sock.sendall(payload)
-                sock.shutdown(socket.SHUT_WR)
-                echo = bytearray()
-                while chunk := sock.recv(65536):
-                    echo += chunk
-            echoes.append(bytes(echo))
+                echoes.append(_blocking_echo(sock, payload))
         return echoes
 
     text = str(check_echo_many(one_by_one))
@@ -141,12 +146,7 @@ def test_all_open_then_each_in_turn_with_blocking_calls_is_caught() -> None:
         echoes = []
         try:
             for sock, payload in zip(socks, payloads):
-                sock.sendall(payload)
-                sock.shutdown(socket.SHUT_WR)
-                echo = bytearray()
-                while chunk := sock.recv(65536):
-                    echo += chunk
-                echoes.append(bytes(echo))
+                echoes.append(_blocking_echo(sock, payload))
         finally:
             for sock in socks:
                 sock.close()

@@ -235,6 +235,26 @@ def classic_client(server_address, sock, mysel, say, seconds=5.0):
 # -- small programs and helpers the faults need ------------------------------------
 
 
+def accept_and_read(listener, pause, say, nbytes, seconds):
+    """Listen, let the client connect and send, accept it, read `nbytes`: return (conn, data).
+
+    `conn` is blocking, with a `seconds` timeout; `data` is shorter only if
+    the client closed first.
+    """
+    listener.listen(1)
+    pause()  # the client connects and sends while we wait
+    conn, addr = listener.accept()
+    say('accept({})'.format(addr))
+    try:
+        conn.settimeout(seconds)
+        data = conn.recv(nbytes, socket.MSG_WAITALL)  # all nbytes, unless the client closes first
+    except BaseException:
+        conn.close()
+        raise
+    say('  received {!r}'.format(data))
+    return conn, data
+
+
 def chunked_echo_server(listener, pause, say, nbytes=42, pieces=2, seconds=5.0):
     """Accept one client and echo its first `nbytes` bytes in `pieces` pieces.
 
@@ -242,14 +262,8 @@ def chunked_echo_server(listener, pause, say, nbytes=42, pieces=2, seconds=5.0):
     client reads each piece before the next one is sent. It keeps the
     connection open until the client closes it.
     """
-    listener.listen(1)
-    pause()  # the client connects and sends while we wait
-    conn, addr = listener.accept()
-    say('accept({})'.format(addr))
+    conn, data = accept_and_read(listener, pause, say, nbytes, seconds)
     with conn:
-        conn.settimeout(seconds)
-        data = conn.recv(nbytes, socket.MSG_WAITALL)  # all nbytes, unless the client closes first
-        say('  received {!r}'.format(data))
         size = max(1, -(-len(data) // pieces))  # bytes per piece, rounded up
         for start in range(0, len(data), size):
             if peer_closed(conn):
@@ -281,14 +295,8 @@ def closing_server(listener, pause, say, nbytes=42, echo=0):
     With ``echo=0`` it stands for a server that died before it could echo:
     the kernel closes a dead program's sockets the same way.
     """
-    listener.listen(1)
-    pause()  # the client connects and sends while we wait
-    conn, addr = listener.accept()
-    say('accept({})'.format(addr))
+    conn, data = accept_and_read(listener, pause, say, nbytes, TURN_TIMEOUT)
     with conn:
-        conn.settimeout(TURN_TIMEOUT)
-        data = conn.recv(nbytes, socket.MSG_WAITALL)
-        say('  received {!r}'.format(data))
         conn.sendall(data[:echo])  # the client reads it before the EOF that follows
     say('closed after echoing {} of {} bytes'.format(min(echo, len(data)), len(data)))
 
@@ -855,7 +863,7 @@ def _collapse(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-# -- the four faults, each as the seed has it and as echo_lib fixes it ---------------------
+# -- the five faults, each as the seed has it and as echo_lib fixes it ---------------------
 
 
 @dataclass(frozen=True)
@@ -872,7 +880,7 @@ class Outcome:
         return f"fault {self.fault}, {self.version}: {self.verdict}\n{self.details}".rstrip()
 
 
-#: The four faults, by number: (short name, what goes wrong).
+#: The five faults, by number: (short name, what goes wrong).
 FAULTS: dict[int, tuple[str, str]] = {
     1: ("stops after its first client", "the server's loop ends when any connection closes"),
     2: ("sendall() on a non-blocking socket", "a big echo to a slow reader raises BlockingIOError"),
