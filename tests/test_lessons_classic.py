@@ -66,7 +66,7 @@ def _two_clients(server, *, in_a_row: bool) -> Stage:
     with socket.socket() as listener, socket.socket() as first, socket.socket() as second:
         listener.bind(("127.0.0.1", 0))
         address = listener.getsockname()
-        stage.start("server", server, listener, seconds=0.5)
+        stage.start("server", server, listener, seconds=1.0)
         stage.start("client-1", classic_client, address, first)
         if in_a_row:
             stage.join()
@@ -151,7 +151,7 @@ def test_section_8_fault_5_catching_oserror_keeps_serving_the_next_client() -> N
     stage = Stage(max_wait=0.2)
     with socket.socket() as listener, socket.socket() as resetter, socket.socket() as sock:
         listener.bind(("127.0.0.1", 0))
-        server = stage.start("server", robust, listener, seconds=0.5)
+        server = stage.start("server", robust, listener, seconds=1.0)
         stage.start("resetter", resetting_client, listener.getsockname(), resetter)
         stage.start("client", classic_client, listener.getsockname(), sock)
         stage.join()
@@ -188,3 +188,29 @@ def test_an_edited_program_shows_its_edited_line_in_a_traceback() -> None:
         stage.join()
     assert isinstance(server.error, TypeError)
     assert server.where == " (in read(): data = connection.recv(1024) / 0)"
+
+
+# -- section 2: why the client calls modify() ---------------------------------------------------------
+
+
+def test_section_2_a_connected_socket_registered_for_write_is_reported_on_every_pass(selector_name: str) -> None:
+    """Without the client's modify() to READ, every select() returns at once: a busy loop."""
+    sock, peer = socket.socketpair()
+    with sock, peer, getattr(selectors, selector_name)() as sel:
+        sel.register(sock, READ | selectors.EVENT_WRITE)
+        for _ in range(50):
+            assert [mask for _, mask in sel.select(timeout=5)] == [selectors.EVENT_WRITE]
+        sel.modify(sock, READ)
+        assert sel.select(timeout=0.02) == []
+
+
+# -- section 5: fault 2 ----------------------------------------------------------------------------------
+
+
+def test_section_5_fault_2_sendall_on_a_full_non_blocking_socket_raises_blocking_io_error() -> None:
+    sock, peer = socket.socketpair()
+    with sock, peer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        sock.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            sock.sendall(bytes(4 << 20))  # nobody reads: the buffers fill, and sendall() gives up

@@ -247,12 +247,20 @@ def accept_and_read(listener, pause, say, nbytes, seconds):
     say('accept({})'.format(addr))
     try:
         conn.settimeout(seconds)
-        data = conn.recv(nbytes, socket.MSG_WAITALL)  # all nbytes, unless the client closes first
+        data = _recv_all(conn, nbytes)  # all nbytes, unless the client closes first
     except BaseException:
         conn.close()
         raise
     say('  received {!r}'.format(data))
     return conn, data
+
+
+def _recv_all(conn: socket.socket, nbytes: int) -> bytes:
+    """What a blocking ``recv(nbytes, MSG_WAITALL)`` gives, without relying on that flag (Windows)."""
+    data = bytearray()
+    while len(data) < nbytes and (chunk := conn.recv(nbytes - len(data))):
+        data += chunk
+    return bytes(data)
 
 
 def chunked_echo_server(listener, pause, say, nbytes=42, pieces=2, seconds=5.0):
