@@ -387,3 +387,9 @@ def test_the_prediction_runs_the_learners_own_client() -> None:
 
 def _fixed_client():
     return edit(classic_client, "data or\n", "not data or\n")
+
+
+def test_a_wrong_prediction_about_a_fixed_client_is_told_it_waits_for_the_whole_echo() -> None:
+    assert str(check_prediction(14, client=_fixed_client())) == (
+        "✘ prediction: 1 problem\n  - you predicted 14 bytes; the client received 42 of 42: this client's stop test waits for the whole echo"
+    )
