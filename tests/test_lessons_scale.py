@@ -1,12 +1,14 @@
 """Claims notebook 06 (many clients and big messages) makes about sockets and selectors, by section.
 
-Each runs on every selector class this platform has.
+Each selector claim runs on every selector class this platform has.
 """
 
 from __future__ import annotations
 
 import selectors
 import socket
+
+from echo_lib import EchoClient, EchoServer, SelectorLoop
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 KiB, MiB = 1 << 10, 1 << 20
@@ -57,3 +59,23 @@ def test_section_5_registered_for_write_alone_a_full_socket_waits_without_spinni
             except BlockingIOError:
                 break
         assert [mask for _, mask in sel.select(timeout=5)] == [WRITE]
+
+
+def test_section_2_one_thread_serves_every_ready_connection_each_round(selector_name: str) -> None:
+    """Every connection ready in a round is served in that round, one bounded recv() at a time."""
+    upload = [b"x" * (256 * KiB), b"y" * (256 * KiB)]
+    with SelectorLoop(selector_name) as loop:
+        server = EchoServer(loop=loop).start()
+        clients = [EchoClient(server.address, upload, name=f"client-{i}", loop=loop).start() for i in range(1, 5)]
+        loop.run_until(lambda: all(c.done for c in clients) and server.connections == 0, timeout=30)
+    assert all(c.result().complete for c in clients)
+    rounds: list[tuple[set[str], set[str]]] = []
+    for event in loop.timeline.events():
+        if event.action == "select":
+            rounds.append((set(), set()))
+        elif rounds and event.actor.startswith("server/") and event.action == "ready":
+            rounds[-1][0].add(event.actor)
+        elif rounds and event.actor.startswith("server/") and event.action in ("recv", "send", "eof"):
+            rounds[-1][1].add(event.actor)
+    assert all(ready <= served for ready, served in rounds)
+    assert max(e.nbytes for e in loop.timeline.events("server", "recv")) <= 64 * KiB
