@@ -36,6 +36,7 @@ from __future__ import annotations
 import errno
 import itertools
 import selectors
+import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -161,7 +162,11 @@ class EchoServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # SO_REUSEADDR lets a restarted server bind while old connections sit in
+            # TIME_WAIT. On Windows it would let another socket take the port over,
+            # so, like asyncio's create_server(), set it on POSIX only.
+            if os.name == "posix":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))
             sock.listen(self.backlog)
             sock.setblocking(False)
