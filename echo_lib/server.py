@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import errno
 import itertools
-import selectors
 import os
+import selectors
 import socket
 from collections.abc import Callable
 from typing import Any
