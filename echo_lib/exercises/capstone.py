@@ -34,7 +34,7 @@ from ..events import Event
 from . import Feedback
 from .serving import KiB, MiB, Client, ServerRun, close_all, drive, echo_clients, serve_error_problem
 
-__all__ = ["MAX_HELD", "ROUNDS", "GauntletFeedback", "Round", "RoundResult", "check_server"]
+__all__ = ["MAX_HELD", "ROUNDS", "GauntletFeedback", "Round", "RoundResult", "check_server", "judge_idle", "judge_returned", "judge_stop", "play_round", "run_rounds"]
 
 WRITE = selectors.EVENT_WRITE
 MAX_HELD = 4 * MiB  # the most a server may hold for one client that never reads
@@ -51,6 +51,7 @@ class Round:
     what: str
     clients: Callable[[random.Random], list[Client]]
     limit: float = 5.0
+    inspect: Callable[[Feedback, ServerRun], object] | None = None  # looks at the server while its clients are connected
 
 
 @dataclass
@@ -77,20 +78,6 @@ def _slow_reader_and_hog(rng: random.Random) -> list[Client]:
 def _resets(rng: random.Random) -> list[Client]:
     resets = echo_clients(rng, "reset", 20, (64 * KiB, 128 * KiB), mode="reset", rcvbuf=4 * KiB)
     return [c for pair in zip(resets, echo_clients(rng, "calm", 20, (16 * KiB, 64 * KiB))) for c in pair]
-
-
-ROUNDS: tuple[Round, ...] = (
-    Round("crowd", "300 clients at once, 1-16 KiB each, random chunks",
-          lambda rng: echo_clients(rng, "crowd", 300, (KiB, 16 * KiB), chunk=4 * KiB)),  # fmt: skip
-    Round("big", "4 clients, 2-4 MiB each, through 16 KiB buffers",
-          lambda rng: echo_clients(rng, "big", 4, (2 * MiB, 4 * MiB), read_size=16 * KiB, rcvbuf=16 * KiB)),  # fmt: skip
-    Round("half-close", "40 clients send 128-256 KiB, half-close, read 4 KiB at a time",
-          lambda rng: echo_clients(rng, "half", 40, (128 * KiB, 256 * KiB), read_size=4 * KiB, rcvbuf=8 * KiB)),  # fmt: skip
-    Round("resets", "20 clients reset mid-stream, 20 others are echoed", _resets),
-    Round("slow reader, hog", "1 KiB reads; 24 MiB sent, never read; 10 others", _slow_reader_and_hog, limit=8.0),
-    Round("idle", f"50 clients connected, silent for {IDLE} s",
-          lambda rng: echo_clients(rng, "idle", 50, (100, 1000), mode="idle"), limit=4.0),  # fmt: skip
-)
 
 
 class GauntletFeedback(Feedback):
@@ -126,35 +113,43 @@ def _draw_table(ax: Any, results: list[RoundResult]) -> None:
     table.scale(1, 1.4)
 
 
-def check_server(serve: Serve, *, seed: int = 11, rounds: tuple[Round, ...] = ROUNDS,
+def check_server(serve: Serve, *, seed: int = 11, rounds: tuple[Round, ...] | None = None,
                  progress: Callable[[str], object] | None = None) -> GauntletFeedback:  # fmt: skip
-    """Run ``serve`` through ``rounds`` (default: the whole gauntlet) and return what it found.
+    """Run ``serve`` through ``rounds`` (default: the whole gauntlet, `ROUNDS`) and return what it found.
 
     ``progress``, if given, is called with one line per round as it ends
     (``print`` will do: the lines hold no timings). The gauntlet stops at the
     first round a dead or stuck server cannot finish; at most `BUDGET` seconds
     of rounds run. Raises `OSError` only if no listening socket can be made.
     """
-    feedback, rng, end = GauntletFeedback("your server against the gauntlet"), random.Random(seed), time.monotonic() + BUDGET
+    feedback = GauntletFeedback("your server against the gauntlet")
+    run = run_rounds(feedback, serve, ROUNDS if rounds is None else rounds, seed=seed, progress=progress)
+    judge_stop(feedback, run)
+    return feedback
+
+
+def run_rounds(feedback: GauntletFeedback, serve: Serve, rounds: tuple[Round, ...], *, seed: int,
+               progress: Callable[[str], object] | None = None) -> ServerRun:  # fmt: skip
+    """Play ``rounds`` against ``serve`` until one cannot finish; keep the timeline; return the (stopped) run."""
+    rng, end = random.Random(seed), time.monotonic() + BUDGET
     with ServerRun(serve) as run:
         for number, spec in enumerate(rounds, 1):
-            finished = _round(run, spec, rng, min(end, time.monotonic() + spec.limit), feedback)
+            finished = play_round(run, spec, rng, min(end, time.monotonic() + spec.limit), feedback)
             if progress is not None:
                 progress(f"round {number}/{len(rounds)} {spec.name}: {spec.what}: {'✔' if finished else '✘'}")
             if not finished or run.died_early:
                 break
     feedback.events = run.selector.timeline.events()
-    _judge_stop(feedback, run)
-    return feedback
+    return run
 
 
-def _round(run: ServerRun, spec: Round, rng: random.Random, deadline: float, feedback: GauntletFeedback) -> bool:
+def play_round(run: ServerRun, spec: Round, rng: random.Random, deadline: float, feedback: GauntletFeedback) -> bool:
     """One round, judged; False if the round could not finish."""
     clients, since, cpu, start = spec.clients(rng), run.selector.timeline.last_seq, run.cpu(), time.monotonic()
     try:
         finished = drive(run, clients, deadline)
-        if finished and spec.name == "idle":
-            _judge_idle(feedback, run)
+        if finished and spec.inspect is not None:
+            spec.inspect(feedback, run)
         wall = time.monotonic() - start
     finally:
         close_all(clients)
@@ -255,7 +250,7 @@ def _kernel_allowance(run: ServerRun, hog: Client) -> int:
     return 2 * sum(sizes)
 
 
-def _judge_idle(feedback: Feedback, run: ServerRun) -> None:
+def judge_idle(feedback: Feedback, run: ServerRun) -> None:
     """Half a second of silence: a loop that sleeps in select() wakes only for its timeout."""
     since, cpu = run.selector.timeline.last_seq, run.cpu()
     threading.Event().wait(IDLE)  # the measuring window itself, not a synchronisation
@@ -270,12 +265,20 @@ def _judge_idle(feedback: Feedback, run: ServerRun) -> None:
                         "the loop polls; give select() a timeout (e.g. 0.05 s) instead of 0")  # fmt: skip
 
 
-def _judge_stop(feedback: Feedback, run: ServerRun) -> None:
+def judge_returned(feedback: Feedback, run: ServerRun) -> bool:
+    """Did ``serve`` return once ``stop`` was set, without an error? (Steps 1-6 of notebook 09 ask no more.)"""
     if not feedback.expect(run.returned_in_time, f"serve() did not return within {run.grace:g} s after stop was set: "
                            "check stop.is_set() every time round the loop, and give select() a timeout"):  # fmt: skip
-        return
+        return False
     if run.error is not None and not run.died_early:
         feedback.expect(False, f"while stopping, {serve_error_problem(run.error)}")
+    return True
+
+
+def judge_stop(feedback: Feedback, run: ServerRun) -> None:
+    """A clean stop: every socket unregistered, then closed, and the selector closed."""
+    if not judge_returned(feedback, run):
+        return
     counts = run.selector.timeline.counts()
     if run.selector.timeline.dropped == 0 and counts["register"] > counts["unregister"]:
         feedback.expect(False, f"{_sockets(counts['register'] - counts['unregister'])} never unregistered: on stop, "
@@ -286,3 +289,17 @@ def _judge_stop(feedback: Feedback, run: ServerRun) -> None:
 
 def _sockets(count: int) -> str:
     return f"{count} socket was" if count == 1 else f"{count} sockets were"
+
+
+ROUNDS: tuple[Round, ...] = (
+    Round("crowd", "300 clients at once, 1-16 KiB each, random chunks",
+          lambda rng: echo_clients(rng, "crowd", 300, (KiB, 16 * KiB), chunk=4 * KiB)),  # fmt: skip
+    Round("big", "4 clients, 2-4 MiB each, through 16 KiB buffers",
+          lambda rng: echo_clients(rng, "big", 4, (2 * MiB, 4 * MiB), read_size=16 * KiB, rcvbuf=16 * KiB)),  # fmt: skip
+    Round("half-close", "40 clients send 128-256 KiB, half-close, read 4 KiB at a time",
+          lambda rng: echo_clients(rng, "half", 40, (128 * KiB, 256 * KiB), read_size=4 * KiB, rcvbuf=8 * KiB)),  # fmt: skip
+    Round("resets", "20 clients reset mid-stream, 20 others are echoed", _resets),
+    Round("slow reader, hog", "1 KiB reads; 24 MiB sent, never read; 10 others", _slow_reader_and_hog, limit=8.0),
+    Round("idle", f"50 clients connected, silent for {IDLE} s",
+          lambda rng: echo_clients(rng, "idle", 50, (100, 1000), mode="idle"), limit=4.0, inspect=judge_idle),  # fmt: skip
+)

@@ -31,6 +31,7 @@ import socket
 import struct
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -215,6 +216,9 @@ def _default_selector_is(selector: TrackingSelector, *, unless: bool) -> Iterato
 def serve_error_problem(error: BaseException) -> str:
     """What an exception that killed ``serve`` says about the server's code."""
     name = f"{type(error).__name__}: {error}"
+    if isinstance(error, BlockingIOError) and "recv" in _failing_line(error):
+        return (f"serve() died with {name} in recv(): the socket had nothing to read. Was it registered for "
+                "EVENT_WRITE too? Register EVENT_READ only while there is nothing to send, and recv() only when mask & EVENT_READ")  # fmt: skip
     if isinstance(error, BlockingIOError):
         return (f"serve() died with {name}. sendall() (or a bare send()) on a non-blocking socket raises it when the "
                 "send buffer is full: send() what fits, keep the rest, and wait for EVENT_WRITE")  # fmt: skip
@@ -225,6 +229,12 @@ def serve_error_problem(error: BaseException) -> str:
         return (f"serve() died with {name}. A new connection got the fd of a socket that was closed but never "
                 "unregistered: unregister() a socket before you close() it")  # fmt: skip
     return f"serve() died with {name}"
+
+
+def _failing_line(error: BaseException) -> str:
+    """The source line where ``error`` was raised, if it can be found."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return (frames[-1].line or "") if frames else ""
 
 
 # -- clients -------------------------------------------------------------------------
@@ -253,13 +263,24 @@ class Client:
     eof: bool = False
     reset: bool = False
     peak: int = 0
+    last_sent: float = 0.0  # time.monotonic() of the connect, then of the last send() that took bytes
 
     @property
     def done(self) -> bool:
-        """Nothing more will happen on this connection (a hog is never done by itself)."""
+        """Nothing more will happen on this connection (a hog is done only once drained)."""
         if self.mode == "idle":
             return self.eof or self.reset or len(self.received) >= len(self.payload)
-        return self.mode != "hog" and (self.eof or self.reset or (self.mode == "reset" and self.sock is None))
+        return self.eof or self.reset or (self.mode == "reset" and self.sock is None)
+
+    def drain(self, selector: selectors.BaseSelector) -> None:
+        """Stop sending: half-close, and read what comes back until EOF."""
+        if self.sock is None:
+            return
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(KeyError):
+            selector.unregister(self.sock)
+        selector.register(self.sock, READ, self)
 
     @property
     def exact(self) -> bool:
@@ -274,6 +295,7 @@ class Client:
                 sock.setsockopt(socket.SOL_SOCKET, option, size)
         sock.settimeout(5)
         sock.connect(address)
+        self.last_sent = time.monotonic()
         sock.setblocking(False)
         selector.register(sock, WRITE if self.mode == "hog" else READ | WRITE, self)
 
@@ -293,13 +315,13 @@ class Client:
         except OSError:
             self.reset = True
             return self.close(selector)
-        self.peak = max(self.peak, self.sent - len(self.received))
+        self.peak, self.last_sent = max(self.peak, self.sent - len(self.received)), time.monotonic()
         if self.sent >= len(self.payload):
             self._all_sent(selector)
 
     def _all_sent(self, selector: selectors.BaseSelector) -> None:
         if self.mode == "hog":  # the server took everything: it buffers without bound
-            selector.unregister(self.sock)
+            selector.modify(self.sock, READ, self)
             return
         if self.mode == "echo":
             self.sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
@@ -346,8 +368,9 @@ def echo_clients(rng: random.Random, prefix: str, count: int, sizes: tuple[int, 
 def drive(run: ServerRun, clients: Iterable[Client], deadline: float) -> bool:
     """Connect ``clients`` and serve their scripts until all are done; False at ``deadline`` or if the server died.
 
-    Hogs are done once the server stops taking their bytes (no WRITE readiness
-    for half a second after every other client is done) or they sent all.
+    Hogs are measured once the server stops taking their bytes (no WRITE
+    readiness for half a second after every other client is done) or they
+    sent all; then they half-close and read their echo to EOF.
     """
     clients = list(clients)
     with ClientSelector() as selector:
@@ -358,18 +381,33 @@ def drive(run: ServerRun, clients: Iterable[Client], deadline: float) -> bool:
                 return False
             for key, mask in selector.select(0.05):
                 key.data.on_ready(selector, mask)
-        return _until_hogs_stall(run, [c for c in clients if c.mode == "hog"], selector, deadline)
+        hogs = [c for c in clients if c.mode == "hog"]
+        return _until_hogs_stall(run, hogs, selector, deadline) and _drain_hogs(run, hogs, selector, deadline)
 
 
 def _until_hogs_stall(run: ServerRun, hogs: list[Client], selector: selectors.BaseSelector, deadline: float) -> bool:
     while hogs and time.monotonic() < deadline and not run.died:
         ready = selector.select(0.5)
         if not ready:
-            return True  # the server stopped reading from every hog
+            break  # the server stopped reading from every hog
         for key, mask in ready:
             key.data.on_ready(selector, mask)
         hogs = [h for h in hogs if h.sent < len(h.payload)]
     return not run.died and time.monotonic() <= deadline
+
+
+def _drain_hogs(run: ServerRun, hogs: list[Client], selector: selectors.BaseSelector, deadline: float) -> bool:
+    # A hog that closed with unread data would reset the connection, and a
+    # server that has not yet learnt about resets (notebook 09, before step 6)
+    # would die of it. So each hog ends politely: EOF, then it reads its echo.
+    for hog in hogs:
+        hog.drain(selector)
+    while not all(h.done for h in hogs):
+        if time.monotonic() > deadline or run.died:
+            return False
+        for key, mask in selector.select(0.05):
+            key.data.on_ready(selector, mask)
+    return True
 
 
 def close_all(clients: Iterable[Client]) -> None:
