@@ -77,14 +77,17 @@ def test_the_scoreboard_plots_a_table_and_the_timeline() -> None:
     import matplotlib.pyplot as plt
 
     feedback = check_server(variant().serve, rounds=ROUNDS[:2])
-    figure = feedback.plot(events=50)
+    figure = feedback.plot("big", lanes=3)
     try:
         table, timeline = figure.axes[:2]
         texts = [cell.get_text().get_text() for cell in table.tables[0].get_celld().values()]
         assert {"crowd", "big", "server CPU", "fds left", "largest in flight"} <= set(texts)
-        assert timeline.get_title() == "your server: its first 50 events"
+        assert timeline.get_title() == "your server in round 'big': 3 connections"
+        assert [label.get_text() for label in timeline.get_yticklabels()] == ["your server", "socket-301", "socket-302", "socket-303"]
     finally:
         plt.close(figure)
+    with pytest.raises(ValueError, match=r"no round called 'idle' ran; the rounds were \['crowd', 'big'\]"):
+        feedback.plot("idle")
 
 
 # -- the six typical broken servers ---------------------------------------------------
@@ -167,37 +170,35 @@ def test_closing_without_unregister_is_named() -> None:
 # -- more ways to go wrong, each reported, none hanging -------------------------------
 
 
+class Polling(selectors.BaseSelector):
+    """A selector whose select() never waits: the loop around it polls."""
+
+    def __init__(self, inner: selectors.BaseSelector) -> None:
+        self.inner = inner
+
+    def register(self, *args: Any) -> selectors.SelectorKey:
+        return self.inner.register(*args)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self.inner.unregister(fileobj)
+
+    def modify(self, *args: Any) -> selectors.SelectorKey:
+        return self.inner.modify(*args)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        return self.inner.select(0)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def get_map(self) -> Any:
+        return self.inner.get_map()
+
+
 def test_a_polling_loop_is_named() -> None:
     module = variant()
-    real = selectors.DefaultSelector
-
-    class Polling(selectors.BaseSelector):
-        """A selector whose select() never waits: the loop polls."""
-
-        def __init__(self, inner: selectors.BaseSelector) -> None:
-            self.inner = inner
-
-        def register(self, *args: Any) -> selectors.SelectorKey:
-            return self.inner.register(*args)
-
-        def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-            return self.inner.unregister(fileobj)
-
-        def modify(self, *args: Any) -> selectors.SelectorKey:
-            return self.inner.modify(*args)
-
-        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-            return self.inner.select(0)
-
-        def close(self) -> None:
-            self.inner.close()
-
-        def get_map(self) -> Any:
-            return self.inner.get_map()
-
     feedback = check_server(lambda listener, stop, selector: module.serve(listener, stop, Polling(selector)), rounds=ROUNDS[-1:])
     assert "the loop polls; give select() a timeout (e.g. 0.05 s) instead of 0" in problems(feedback)
-    assert selectors.DefaultSelector is real
 
 
 def test_a_serve_that_ignores_stop_is_reported_not_waited_on() -> None:

@@ -67,6 +67,7 @@ class RoundResult:
     peak: int
     left_open: int
     wakeups: int
+    events: tuple[int, int] = (0, 0)  # the round's timeline events: seq after the first, up to the last
 
 
 def _slow_reader_and_hog(rng: random.Random) -> list[Client]:
@@ -88,17 +89,31 @@ class GauntletFeedback(Feedback):
         self.results: list[RoundResult] = []
         self.events: list[Event] = []
 
-    def plot(self, *, events: int = 400) -> Any:
-        """The scoreboard table above the first ``events`` events of the server's timeline; returns the figure."""
+    def plot(self, round_name: str = "resets", *, lanes: int = 5, events: int = 300) -> Any:
+        """The scoreboard table above one round's timeline: the loop's ``select()`` calls and its first
+        ``lanes`` connections, at most ``events`` events. Returns the figure.
+
+        Raises `ValueError` naming the round if no round of that name ran.
+        """
         import matplotlib.pyplot as plt
 
         from ..plotting import plot_timeline
 
-        figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7.5), height_ratios=(1, 1.6))
+        shown = self.round_events(round_name)
+        actors = ["your server", *list(dict.fromkeys(e.actor for e in shown if e.actor.startswith("socket-")))[:lanes]]
+        figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7.5), height_ratios=(1, 1.4))
         _draw_table(top, self.results)
-        plot_timeline(self.events[:events], bottom, title=f"your server: its first {min(events, len(self.events))} events")
+        plot_timeline(shown[:events], bottom, actors=actors, title=f"your server in round {round_name!r}: {len(actors) - 1} connections")
         figure.tight_layout()
         return figure
+
+    def round_events(self, round_name: str) -> list[Event]:
+        """The timeline events of the round called ``round_name``. Raises `ValueError` if none ran."""
+        for result in self.results:
+            if result.name == round_name:
+                first, last = result.events
+                return [e for e in self.events if first < e.seq <= last]
+        raise ValueError(f"no round called {round_name!r} ran; the rounds were {[r.name for r in self.results]!r}")
 
 
 def _draw_table(ax: Any, results: list[RoundResult]) -> None:
@@ -154,7 +169,9 @@ def play_round(run: ServerRun, spec: Round, rng: random.Random, deadline: float,
     finally:
         close_all(clients)
     left = _left_open(run)
-    feedback.results.append(_result(spec, clients, wall, _cpu_since(run, cpu), left, run.wakeups(since)))
+    result = _result(spec, clients, wall, _cpu_since(run, cpu), left, run.wakeups(since))
+    result.events = (since, run.selector.timeline.last_seq)
+    feedback.results.append(result)
     _judge_round(feedback, run, spec, clients, finished, left)
     return finished and not run.died
 
