@@ -4,10 +4,9 @@ The server itself is the one the notebook builds in seven steps; finished, it
 is notebooks/solutions/capstone.py, and these solutions reuse its functions.
 """
 
-import selectors
 import time
 
-from capstone import READ, Conn, close, on_ready, shut_down
+from capstone import READ, Conn, close, serve
 
 IDLE_TIMEOUT = 0.5  # seconds a connection may stay silent
 
@@ -25,30 +24,16 @@ def on_accept_batch(sel, listener):
 
 def serve_with_timeout(listener, stop, selector=None):
     """Exercise 3: the finished server, which also closes connections silent for IDLE_TIMEOUT."""
-    sel = selector if selector is not None else selectors.DefaultSelector()
-    sel.register(listener, READ)
-    try:
-        while not stop.is_set():
-            for key, mask in sel.select(timeout=0.05):
-                if key.data is None:
-                    on_accept_timed(sel, listener)
-                else:
-                    key.data.last = time.monotonic()
-                    on_ready(sel, key, mask)
-            close_idle(sel, time.monotonic())
-    finally:
-        shut_down(sel, listener)
+    serve(listener, stop, selector, after_select=close_idle)
 
 
-def on_accept_timed(sel, listener):
-    on_accept_batch(sel, listener)
+def close_idle(sel, ready):
+    """Note when each ready connection was last heard of; close those silent for too long."""
     now = time.monotonic()
+    for key, _mask in ready:
+        if key.data is not None:
+            key.data.last = now
     for key in list(sel.get_map().values()):
-        if key.data is not None and not hasattr(key.data, "last"):
-            key.data.last = now  # a new connection: silent since now
-
-
-def close_idle(sel, now):
-    for key in list(sel.get_map().values()):
-        if key.data is not None and now - key.data.last > IDLE_TIMEOUT:
-            close(sel, key.fileobj)
+        conn = key.data
+        if conn is not None and now - vars(conn).setdefault("last", now) > IDLE_TIMEOUT:
+            close(sel, key.fileobj)  # a new connection counts as heard of when first seen here

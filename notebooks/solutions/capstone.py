@@ -29,17 +29,24 @@ class Conn:
         self.mask = READ  # what it is registered for now
 
 
-def serve(listener, stop, selector=None):
-    """Echo every client on ``listener`` until ``stop`` is set; then close what it opened."""
+def serve(listener, stop, selector=None, after_select=None):
+    """Echo every client on ``listener`` until ``stop`` is set; then close what it opened.
+
+    ``after_select(sel, ready)``, if given, runs after each round of events
+    (09's exercise 3 closes idle connections there).
+    """
     sel = selector if selector is not None else selectors.DefaultSelector()
     sel.register(listener, READ)
     try:
         while not stop.is_set():
-            for key, mask in sel.select(timeout=0.05):
+            ready = sel.select(timeout=0.05)
+            for key, mask in ready:
                 if key.data is None:
                     on_accept(sel, listener)
                 else:
                     on_ready(sel, key, mask)
+            if after_select is not None:
+                after_select(sel, ready)
     finally:
         shut_down(sel, listener)
 
