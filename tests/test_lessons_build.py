@@ -101,6 +101,20 @@ def test_09_resets_recv_raises_connection_reset_error(pair: tuple[socket.socket,
         conn.recv(4096)
 
 
+def test_09_resets_close_with_unread_data_sends_a_reset(pair: tuple[socket.socket, socket.socket]) -> None:
+    client, conn = pair
+    conn.sendall(b"an echo the client never reads")
+    with selectors.DefaultSelector() as sel:
+        sel.register(client, READ)
+        assert sel.select(2)
+        sel.unregister(client)
+        client.close()  # unread data in its receive queue: RST, not FIN
+        sel.register(conn, READ)
+        assert sel.select(2), "the reset was not reported within 2 s"
+    with pytest.raises(ConnectionResetError):
+        conn.recv(4096)
+
+
 def test_09_resets_send_raises_connection_reset_or_broken_pipe(pair: tuple[socket.socket, socket.socket]) -> None:
     client, conn = pair
     _reset(client)

@@ -63,6 +63,8 @@ def on_accept(sel, listener):
 
 def on_ready(sel, key, mask):
     sock, conn = key.fileobj, key.data
+    if sock.fileno() < 0:
+        return  # closed earlier in this round: kqueue lists READ and WRITE apart
     try:
         if mask & READ:
             on_readable(sock, conn)
