@@ -91,12 +91,16 @@ def _reset(client: socket.socket) -> None:
     client.close()
 
 
+def _wait_readable(sock: socket.socket, what: str) -> None:
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, READ)
+        assert sel.select(2), f"{what} was not reported within 2 s"
+
+
 def test_09_resets_recv_raises_connection_reset_error(pair: tuple[socket.socket, socket.socket]) -> None:
     client, conn = pair
     _reset(client)
-    with selectors.DefaultSelector() as sel:
-        sel.register(conn, READ)
-        assert sel.select(2), "the reset was not reported within 2 s"
+    _wait_readable(conn, "the reset")
     with pytest.raises(ConnectionResetError):
         conn.recv(4096)
 
@@ -104,13 +108,9 @@ def test_09_resets_recv_raises_connection_reset_error(pair: tuple[socket.socket,
 def test_09_resets_close_with_unread_data_sends_a_reset(pair: tuple[socket.socket, socket.socket]) -> None:
     client, conn = pair
     conn.sendall(b"an echo the client never reads")
-    with selectors.DefaultSelector() as sel:
-        sel.register(client, READ)
-        assert sel.select(2)
-        sel.unregister(client)
-        client.close()  # unread data in its receive queue: RST, not FIN
-        sel.register(conn, READ)
-        assert sel.select(2), "the reset was not reported within 2 s"
+    _wait_readable(client, "the echo")
+    client.close()  # unread data in its receive queue: RST, not FIN
+    _wait_readable(conn, "the reset")
     with pytest.raises(ConnectionResetError):
         conn.recv(4096)
 
