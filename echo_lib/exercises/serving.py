@@ -99,14 +99,19 @@ class ServerRun:
     Use as a context manager: on exit ``stop`` is set and the thread is given
     ``grace`` seconds to return (`returned_in_time` says whether it did); the
     listener is closed, and any socket the server left open is closed for it
-    and counted in `left_open`. Raises `OSError` if the listener cannot bind.
+    and counted in `left_open`. Raises `OSError` if the listener cannot bind
+    or the selector cannot be made (then nothing is left open).
     """
 
     def __init__(self, serve: Serve, *, sndbuf: int = 16 * KiB, rcvbuf: int = 64 * KiB, grace: float = 2.0) -> None:
         self.serve, self.grace = serve, grace
         self.listener = _listener(sndbuf, rcvbuf)
         self.address: tuple[str, int] = self.listener.getsockname()[:2]
-        self.selector = TrackingSelector()
+        try:
+            self.selector = TrackingSelector()
+        except BaseException:
+            self.listener.close()  # e.g. EMFILE: no fd left for the selector
+            raise
         self.selector.label(self.listener, "listener")
         self.stop = threading.Event()
         self.returned = threading.Event()
