@@ -1,4 +1,4 @@
-"""The exercises of 00-04 are graded: each states its kind and difficulty, and they ramp.
+"""The exercises of every notebook are graded: each states its kind and difficulty, and they ramp.
 
 An exercise heading reads ``### Exercise N (kind; difficulty): title``; within a
 notebook the kinds go predict, then change, then write, and every notebook has
@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("0[0-4]-*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 KINDS = ("predict", "change", "write")
 LEVELS = ("easy", "medium", "medium-hard", "hard")
 HEADING = re.compile(r"^### Exercise (\d+) \((\w+); ([\w-]+)\): \S", re.MULTILINE)
