@@ -221,9 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "screenshots":
         copy_screenshots()
     else:
-        for problem in out_of_step():
+        problems = out_of_step()
+        for problem in problems:
             print(f"docs/screenshots/{problem}; run `make screenshots`", file=sys.stderr)
-        return 1 if out_of_step() else 0
+        return 1 if problems else 0
     return 0
 
 

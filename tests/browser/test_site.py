@@ -124,20 +124,11 @@ def broken_links(links: list[str], cache: dict[str, tuple[int, str]]) -> list[st
     return broken
 
 
-@pytest.fixture(scope="module")
-def site_context(chromium: Any) -> Iterator[Any]:
-    """One browser context for the site's pages (its own, apart from JupyterLab's)."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
-    try:
-        yield context
-    finally:
-        context.close()
-
-
 @pytest.fixture
-def site_page(site_context: Any) -> Iterator[tuple[Any, list[str]]]:
-    """A fresh page, and the list that its console errors, script errors and failed requests go to."""
-    page, problems = site_context.new_page(), []
+def site_page(browser_context: Any) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh page (in the suite's browser context), and the list that its console errors,
+    script errors and failed requests go to."""
+    page, problems = browser_context.new_page(), []
     page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
