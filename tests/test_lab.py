@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import LabServer, wait_until_ready
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRST = "notebooks/00-start-here.ipynb"
 START_TIMEOUT = 90.0  # s: JupyterLab to print its URL on a loaded machine
@@ -75,12 +77,6 @@ def read_until_url(process: subprocess.Popen[bytes]) -> tuple[re.Match[str], str
     return match, seen
 
 
-def get(url: str, token: str) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status, response.read()
-
-
 def stop_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the process group we started (make and its jupyter), then SIGKILL if it lingers."""
     if process.poll() is None:
@@ -101,10 +97,12 @@ def test_make_lab_prints_the_url_of_the_first_notebook_and_answers(tmp_path: Pat
         match, seen = read_until_url(process)
         url, port, token = match.groups()
         assert ("--allow-root" in seen) == (os.geteuid() == 0)
-        status, page = get(f"{url}?token={token}", token)
-        assert status == 200 and b"JupyterLab" in page
-        status, body = get(f"http://127.0.0.1:{port}/api/contents/{FIRST}?content=0", token)
-        assert status == 200 and b'"type": "notebook"' in body.replace(b'":"', b'": "')
+        # The server logs its URL before it listens: wait until it answers.
+        server = LabServer(url=f"http://127.0.0.1:{port}", token=token, root=ROOT)
+        assert wait_until_ready(server, process), f"make lab exited:\n{seen[-3000:]}"
+        assert server.api("GET", f"/api/contents/{FIRST}?content=0")["type"] == "notebook"
+        with urllib.request.urlopen(f"{url}?token={token}", timeout=10) as response:
+            assert response.status == 200 and b"JupyterLab" in response.read()
     finally:
         stop_group(process)
     assert process.returncode is not None
