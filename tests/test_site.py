@@ -26,9 +26,9 @@ def test_screenshots_are_in_step_with_the_widget_cells() -> None:
     assert not problems, "docs/screenshots is out of step (run `make screenshots`):\n" + "\n".join(problems)
 
 
-def test_every_notebook_has_a_widget_cell_to_show() -> None:
-    # Not a rule of the course, a guard on the check above: it must have cells to compare.
-    assert sum(len(book.widget_cells(p)) for p in NOTEBOOKS) >= len(NOTEBOOKS)
+def test_there_are_widget_cells_to_keep_in_step() -> None:
+    # A guard on the check above: with no widget cell found it would pass vacuously.
+    assert sum(len(book.widget_cells(p)) for p in NOTEBOOKS) > 0
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
