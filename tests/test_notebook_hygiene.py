@@ -75,3 +75,27 @@ def test_skeleton_sections_are_present(path: Path) -> None:
 
 def test_navigation_is_generated_and_current() -> None:
     assert nbtools.stale(ROOT / "notebooks") == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_first_cell_is_the_title_and_navigation_follows(path: Path) -> None:
+    cells = load(path)["cells"]
+    first, second = ("".join(c["source"]) for c in cells[:2])
+    assert cells[0]["cell_type"] == "markdown" and first.startswith("# "), f"first cell is not the H1: {first[:60]!r}"
+    assert second.startswith(nbtools.MARKER), "the navigation is not right below the H1"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_import_cell_starts_with_the_setup_and_prints_nothing(path: Path) -> None:
+    first_code = code_cells(load(path))[0]
+    assert "".join(first_code["source"]).startswith(nbtools.SETUP)
+    assert not [o for o in first_code["outputs"] if o["output_type"] in ("stream", "error")]
+
+
+def test_setup_lines_are_replaced_not_stacked() -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), nbformat.v4.new_code_cell("import x")])
+    nav = f"{nbtools.MARKER}\n[Index](x)"
+    twice = nbtools.generated(nbtools.generated(nb, nav), nav)
+    assert [c.source for c in twice.cells] == ["# T", nav, nbtools.SETUP + "import x", nav]

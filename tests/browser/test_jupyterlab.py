@@ -14,8 +14,10 @@ count, or Run All stopped at an error). Then:
    clicked.
 
 Screenshots go to ``build/screenshots/``: ``<stem>.png`` (the whole notebook after the
-run), ``<stem>-widget-N.png`` (the cell after the N-th button click), and
-``<stem>-failed.png`` when a test fails.
+run), ``<stem>-widget-N.png`` (the cell after the N-th button click),
+``<stem>--<cell id>.png`` (each widget cell's output after all its clicks: the picture the
+course site shows in its place, see ``make screenshots``), and ``<stem>-failed.png``
+when a test fails.
 
 Which cell is which: code cells are matched by their index among code cells, in the
 .ipynb on disk, the notebook model and the DOM (``.jp-CodeCell``) alike. An error
@@ -295,5 +297,8 @@ def test_notebook_runs_in_jupyterlab(notebook: Path, lab_server: LabServer, lab_
         (SCREENSHOTS / f"{notebook.stem}.png").write_bytes(lab_page.screenshot(full_page=True))
 
         click_buttons(lab_page, name, notebook.stem, with_widgets)
+        for i in with_widgets:
+            shot = lab_page.locator(CODE_CELL).nth(i).locator(".jp-Cell-outputWrapper").screenshot()
+            (SCREENSHOTS / f"{notebook.stem}--{committed[i]['id']}.png").write_bytes(shot)
     finally:
         lab_server.shutdown_sessions(name)
