@@ -77,16 +77,24 @@ __all__ = [
     "SERVER_KINDS",
     "TABLE_COLUMNS",
     "BenchOptions",
+    "RecordedRun",
+    "RecordingCost",
     "Row",
     "Sample",
     "ScaleResult",
+    "check_recording",
+    "check_scale",
     "check_targets",
     "ensure_nofile",
     "format_scale",
+    "format_recording",
     "format_table",
     "format_targets",
     "main",
+    "measure_drawing",
+    "measure_recording",
     "parse_args",
+    "record_scale_run",
     "run_benchmark",
     "run_scale",
 ]
@@ -116,9 +124,11 @@ PEER_TARGETS: tuple[tuple[str, str, float], ...] = (("echoserver", "asyncio-prot
 #: seconds to draw a million events to a PNG.
 RECORD_US_TARGET, RECORD_BYTES_TARGET, DRAW_S_TARGET = 0.3, 48.0, 1.0
 DRAW_EVENTS = 1_000_000
-#: Connections per source address in the scale run: under the 28,232 ports of
-#: Linux's default ephemeral range (32768-60999) for one (source, destination).
-PER_SOURCE = 20_000
+#: Connections per source address in the scale run: about a third of the 28,232 ports of
+#: Linux's default ephemeral range (32768-60999) for one (source, destination), since
+#: finding a free port slows down sharply as the range fills (19,700 from one
+#: source took 45 s to connect, 10,000 took 3 s).
+PER_SOURCE = 10_000
 C100K = 100_000
 TABLE_COLUMNS: tuple[str, ...] = ("server", "size", "µs CPU/msg", "user %", "× raw", "msgs/s (wall)", "echoed")
 
@@ -359,7 +369,8 @@ def _raise_hard_nofile(needed: int, hard: int) -> int:
     except (ValueError, OSError):
         raise RuntimeError(
             f"{needed} file descriptors are needed per process, but the hard limit RLIMIT_NOFILE "
-            f"is {hard} and this process may not raise it: raise it (ulimit -Hn, as root) or use fewer --connections"
+            f"is {hard} and this process may not raise it (it lacks CAP_SYS_RESOURCE): raise it (ulimit -Hn, as root) "
+            f"or use at most {max(hard - EXTRA_FDS, 1)} --connections"
         ) from None
     return needed
 
@@ -709,7 +720,7 @@ def _server_commands(server: _Served, conn: Connection) -> None:
             now = (time.process_time(), *_user_sys(), server.received())
             conn.send(("ok", *(b - a for a, b in zip(mark, now))))
         elif command == "wait_connections":
-            conn.send(("ok", _wait_connections(server, *args)))
+            conn.send(("ok", _wait_connections(server.connections, *args)))
         elif command == "maxrss":
             conn.send(("ok", _maxrss_kib()))
         elif command == "timeline":
@@ -719,10 +730,10 @@ def _server_commands(server: _Served, conn: Connection) -> None:
             raise ValueError(f"unknown server command {command!r}")
 
 
-def _wait_connections(server: _Served, count: int, timeout: float) -> int:
-    """Wait until the server has exactly ``count`` open connections."""
+def _wait_connections(open_now: Callable[[], int], count: int, timeout: float) -> int:
+    """Wait until ``open_now()`` (a server's open connections) is exactly ``count``."""
     deadline, pause = time.monotonic() + timeout, threading.Event()
-    while (now := server.connections()) != count:
+    while (now := open_now()) != count:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the server has {now} connections, not {count}, after {timeout:.1f} s")
         pause.wait(0.002)
@@ -1240,8 +1251,9 @@ def run_scale(options: BenchOptions, kind: str = "echoserver", progress: Callabl
         stack.callback(load.stop)
         port, _ = server.answer("start"), load.answer("start")
         server.call("begin")
-        times, verified, peaks = _scale_phases(server, load, port, options.connections, stop_at, progress)
+        times, verified = _scale_phases(_remote_wait(server), load, port, options.connections, stop_at, progress)
         cpu_s, stats = server.call("end")[0], server.call("timeline")
+        peaks = (server.call("maxrss"), load.call("maxrss"))  # ru_maxrss: the peak, also after closing
     connect_s, echo_s, close_s = (b - a for a, b in zip(times, times[1:]))
     n = options.connections
     recorded = (stats[0], stats[1], stats[2] / max(stats[0] - stats[1], 1)) if stats else (None, None, None)
@@ -1250,31 +1262,84 @@ def run_scale(options: BenchOptions, kind: str = "echoserver", progress: Callabl
                        verified, connect_s, echo_s, close_s, times[-1] - times[0], *peaks, cpu_s, sources, *recorded)
 
 
-def _scale_phases(server: _Child, load: _Child, port: int, n: int, stop_at: float,
-                  progress: Callable[[str], None] | None) -> tuple[list[float], int, tuple[int, int]]:
-    """Connect, echo, measure peak memory, close; return the phase times, the count verified and the peaks."""
+_WaitOpen = Callable[[int, float], int]  # (count, timeout): wait until the server has count connections
+
+
+def _remote_wait(server: _Child) -> _WaitOpen:
+    """`_WaitOpen` for a server in a child process."""
+    return lambda count, timeout: server.call("wait_connections", count, timeout, timeout=timeout + REPLY_TIMEOUT)
+
+
+def _scale_phases(wait_open: _WaitOpen, load: _Child, port: int, n: int, stop_at: float,
+                  progress: Callable[[str], None] | None) -> tuple[list[float], int]:
+    """Connect, echo, close; return the times between the phases and the count verified."""
     times = [time.perf_counter()]
-    _scale_connect(server, load, port, n, stop_at, progress)
+    _scale_connect(wait_open, load, port, n, stop_at, progress)
     times.append(time.perf_counter())
     verified, _ = load.call("exchange", None, n, _left(stop_at), REPLY_TIMEOUT, timeout=_left(stop_at))
     times.append(time.perf_counter())
-    peaks = (server.call("maxrss"), load.call("maxrss"))
     load.call("close", min(_left(stop_at), REPLY_TIMEOUT), timeout=_left(stop_at))
-    server.call("wait_connections", 0, min(_left(stop_at), REPLY_TIMEOUT), timeout=_left(stop_at))
+    wait_open(0, min(_left(stop_at), REPLY_TIMEOUT))
     times.append(time.perf_counter())
-    return times, verified, peaks
+    return times, verified
 
 
-def _scale_connect(server: _Child, load: _Child, port: int, n: int, stop_at: float,
+def _scale_connect(wait_open: _WaitOpen, load: _Child, port: int, n: int, stop_at: float,
                    progress: Callable[[str], None] | None) -> None:
     """Connect in batches; after each, wait until the server has accepted them all."""
     total = 0
     while total < n:
         batch = min(CONNECT_BATCH, n - total)
         total = load.call("connect", port, batch, min(_left(stop_at), REPLY_TIMEOUT), timeout=_left(stop_at))
-        server.call("wait_connections", total, min(_left(stop_at), REPLY_TIMEOUT), timeout=_left(stop_at))
+        wait_open(total, min(_left(stop_at), REPLY_TIMEOUT))
         if progress and (total % 2000 == 0 or total == n):
             progress(f"{total} connections open")
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """A scale run whose server ran in this process, recording into ``timeline``."""
+
+    connections: int
+    verified: int  # connections whose unique payload came back byte-exact
+    payload_bytes: int
+    phase_s: dict[str, float]  # wall seconds of "connect", "echo" and "close"
+    timeline: Timeline
+
+    def __str__(self) -> str:
+        """What happened, without times: the same on every run that succeeds."""
+        accepts, moved = self.timeline.counts()["accept"], self.timeline.bytes_moved()
+        closes = sum("/" in event.actor for event in self.timeline.events(action="close"))  # not the listener's
+        return (f"{self.verified:,}/{self.connections:,} connections echoed {self.payload_bytes:,} bytes byte-exact\n"
+                f"recorded: {accepts:,} accepts, {moved['recv']:,} bytes in and {moved['send']:,} out, "
+                f"{closes:,} connections closed; {self.timeline.dropped} events dropped")
+
+
+def record_scale_run(connections: int = 10_000, *, selector: str = "default", deadline: float = 60.0,
+                     timeline: Timeline | None = None) -> RecordedRun:
+    """``connections`` concurrent connections to an `EchoServer` in this process, every event recorded.
+
+    The server runs in its own loop thread here and records into ``timeline``
+    (by default a new one that keeps every event); the load runs in a child
+    process, as in the scale run: connect in batches, echo one unique payload
+    per connection, close. Raises `ValueError` for fewer than 1 connection,
+    `RuntimeError` naming the limit when the file descriptors do not suffice
+    or the load fails, and `TimeoutError` after ``deadline`` seconds.
+    """
+    if isinstance(connections, bool) or not isinstance(connections, int) or connections < 1:
+        raise ValueError(f"connections must be a positive int, got {connections!r}")
+    nofile, stop_at = _nofile_for(connections), time.monotonic() + deadline
+    ensure_nofile(nofile)
+    timeline = timeline if timeline is not None else Timeline(maxlen=None)
+    with ExitStack() as stack:
+        server = stack.enter_context(EchoServer(selector=selector, timeline=timeline))
+        load = _Child("load process", _load_process, nofile)
+        stack.callback(load.stop)
+        load.answer("start")
+        wait_open = lambda count, timeout: _wait_connections(lambda: server.connections, count, timeout)  # noqa: E731
+        times, verified = _scale_phases(wait_open, load, server.address[1], connections, stop_at, None)  # type: ignore[index]
+    phases = dict(zip(("connect", "echo", "close"), (b - a for a, b in zip(times, times[1:]))))
+    return RecordedRun(connections, verified, sum(_scale_size(i) for i in range(connections)), phases, timeline)
 
 
 def _left(stop_at: float) -> float:

@@ -46,7 +46,8 @@ import itertools
 import math
 import re
 import reprlib
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from .events import ACTIONS, Event, mask_name
@@ -55,9 +56,10 @@ from .timeline import Columns, Timeline
 if TYPE_CHECKING:
     import numpy as np
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
     from matplotlib.collections import PathCollection
 
-__all__ = ["DENSITY_BINS", "MAX_ANNOTATIONS", "MAX_ARROWS", "MAX_LANES", "MAX_MARKERS", "plot_timeline"]
+__all__ = ["DENSITY_BINS", "MAX_ANNOTATIONS", "MAX_ARROWS", "MAX_LANES", "MAX_MARKERS", "plot_scale", "plot_timeline"]
 
 #: At most this many mask labels (register/modify) are written on a plot.
 MAX_ANNOTATIONS = 60
@@ -331,9 +333,9 @@ def _draw_density(ax: Axes, columns: Columns, rows: np.ndarray, lane_of: dict[st
     first, last = window if window is not None else (float(t.min()), float(t.max()))
     span = (last - first) or 1e-3
     bins = np.clip(((t - first) * (DENSITY_BINS / span)).astype(np.int64), 0, DENSITY_BINS - 1)
-    action_ids = np.frombuffer(columns.action, dtype=np.uint32)[rows]
-    present = _actions_present(columns.strings, np.unique(action_ids).tolist())
-    strip_of = np.zeros(len(columns.strings), dtype=np.int64)
+    action_ids = np.frombuffer(columns.action, dtype=np.uint8)[rows]
+    present = _actions_present(columns.actions, np.unique(action_ids).tolist())
+    strip_of = np.zeros(len(columns.actions), dtype=np.int64)
     strip_of[[index for index, _ in present]] = np.arange(len(present))
     lanes, strips = max(lane_of.values()) + 1, len(present)
     cells = (_lane_per_row(columns, lane_of)[rows] * strips + strip_of[action_ids]) * DENSITY_BINS + bins
@@ -345,9 +347,9 @@ def _draw_density(ax: Axes, columns: Columns, rows: np.ndarray, lane_of: dict[st
     _density_legend(ax, present, colours, rows.size, span)
 
 
-def _actions_present(strings: tuple[str, ...], ids: list[int]) -> list[tuple[int, str]]:
-    """(string id, action) of each action present, in `ACTIONS` order (unknown actions last)."""
-    present = [(index, strings[index]) for index in ids]
+def _actions_present(actions: tuple[str, ...], ids: list[int]) -> list[tuple[int, str]]:
+    """(action id, action) of each action present, in `ACTIONS` order (unknown actions last)."""
+    present = [(index, actions[index]) for index in ids]
     return sorted(present, key=lambda item: ACTIONS.index(item[1]) if item[1] in ACTIONS else len(ACTIONS))
 
 
@@ -561,3 +563,69 @@ def _match(sends: list[Event], recvs: list[Event]) -> list[_Flow]:
         flows.append((send, recvs[index]))
         start += send.nbytes
     return flows
+
+
+# -- a scale run, as measured by ``python -m echo_lib.bench --scale`` -----------------
+
+_PHASES: tuple[tuple[str, str], ...] = (("connect_s", "connect"), ("echo_s", "echo"), ("close_s", "close"))
+
+
+def plot_scale(results: Iterable[Mapping[str, object] | object], *, title: str | None = None) -> Figure:
+    """Draw scale runs (the ``"scale"`` list of the bench's JSON, or `ScaleResult` s): time and memory.
+
+    Left, each server's wall time split into its phases (connect, echo,
+    close), with what was verified and recorded; right, the peak resident
+    memory of the server and of the load process, with KiB per connection.
+    Returns the figure; never calls ``plt.show()``.
+
+    Raises `ValueError` for no results, `KeyError` naming a missing field.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else dict(r) for r in results]  # type: ignore[arg-type, call-overload]
+    if not rows:
+        raise ValueError("plot_scale needs at least one scale result, got none")
+    figure, (times, memory) = plt.subplots(1, 2, figsize=(11.0, 1.6 + 0.9 * len(rows)), layout="constrained", width_ratios=(3, 2))
+    labels = [f"{row['server']}\n{row['connections']:,} connections" for row in rows]
+    _scale_times(times, rows, labels)
+    _scale_memory(memory, rows)
+    widest = max(rows, key=lambda row: int(row["connections"]))  # type: ignore[call-overload]
+    figure.suptitle(title or f"{widest['connections']:,} concurrent connections to one EchoServer thread on {widest['selector']}")
+    return figure
+
+
+def _scale_times(ax: Axes, rows: list[dict[str, object]], labels: list[str]) -> None:
+    left = [0.0] * len(rows)
+    for (field, phase), colour in zip(_PHASES, ("tab:blue", "tab:green", "tab:gray")):
+        widths = [float(row[field]) for row in rows]  # type: ignore[arg-type]
+        ax.barh(range(len(rows)), widths, left=left, color=colour, label=phase)
+        left = [a + b for a, b in zip(left, widths)]
+    for lane, (row, end) in enumerate(zip(rows, left)):
+        ax.annotate(_scale_note(row), (end, lane), xytext=(4, 0), textcoords="offset points", va="center", fontsize="small")
+    ax.set_yticks(range(len(rows)), labels)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlim(0, max(left) * 1.9)
+    ax.set_xlabel("wall seconds, by phase")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small", frameon=False)
+
+
+def _scale_note(row: dict[str, object]) -> str:
+    recorded = row.get("events_recorded")
+    kept = "not recorded" if recorded is None else f"{recorded:,} events recorded, {row.get('events_dropped')} dropped"
+    return f"{row['verified']:,} byte-exact\n{kept}"
+
+
+def _scale_memory(ax: Axes, rows: list[dict[str, object]]) -> None:
+    height = 0.38
+    for offset, (field, who, colour) in enumerate((("server_maxrss_kib", "server", "tab:purple"), ("load_maxrss_kib", "load", "tab:orange"))):
+        mib = [int(row[field]) / 1024 for row in rows]  # type: ignore[call-overload]
+        lanes = [lane + (offset - 0.5) * height for lane in range(len(rows))]
+        ax.barh(lanes, mib, height=height, color=colour, label=f"{who} process")
+        for y, value, row in zip(lanes, mib, rows):
+            per = value * 1024 / max(int(row["connections"]), 1)  # type: ignore[call-overload]
+            ax.annotate(f"{value:,.0f} MiB ({per:.1f} KiB/conn)", (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize="x-small")
+    ax.set_yticks(range(len(rows)), [""] * len(rows))
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlim(0, max(int(row[f]) for row in rows for f in ("server_maxrss_kib", "load_maxrss_kib")) / 1024 * 1.8)  # type: ignore[call-overload]
+    ax.set_xlabel("peak resident memory, MiB")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small", frameon=False)

@@ -183,3 +183,23 @@ def test_parse_args_fills_in_quick_and_scale_defaults() -> None:
     assert (quick.rounds, quick.connections, quick.servers) == (3, 8, bench.SERVER_KINDS)
     scale = bench.parse_args(["--scale"])
     assert (scale.connections, scale.servers) == (10_000, ("echoserver", "echoserver-record"))
+
+
+def test_a_recorded_scale_run_keeps_every_event_of_every_connection() -> None:
+    run = bench.record_scale_run(300, selector="poll", deadline=60.0)
+    payload = sum(bench._scale_size(i) for i in range(300))
+    assert run.verified == run.connections == 300 and run.payload_bytes == payload
+    assert run.timeline.dropped == 0 and set(run.phase_s) == {"connect", "echo", "close"}
+    counts = run.timeline.counts()
+    assert counts["accept"] == counts["eof"] == counts["close"] - 1 == 300  # and the listener's close
+    assert run.timeline.bytes_moved() == {"recv": payload, "send": payload}
+    assert str(run) == (
+        f"300/300 connections echoed {payload:,} bytes byte-exact\n"
+        f"recorded: 300 accepts, {payload:,} bytes in and {payload:,} out, 300 connections closed; 0 events dropped"
+    )
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "10"])
+def test_a_recorded_scale_run_names_a_bad_connection_count(bad: object) -> None:
+    with pytest.raises(ValueError, match=f"got {bad!r}"):
+        bench.record_scale_run(bad)  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
 
 from echo_lib import ACTIONS, Event, Timeline  # noqa: E402
-from echo_lib.plotting import DENSITY_BINS, MAX_ANNOTATIONS, MAX_ARROWS, MAX_LANES, MAX_MARKERS, plot_timeline  # noqa: E402
+from echo_lib.plotting import DENSITY_BINS, MAX_ANNOTATIONS, MAX_ARROWS, MAX_LANES, MAX_MARKERS, plot_scale, plot_timeline  # noqa: E402
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -495,3 +495,34 @@ def test_a_million_events_draw_as_one_image_with_bounded_artists() -> None:
     assert len(ax.images) == 1 and not ax.collections and not ax.texts
     assert int(ax.images[0].get_array()[..., 3].astype(bool).sum()) > 0
     assert len(lane_labels(ax)) <= 1.5 * MAX_LANES
+
+
+# -- a scale run ----------------------------------------------------------------
+
+
+def scale_row(server: str, connections: int, recorded: int | None) -> dict[str, object]:
+    return {
+        "server": server, "selector": "EpollSelector", "connections": connections, "verified": connections,
+        "connect_s": 3.0, "echo_s": 2.0, "close_s": 1.0, "server_maxrss_kib": 50 * 1024, "load_maxrss_kib": 60 * 1024,
+        "events_recorded": recorded, "events_dropped": 0 if recorded else None,
+    }
+
+
+def test_a_scale_run_is_drawn_as_phases_and_memory() -> None:
+    figure = plot_scale([scale_row("echoserver", 19_700, None), scale_row("echoserver-record", 19_700, 180_000)])
+    times, memory = figure.axes
+    assert len(times.patches) == 3 * 2 and len(memory.patches) == 2 * 2  # 3 phases, 2 processes, 2 servers
+    notes = [text.get_text() for text in times.texts]
+    assert notes == ["19,700 byte-exact\nnot recorded", "19,700 byte-exact\n180,000 events recorded, 0 dropped"]
+    assert "1,024 KiB" not in "".join(t.get_text() for t in memory.texts) and "(2.6 KiB/conn)" in memory.texts[0].get_text()
+    assert figure._suptitle.get_text() == "19,700 concurrent connections to one EchoServer thread on EpollSelector"
+    figure.canvas.draw()
+
+
+def test_a_scale_plot_needs_results_with_their_fields() -> None:
+    with pytest.raises(ValueError, match="got none"):
+        plot_scale([])
+    row = scale_row("echoserver", 10, None)
+    del row["echo_s"]
+    with pytest.raises(KeyError, match="echo_s"):
+        plot_scale([row])

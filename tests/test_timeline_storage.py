@@ -115,6 +115,15 @@ def test_a_bad_event_is_refused_by_name_and_the_others_kept(field: str, bad: obj
     assert [(e.seq, e.action, e.nbytes) for e in tl] == [(1, "send", 3), (2, "recv", (1 << 31) - 1)]
 
 
+def test_a_timeline_knows_up_to_256_actions() -> None:
+    tl = Timeline()
+    for n in range(257):
+        tl.record("a", f"action-{n}")
+    with pytest.raises(TypeError, match="'action-256'"):
+        len(tl)
+    assert len(tl) == 256 and tl.events()[-1].action == "action-255"
+
+
 # -- wraparound at maxlen -----------------------------------------------------
 
 
