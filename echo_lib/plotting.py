@@ -35,7 +35,7 @@ count. It is one image, drawn from the timeline's columns with numpy, so a
 million events plot in well under a second. The legend says which mode is
 showing. ``window=(start, end)`` zooms in on a stretch of seconds, where the
 markers, mask labels and arrows come back. With more than `MAX_LANES` actors,
-lanes are grouped: actors whose names differ only in their numbers
+lanes are grouped into about `GROUPED_LANES`: actors whose names differ only in their numbers
 (``client-17``, ``server/conn-4``) form a family, and each family gets lanes
 in proportion to its size, each lane holding a run of consecutive actors.
 """
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.collections import PathCollection
 
-__all__ = ["DENSITY_BINS", "MAX_ANNOTATIONS", "MAX_ARROWS", "MAX_LANES", "MAX_MARKERS", "plot_scale", "plot_timeline"]
+__all__ = ["DENSITY_BINS", "GROUPED_LANES", "MAX_ANNOTATIONS", "MAX_ARROWS", "MAX_LANES", "MAX_MARKERS", "plot_scale", "plot_timeline"]
 
 #: At most this many mask labels (register/modify) are written on a plot.
 MAX_ANNOTATIONS = 60
@@ -69,8 +69,10 @@ MAX_ARROWS = 200
 MAX_MARKERS = 20_000
 #: The time bins of a density plot.
 DENSITY_BINS = 400
-#: With more actors than this, lanes are grouped (into at most 1.5 times as many).
+#: With more actors than this, lanes are grouped...
 MAX_LANES = 64
+#: ...into about this many lanes (at most 1.5 times as many: each family of actors gets one at least).
+GROUPED_LANES = 24
 _MODES = ("auto", "markers", "density")
 
 # (action, marker, colour, row). Selector bookkeeping is green and drawn a
@@ -280,7 +282,7 @@ def _group_lanes(names: list[str]) -> tuple[list[str], dict[str, int]]:
     labels: list[str] = []
     lane_of: dict[str, int] = {}
     for members in _families(names):
-        for run in _runs(members, max(1, MAX_LANES * len(members) // len(names))):
+        for run in _runs(members, max(1, GROUPED_LANES * len(members) // len(names))):
             lane_of.update(dict.fromkeys(run, len(labels)))
             labels.append(run[0] if len(run) == 1 else f"{run[0]} … {run[-1]} ({len(run)})")
     return labels, lane_of
@@ -291,7 +293,7 @@ def _families(names: list[str]) -> list[list[str]]:
     families: dict[str, list[str]] = {}
     for name in names:
         families.setdefault(_DIGITS.sub("#", name), []).append(name)
-    return list(families.values()) if len(families) <= MAX_LANES // 2 else [names]
+    return list(families.values()) if len(families) <= GROUPED_LANES // 2 else [names]
 
 
 def _runs(items: list[str], count: int) -> list[list[str]]:
