@@ -1396,6 +1396,7 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
+        "rlimit_nofile": resource.getrlimit(resource.RLIMIT_NOFILE),  # (soft, hard) after any raise
         "uvloop": "installed" if importlib.util.find_spec("uvloop") is not None else "not installed",
     }
 
