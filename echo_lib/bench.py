@@ -1308,8 +1308,10 @@ class RecordedRun:
 
     def __str__(self) -> str:
         """What happened, without times: the same on every run that succeeds."""
-        accepts, moved = self.timeline.counts()["accept"], self.timeline.bytes_moved()
-        closes = sum("/" in event.actor for event in self.timeline.events(action="close"))  # not the listener's
+        events = self.timeline.events()  # once: a 10,000-connection run has about 92,000
+        accepts = sum(event.action == "accept" for event in events)
+        moved = {action: sum(e.nbytes for e in events if e.action == action) for action in ("recv", "send")}
+        closes = sum(e.action == "close" and "/" in e.actor for e in events)  # not the listener's
         return (f"{self.verified:,}/{self.connections:,} connections echoed {self.payload_bytes:,} bytes byte-exact\n"
                 f"recorded: {accepts:,} accepts, {moved['recv']:,} bytes in and {moved['send']:,} out, "
                 f"{closes:,} connections closed; {self.timeline.dropped} events dropped")
