@@ -76,8 +76,8 @@ class Columns(NamedTuple):
     """A snapshot of a timeline as columns: what plots and big summaries read.
 
     ``actor`` and ``detail`` hold indexes into ``strings``, ``action`` into
-    ``actions``; ``t`` holds seconds since the timeline started. Row ``i`` has ``seq`` equal to
-    ``first_seq + i``.
+    ``actions``; ``t`` holds seconds since the timeline started. Row ``i``
+    has ``seq`` equal to ``first_seq + i``.
     """
 
     first_seq: int
@@ -91,7 +91,9 @@ class Columns(NamedTuple):
     strings: tuple[str, ...]
     actions: tuple[str, ...]
 
-    def __len__(self) -> int:  # type: ignore[override]
+    @property
+    def rows(self) -> int:
+        """How many events (``len()`` stays the tuple's: its number of fields)."""
         return len(self.t)
 
     def events(self) -> list[Event]:
@@ -112,12 +114,17 @@ class Columns(NamedTuple):
     @classmethod
     def from_events(cls, events: Sequence[Event]) -> Columns:
         """The columns of a list of `Event`s (seq taken from the first one)."""
-        tables = {"actor": _Strings(), "action": _Strings(), "detail": _Strings()}
-        tables["detail"] = tables["actor"]
+        strings, actions = _Strings(), _Strings()
+        intern = _interners(strings, actions)
         fields = list(zip(*events)) if events else [()] * 8
-        columns = [array(code, map(tables[name].__getitem__, values) if name in tables else values)
+        columns = [array(code, map(intern[name], values) if name in intern else values)
                    for (name, code), values in zip(_COLUMNS, fields[1:])]
-        return cls(events[0].seq if events else 1, *columns, tuple(tables["actor"]), tuple(tables["action"]))
+        return cls(events[0].seq if events else 1, *columns, tuple(strings), tuple(actions))
+
+
+def _interners(strings: _Strings, actions: _Strings) -> dict[str, Callable[[str], int]]:
+    """field -> the function that gives a string's id: actors and details share a table."""
+    return {"actor": strings.__getitem__, "action": actions.__getitem__, "detail": strings.__getitem__}
 
 
 class _Strings(dict[str, int]):
@@ -198,7 +205,7 @@ class Timeline:
         self._trim()
 
     def _append_rows(self, flat: list[object]) -> None:
-        intern = {"actor": self._strings.__getitem__, "action": self._actions.__getitem__, "detail": self._strings.__getitem__}
+        intern = _interners(self._strings, self._actions)
         converted = [
             array(code, map(intern[name], flat[index::_WIDTH]) if name in intern else flat[index::_WIDTH])
             for index, (name, code) in enumerate(_COLUMNS)

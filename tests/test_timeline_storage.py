@@ -97,7 +97,7 @@ def test_columns_round_trip_through_events() -> None:
     for call in random_events(500, seed=2):
         tl.record(*call)
     columns = tl.columns()
-    assert len(columns) == 500 and columns.events() == tl.events()
+    assert columns.rows == 500 and columns.events() == tl.events() and columns._replace(first_seq=1) == columns
     assert Columns.from_events(tl.events()).events() == tl.events()
     assert Columns.from_events([]).events() == []
 
