@@ -193,7 +193,8 @@ class Timeline:
     def _move_pending(self) -> None:
         """Move the pending values into the columns; call with the lock held."""
         pending = self._pending
-        count = len(pending) - len(pending) % _WIDTH  # whole events only
+        count = len(pending)
+        count -= count % _WIDTH  # whole events only (extend is atomic, but be sure)
         if not count:
             return
         batch = pending[:count]
