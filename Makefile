@@ -6,13 +6,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test test-fast test-browser notebooks nav bench clean help
+.PHONY: lab test test-fast test-browser test-versions notebooks nav bench clean help
 
 help:
 	@echo "make lab        open the notebooks in JupyterLab"
 	@echo "make test       run the whole suite (pytest, nbval, browser)"
 	@echo "make test-fast  library tests and nbval, without the browser suite"
 	@echo "make test-browser  only the browser suite (screenshots in build/screenshots)"
+	@echo "make test-versions library tests and nbval on every other supported Python found here"
 	@echo "make notebooks  regenerate navigation, re-execute and save every notebook"
 	@echo "make bench      run the benchmark against its peers"
 
@@ -36,6 +37,25 @@ test-browser: $(STAMP)
 	tools/install-chromium.sh
 	$(BIN)/python -m pytest -m browser
 
+# Every Python the project claims (requires-python >=3.10). Each version found
+# on this machine (pythonX.Y on PATH, or pyenv's versions) gets its own
+# .venv-X.Y and runs test-fast there; the one $(PYTHON) already runs is left to
+# `make test`, and a version this machine lacks is skipped with a line saying so.
+SUPPORTED ?= 3.10 3.11 3.12 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+
+test-versions:
+	@default=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); failed=""; \
+	for v in $(SUPPORTED); do \
+	  if [ "$$v" = "$$default" ]; then echo "== Python $$v: the default ($(PYTHON)), tested by make test"; continue; fi; \
+	  py=$$(ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python$$v 2>/dev/null | tail -n 1); \
+	  [ -n "$$py" ] || py=$$(command -v python$$v || true); \
+	  if [ -z "$$py" ] || ! "$$py" -c pass 2>/dev/null; then echo "== Python $$v: not on this machine, skipped"; continue; fi; \
+	  echo "== Python $$v: $$py, in .venv-$$v"; \
+	  $(MAKE) --no-print-directory test-fast PYTHON="$$py" VENV=.venv-$$v || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "== failed on Python$$failed"; exit 1; fi
+
 nav: $(STAMP)
 	$(BIN)/python tools/notebooks.py nav
 
@@ -46,4 +66,4 @@ bench: $(STAMP)
 	$(BIN)/python -m echo_lib.bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-3.* build *.egg-info

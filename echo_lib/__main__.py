@@ -13,8 +13,13 @@ What it does right where the seed does not:
 
 * ``--port 0`` (the default) lets the system pick a free port; the server
   prints it in its first line. ``127.0.0.1`` unless ``--allow-remote``.
-* the server keeps serving after a client leaves, until Ctrl-C (or, with
-  ``--once``, until its first client has come and gone);
+* the server keeps serving after a client leaves, until Ctrl-C or SIGTERM
+  (or, with ``--once``, until its first client has come and gone). It
+  installs its own handler for both signals: a process started from a
+  background job inherits SIGINT *ignored*, and the default SIGTERM kills
+  at once without closing anything. Either signal ends it the same clean way;
+* out of file descriptors, the server says so once and pauses accepting
+  (see `EchoServer`) instead of printing the same error in a busy loop;
 * the client stops when the whole echo is back, not after the first
   ``recv()``, and exits 1 saying how many bytes are missing if it never is.
 * errors are one line on stderr with a way out, never a traceback. Exit
@@ -29,15 +34,19 @@ not interrupted by it), and an idle server should not fill the screen.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import selectors
+import signal
 import sys
+import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from types import FrameType
 from typing import Any, NoReturn, TextIO
 
-from .checks import check_port, is_loopback
+from .checks import MAX_TIMEOUT, check_port, check_timeout, is_loopback
 from .client import DEFAULT_MESSAGES, EchoClient, EchoResult
 from .events import Event
 from .implementations import SELECTOR_NAMES, SelectorFactory, resolve_selector
@@ -175,17 +184,40 @@ class _ServerTranscript:
 
 
 def run_server(args: argparse.Namespace, out: TextIO) -> int:
-    """Serve until Ctrl-C (or, with ``--once``, until the first client is gone)."""
-    with SelectorLoop(args.selector, name="server") as loop:
+    """Serve until Ctrl-C or SIGTERM (or, with ``--once``, until the first client is gone)."""
+    with _stop_signals(), SelectorLoop(args.selector, name="server") as loop:
         transcript = _ServerTranscript()
         server, (host, port) = _start_server(args, loop, transcript)
         _write(out, [f"starting up on {host} port {port}"])
         try:
             _serve(server, loop, transcript, args.once, out)
         except KeyboardInterrupt:
-            pass  # Ctrl-C is how this server is meant to stop
+            pass  # Ctrl-C or SIGTERM is how this server is meant to stop
         _write(out, ["shutting down"])
     return EXIT_OK
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """The handler for both stop signals: the main thread sees KeyboardInterrupt."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the block, whatever was inherited.
+
+    Only the main thread may set handlers; elsewhere (a test calling `main()`
+    from a thread) the block runs with the handlers it has.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def _start_server(
@@ -367,12 +399,10 @@ def _size_arg(text: str) -> int:
 
 def _timeout_arg(text: str) -> float:
     try:
-        seconds = float(text)
+        return check_timeout(float(text))
     except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"timeout must be a positive number of seconds, got {text!r}")
-    return seconds
+        what = f"a number of seconds above 0 and at most {MAX_TIMEOUT:g}"
+        raise argparse.ArgumentTypeError(f"timeout must be {what}, got {text!r}") from None
 
 
 SELECTOR_HELP = (
@@ -441,10 +471,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_host(args: argparse.Namespace) -> None:
+def _check_args(args: argparse.Namespace) -> None:
     if not (args.allow_remote or is_loopback(args.host)):
         reach = "listen there" if args.command == "server" else "connect to it"
         raise UsageError(f"host {args.host!r} is not a loopback address; pass --allow-remote to {reach} on purpose")
+    if args.command == "client" and args.port == 0:
+        raise UsageError(
+            "--port 0 only lets a server pick a free port; give the client the N the server printed "
+            "in 'starting up on 127.0.0.1 port N'"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -459,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     run = run_server if args.command == "server" else run_client
     try:
-        _check_host(args)
+        _check_args(args)
         return run(args, sys.stdout)
     except UsageError as exc:
         return _fail(f"{exc}; see {PROG} {args.command} --help", EXIT_USAGE)

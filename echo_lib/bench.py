@@ -54,7 +54,6 @@ import multiprocessing
 import os
 import platform
 import random
-import resource
 import selectors
 import socket
 import socketserver
@@ -71,6 +70,11 @@ from typing import Any, Protocol
 from .implementations import resolve_selector
 from .server import EchoServer
 from .timeline import Timeline
+
+try:
+    import resource
+except ImportError:  # Windows: no RLIMIT_NOFILE, no getrusage()
+    resource = None  # type: ignore[assignment]
 
 __all__ = [
     "SCALE_SERVERS",
@@ -352,6 +356,8 @@ def ensure_nofile(needed: int) -> int:
     Returns the soft limit now in force. Raises `RuntimeError` naming both
     numbers when even the hard limit is too low.
     """
+    if resource is None:  # Windows: no descriptor limit to raise (select() takes 512 sockets)
+        return needed
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return soft
@@ -381,13 +387,21 @@ def _nofile_for(connections: int) -> int:
 
 
 def _maxrss_kib() -> int:
-    """This process's peak resident memory in KiB (macOS reports bytes)."""
+    """This process's peak resident memory in KiB (macOS reports bytes).
+
+    Raises `RuntimeError` on Windows, which has no `resource` module.
+    """
+    if resource is None:
+        raise RuntimeError(f"peak memory needs the resource module, which {sys.platform} does not have")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak
 
 
 def _user_sys() -> tuple[float, float]:
     """User and system CPU seconds of this process (the split is tick-sampled)."""
+    if resource is None:  # Windows: os.times() has the same two numbers
+        times = os.times()
+        return times.user, times.system
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime, usage.ru_stime
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-__all__ = ["check_host", "check_messages", "check_port", "is_loopback"]
+__all__ = ["MAX_TIMEOUT", "check_host", "check_messages", "check_port", "check_size", "check_timeout", "is_loopback"]
 
 _BytesLike = (bytes, bytearray, memoryview)
+
+#: The longest timeout accepted, in seconds (a day). Far longer ones overflow
+#: the C time types under ``socket.settimeout()`` and ``threading.Event.wait()``.
+MAX_TIMEOUT = 86_400.0
 
 
 def check_port(port: object) -> int:
@@ -18,6 +22,28 @@ def check_port(port: object) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an int in 0..65535, got {port!r}")
     return port
+
+
+def check_size(name: str, value: object) -> int:
+    """Return ``value`` if it is an int of at least 1; raise `ValueError` naming ``name`` otherwise.
+
+    ``recv(0)`` returns ``b""``, which reads as EOF: a size of 0 would end every connection.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int of at least 1, got {value!r}")
+    return value
+
+
+def check_timeout(timeout: object, name: str = "timeout") -> float:
+    """Return ``timeout`` as a float if it is a number of seconds in (0, `MAX_TIMEOUT`].
+
+    Raises `ValueError` naming ``name`` and the bad value: 0 would make a
+    blocking call non-blocking, a negative or huge value fails deep inside the
+    socket module with a message that names neither.
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT:
+        raise ValueError(f"{name} must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, got {timeout!r}")
+    return float(timeout)
 
 
 def is_loopback(host: str) -> bool:

@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from .checks import check_host, check_messages, check_port
+from .checks import check_host, check_messages, check_port, check_size, check_timeout
 from .implementations import SelectorFactory, resolve_selector
 from .loop import DEFAULT_TIMEOUT, SelectorLoop
 from .timeline import Timeline
@@ -73,8 +73,13 @@ class EchoClient:
     same in the background. Given ``loop``, the client only registers on it
     and the caller drives the loop (deterministic mode).
 
+    ``timeout`` bounds the connect and the wait for the echo: seconds, above
+    0 and at most `MAX_TIMEOUT`.
+
     Raises `TypeError` for a message that is not bytes, `ValueError` for a bad
-    port or a non-loopback host without ``allow_remote=True``, and
+    port (0 included: a client needs the port a server listens on), a bad
+    ``timeout`` or ``recv_size``, or a non-loopback host without
+    ``allow_remote=True``; when started, `RuntimeError` on a closed loop, and
     `ConnectionRefusedError` naming the address when nothing listens there.
     """
 
@@ -95,9 +100,10 @@ class EchoClient:
         allow_remote: bool = False,
     ) -> None:
         host, port = address
-        self.address = (check_host(host, allow_remote), check_port(port))
+        self.address = (check_host(host, allow_remote), _check_server_port(port))
         self.messages = check_messages(messages)
-        self.name, self.timeout, self.recv_size, self.sndbuf, self.rcvbuf = name, timeout, recv_size, sndbuf, rcvbuf
+        self.name, self.sndbuf, self.rcvbuf = name, sndbuf, rcvbuf
+        self.timeout, self.recv_size = check_timeout(timeout), check_size("recv_size", recv_size)
         self.expected = sum(map(len, self.messages))
         # Our own loop is made when the client starts, so that a client that
         # never starts (or fails to connect) holds no sockets.
@@ -126,12 +132,19 @@ class EchoClient:
     def _open(self) -> None:
         if self._sock is not None:
             raise RuntimeError(f"{self!r} is already started")
+        if self.loop is not None and self.loop.closed:
+            raise RuntimeError(f"{self.loop!r} is closed; give the client an open loop, or none to have its own")
         self._sock = self._connect()
-        if self.loop is None:
-            self.loop = SelectorLoop(self._selector, record=self.timeline is not None, timeline=self.timeline, name=self.name)
-        self.loop.add_closer(self.close)
-        self._record("connect", detail=f"{len(self.messages)} messages, {self.expected} bytes")
-        self.loop.register(self._sock, READ | WRITE, self._on_ready, actor=self.name)
+        try:
+            if self.loop is None:
+                record = self.timeline is not None
+                self.loop = SelectorLoop(self._selector, record=record, timeline=self.timeline, name=self.name)
+            self.loop.add_closer(self.close)
+            self._record("connect", detail=f"{len(self.messages)} messages, {self.expected} bytes")
+            self.loop.register(self._sock, READ | WRITE, self._on_ready, actor=self.name)
+        except BaseException:
+            self._sock.close()
+            raise
 
     def _connect(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
@@ -187,7 +200,7 @@ class EchoClient:
         return self.result()
 
     def _timeout(self, timeout: float | None) -> float:
-        return self.timeout if timeout is None else timeout
+        return self.timeout if timeout is None else check_timeout(timeout)
 
     @property
     def done(self) -> bool:
@@ -278,3 +291,10 @@ class EchoClient:
 
     def __repr__(self) -> str:
         return f"<EchoClient {self.name!r} to {self.address[0]}:{self.address[1]}, {self.result()}>"
+
+
+def _check_server_port(port: object) -> int:
+    """`check_port`, and not 0: port 0 asks the system for a free port, which only a server can use."""
+    if check_port(port) == 0:
+        raise ValueError("port must be the server's port, 1..65535, got 0 (0 lets a server pick a free one)")
+    return port  # type: ignore[return-value]

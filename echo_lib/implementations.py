@@ -19,6 +19,8 @@ __all__ = [
     "available_selectors",
     "resolve_selector",
     "select",
+    "select_has_room",
+    "select_limit",
 ]
 
 SelectorFactory = Callable[[], selectors.BaseSelector]
@@ -33,14 +35,22 @@ SELECTOR_NAMES: tuple[str, ...] = (
 )
 
 
-#: select()'s limit on POSIX: an fd_set holds descriptors 0..FD_SETSIZE-1.
-#: (On Windows the limit is a count of 512 sockets, not a highest number.)
-FD_SETSIZE = 1024
+# select()'s limit differs in kind per platform. On POSIX an fd_set is a bit
+# array: it holds descriptors 0..FD_SETSIZE-1 (1024 on Linux and macOS), so
+# the limit is on the highest fd number, and CPython raises "filedescriptor
+# out of range in select()". On Windows an fd_set is an array of sockets:
+# CPython builds the select module with FD_SETSIZE 512, so the limit is on
+# how many sockets one select() watches, and it raises "too many file
+# descriptors in select()". `FdSetSizeError` is the clear form of both.
+#: select()'s limit: the highest fd + 1 on POSIX, the number of sockets on Windows.
+FD_SETSIZE = 512 if sys.platform == "win32" else 1024
+_SELECT_LIMIT_ERRORS = ("filedescriptor out of range", "too many file descriptors")
 
 
 class FdSetSizeError(ValueError):
-    """A file descriptor too high for select(): the clear form of CPython's
-    ``ValueError: filedescriptor out of range in select()``."""
+    """Too many or too high file descriptors for select(): the clear form of CPython's
+    ``ValueError: filedescriptor out of range in select()`` (POSIX) and
+    ``ValueError: too many file descriptors in select()`` (Windows)."""
 
 
 def select(
@@ -48,19 +58,50 @@ def select(
 ) -> list[tuple[selectors.SelectorKey, int]]:
     """``selector.select(timeout)``, with select()'s FD_SETSIZE error made clear.
 
-    Raises `FdSetSizeError` naming the highest registered fd and what to use
-    instead; every other error passes through unchanged.
+    Raises `FdSetSizeError` naming the highest registered fd (POSIX) or the
+    number of sockets (Windows) and what to use instead; every other error
+    passes through unchanged.
     """
     try:
         return selector.select(timeout)
     except ValueError as exc:
-        if "filedescriptor out of range" not in str(exc):
+        if not any(text in str(exc) for text in _SELECT_LIMIT_ERRORS):
             raise
         fds = [key.fd for key in (selector.get_map() or {}).values()]
-        raise FdSetSizeError(
-            f"SelectSelector cannot watch fd {max(fds, default=-1)!r}: select() only handles fds below "
-            f"FD_SETSIZE ({FD_SETSIZE}); use PollSelector or selectors.DefaultSelector instead"
-        ) from exc
+        raise FdSetSizeError(f"SelectSelector {_over_limit(fds)}; {_INSTEAD}") from exc
+
+
+_INSTEAD = (
+    "Windows has no other selector class: keep fewer sockets open at once"
+    if sys.platform == "win32"
+    else "use PollSelector or selectors.DefaultSelector instead"
+)
+
+
+def _over_limit(fds: list[int]) -> str:
+    if sys.platform == "win32":
+        return f"cannot watch {len(fds)!r} sockets: select() on Windows takes at most FD_SETSIZE ({FD_SETSIZE})"
+    return f"cannot watch fd {max(fds, default=-1)!r}: select() only handles fds below FD_SETSIZE ({FD_SETSIZE})"
+
+
+def select_has_room(selector: selectors.BaseSelector, fd: int) -> bool:
+    """Whether ``selector`` (or the selector a wrapper's ``inner`` holds) can watch ``fd`` too.
+
+    Always true but for `selectors.SelectSelector`: there ``fd`` must be below
+    `FD_SETSIZE` (POSIX), or fewer than `FD_SETSIZE` sockets be registered (Windows).
+    """
+    inner = getattr(selector, "inner", selector)
+    if not isinstance(inner, selectors.SelectSelector):
+        return True
+    if sys.platform == "win32":
+        return len(inner.get_map()) < FD_SETSIZE
+    return fd < FD_SETSIZE
+
+
+def select_limit(selector: selectors.BaseSelector, fd: int) -> str:
+    """Why ``selector``, a SelectSelector, cannot take ``fd`` too; it says what to use instead."""
+    fds = [key.fd for key in (selector.get_map() or {}).values()]
+    return f"SelectSelector {_over_limit([*fds, fd])}; {_INSTEAD}"
 
 
 def available_selectors() -> dict[str, type[selectors.BaseSelector]]:

@@ -10,11 +10,15 @@ Two ways to drive it:
   called from any thread: it writes one byte to a wakeup socketpair (trio's
   trick) so that ``select()`` returns at once, joins the thread (with a
   timeout), then closes every registered socket and the selector. It is
-  idempotent.
+  idempotent. Called from a callback (the loop's own thread), it lets that
+  step end, and the thread closes everything as it exits.
 * **deterministic**: no thread at all. `step()` runs exactly one ``select()``
   and its callbacks; `run_until()` steps until a condition holds. A server and
   its clients sharing one loop then produce the same event sequence on every
   run, which is what notebook outputs and the step-through widget rely on.
+
+Either way, `call_later()` runs a function after a delay, between steps
+(the server uses it to pause accepting when out of file descriptors).
 
 A callback that raises stops the loop: the exception is recorded as an
 ``error`` event, kept in `exception`, and raised again by `stop()` (or
@@ -24,6 +28,9 @@ print and an error must never pass silently.
 
 from __future__ import annotations
 
+import concurrent.futures
+import heapq
+import itertools
 import selectors
 import socket
 import threading
@@ -78,12 +85,13 @@ class SelectorLoop:
         fd_to_key = getattr(inner, "_fd_to_key", None)
         self._keys: Mapping[int, selectors.SelectorKey] = self.selector.get_map() if fd_to_key is None else fd_to_key
         self.exception: BaseException | None = None
-        self._raised = False
+        self._raised = self._stop_requested = False
         self.iterations = 0
         self._thread: threading.Thread | None = None
-        self._stop_requested = False
-        self._closed = False
+        self._closed = self._close_on_exit = False
         self._pending: deque[Callable[[], Any]] = deque()
+        self._timers: list[tuple[float, int, Callable[[], Any]]] = []  # (when, order, function): a heap
+        self._timer_order = itertools.count()
         self._closers: list[Callable[[], Any]] = []
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -97,8 +105,14 @@ class SelectorLoop:
         """Register ``fileobj`` with ``callback`` as its data, named ``actor`` on the timeline.
 
         From another thread while the loop runs, the registration is handed
-        to the loop thread (selectors are not thread-safe).
+        to the loop thread (selectors are not thread-safe) and this call waits
+        for it, so that its error is raised here, in the caller.
+        Raises `RuntimeError` on a closed loop, and what ``register()`` raises
+        (`KeyError` for a file object already registered, `ValueError` for a
+        bad one).
         """
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed; make a new SelectorLoop to register {fileobj!r}")
         if isinstance(self.selector, RecordingSelector) and actor != "":
             self.selector.label(fileobj, actor)
         self._in_loop_thread(self.selector.register, fileobj, events, callback)
@@ -108,39 +122,72 @@ class SelectorLoop:
         self._pending.append(function)
         self._wake()
 
+    def call_later(self, delay: float, function: Callable[[], Any]) -> None:
+        """Run ``function()`` in the loop, after the first step at least ``delay`` s from now.
+
+        Call it from the loop's own thread (a callback) or before `start()`.
+        """
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._timer_order), function))
+
     def add_closer(self, function: Callable[[], Any]) -> None:
         """Call ``function()`` when the loop closes, before its sockets are closed."""
         self._closers.append(function)
 
-    def _in_loop_thread(self, function: Callable[..., Any], *args: Any) -> None:
-        if self.running and threading.current_thread() is not self._thread:
-            self.call_soon_threadsafe(lambda: function(*args))
-        else:
-            function(*args)
+    def _in_loop_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        if not self.running or threading.current_thread() is self._thread:
+            return function(*args)
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.call_soon_threadsafe(lambda: _settle(done, function, *args))
+        try:
+            return done.result(DEFAULT_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"{self!r} did not run {function.__name__}() within {DEFAULT_TIMEOUT!r} s") from None
 
     # -- deterministic mode ---------------------------------------------------
 
+    # The ready list is a snapshot taken by select(); each callback may change
+    # the registrations the later entries refer to. So every entry is looked up
+    # again: a key an earlier callback unregistered is skipped; one it modified
+    # gets its new data and only the events it still wants (kqueue's modify()
+    # even makes a new key); and one whose fd now belongs to another file
+    # object (closed, then reused by socket() or accept() in the same batch) is
+    # a stale event for the old socket, skipped rather than delivered to the new
+    # one. kqueue reports READ and WRITE of one fd as two entries, so one key
+    # can be called twice in a batch; the second call sees the state the first
+    # left behind. Due `call_later` timers run first, right after select().
     def step(self, timeout: float | None = 0.0) -> int:
-        """One ``select(timeout)`` and the callbacks of every ready key.
+        """One ``select(timeout)``, the due `call_later` timers, then the callbacks of every ready key.
 
-        Returns how many keys were ready. A key that an earlier callback in
-        the same step unregistered is skipped; one it modified gets its new
-        data and only the events it still wants. A callback's exception is
-        recorded (an ``error`` event, `exception`) and raised.
+        Returns how many (key, mask) entries were ready. The selector waits
+        at most until the next timer is due. Keys are looked up again before
+        each callback, by fd and file object (see above). A callback's
+        exception is recorded (an ``error`` event, `exception`) and raised.
         """
         try:
-            ready = select(self.selector, timeout)
+            ready = select(self.selector, self._until_next_timer(timeout))
             self.iterations += 1
+            self._run_due_timers()
             keys = self._keys
             for key, mask in ready:
                 live = keys.get(key.fd)
-                if live is not None and mask & live.events:
+                if live is not None and mask & live.events and live.fileobj == key.fileobj:
                     live.data(live, mask & live.events)
         except BaseException as exc:
             self._note_error(exc)
             self._raised = True  # the caller sees it now; stop() need not raise it again
             raise
         return len(ready)
+
+    def _until_next_timer(self, timeout: float | None) -> float | None:
+        if not self._timers:
+            return timeout
+        wait = max(0.0, self._timers[0][0] - time.monotonic())
+        return wait if timeout is None else min(timeout, wait)
+
+    def _run_due_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            heapq.heappop(self._timers)[2]()
 
     def run_until(
         self,
@@ -184,6 +231,9 @@ class SelectorLoop:
                 self.step(None)
         except BaseException:  # step() kept it; a thread must not print, so stop() raises it
             self._raised = False
+        finally:
+            if self._close_on_exit:  # stop() or close() was called from a callback
+                self._close_now()
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current step (any thread; no wait)."""
@@ -193,10 +243,15 @@ class SelectorLoop:
     def stop(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Stop the thread (if any), close everything, and re-raise a callback's error.
 
-        Idempotent. Raises `TimeoutError` if the thread does not end in time.
+        From the loop's own thread (a callback), the loop stops and closes
+        everything as soon as that callback's step ends; nothing is raised
+        there. Idempotent. Raises `TimeoutError` if the thread does not end in time.
         """
         self.request_stop()
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if self._thread is threading.current_thread():
+            self.close()
+            return
+        if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 raise TimeoutError(f"{self!r} did not stop within {timeout!r} s")
@@ -210,17 +265,34 @@ class SelectorLoop:
             raise self.exception
 
     def close(self) -> None:
-        """Close the owners (`add_closer`), every registered file object and the selector."""
-        if self._closed or self.running:
+        """Close the owners (`add_closer`), every registered file object and the selector.
+
+        Does nothing while the thread runs, unless called from that thread:
+        then the thread closes everything once the current step ends.
+        """
+        if self._closed:
             return
-        self._closed = True
-        for closer in self._closers:
-            closer()
-        for key in list(self.selector.get_map().values()):
+        if self.running:
+            if threading.current_thread() is self._thread:
+                self._close_on_exit = True
+                self.request_stop()
+            return
+        self._close_now()
+
+    # `_closed` is set last: a close() interrupted half way (Ctrl-C arrives as
+    # KeyboardInterrupt between any two lines) leaves the loop open and in
+    # `_live`, so that stop_all() or a second close() finishes the job. Each
+    # closer is taken off the list before it runs, so none runs twice.
+    def _close_now(self) -> None:
+        while self._closers:
+            self._closers.pop(0)()
+        keys = self.selector.get_map()
+        for key in list(keys.values()) if keys is not None else ():
             self.selector.unregister(key.fileobj)
             _close(key.fileobj)
         self.selector.close()
         self._wake_w.close()
+        self._closed = True
         SelectorLoop._live.discard(self)
 
     @property
@@ -281,6 +353,14 @@ def stop_all(timeout: float = DEFAULT_TIMEOUT) -> int:
             loop._thread.join(timeout)
         loop.close()
     return len(loops)
+
+
+def _settle(future: concurrent.futures.Future[Any], function: Callable[..., Any], *args: Any) -> None:
+    """Run ``function(*args)`` and hand its result or exception to ``future``."""
+    try:
+        future.set_result(function(*args))
+    except BaseException as exc:  # the caller's error, raised in the caller's thread
+        future.set_exception(exc)
 
 
 def _inner(selector: selectors.BaseSelector) -> selectors.BaseSelector:

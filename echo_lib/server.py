@@ -19,25 +19,40 @@ How one connection moves, and why each step is there:
   when that mask changes. With nothing wanted, the echo is done: close.
 * a reset or any other socket error closes that one connection and is
   recorded as an ``error`` event; the server goes on.
+
+Running out of resources must not turn into a busy loop. When ``accept()``
+fails with EMFILE, ENFILE, ENOBUFS or ENOMEM (out of file descriptors or
+memory), the connection stays in the listen backlog, so the listener stays
+readable and every ``select()`` would return at once. As asyncio's
+``_accept_connection`` does, the server then stops watching the listener for
+`ACCEPT_RETRY_DELAY` seconds, says so once (one ``error`` event until an
+accept succeeds again), and retries. A `selectors.SelectSelector` cannot
+watch an fd past its `FD_SETSIZE`: the connection that would cross it is
+closed at once (refused), the others are served, and that too is said once.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
+import os
 import selectors
 import socket
 from collections.abc import Callable
 from typing import Any
 
-from .checks import check_host, check_port
+from .checks import check_host, check_port, check_size, check_timeout
 from .connection import DEFAULT_MAX_BUFFER, EchoConnection
-from .implementations import SelectorFactory, resolve_selector
+from .implementations import SelectorFactory, resolve_selector, select_has_room, select_limit
 from .loop import DEFAULT_TIMEOUT, SelectorLoop
 from .timeline import Timeline
 
-__all__ = ["RECV_SIZE", "EchoServer"]
+__all__ = ["ACCEPT_RETRY_DELAY", "RECV_SIZE", "EchoServer"]
 
 RECV_SIZE = 1 << 16
+#: Seconds without watching the listener after accept() ran out of resources (asyncio's value).
+ACCEPT_RETRY_DELAY = 1.0
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
@@ -63,9 +78,13 @@ class EchoServer:
     server runs its own `SelectorLoop` in a background thread; given a loop,
     it only registers on it and the caller drives it (deterministic mode).
 
-    Raises `ValueError` for a bad port, a non-loopback host without the
-    opt-in, or a selector this platform lacks; `OSError` from ``bind()``
-    (e.g. the port is in use) when started.
+    ``accept_retry_delay`` is how long the listener is left unwatched after
+    ``accept()`` ran out of file descriptors or memory.
+
+    Raises `ValueError` for a bad port, ``recv_size`` or ``accept_retry_delay``,
+    a non-loopback host without the opt-in, or a selector this platform lacks;
+    when started, `RuntimeError` on a closed loop or a server that already
+    ran, and `OSError` from ``bind()`` (e.g. the port is in use).
     """
 
     def __init__(
@@ -84,11 +103,14 @@ class EchoServer:
         allow_remote: bool = False,
         name: str = "server",
         on_recv: Callable[[str, bytes], Any] | None = None,
+        accept_retry_delay: float = ACCEPT_RETRY_DELAY,
     ) -> None:
         self.host, self.port = check_host(host, allow_remote), check_port(port)
         self.on_recv = on_recv
         EchoConnection(max_buffer)  # validates max_buffer before anything is opened
-        self.name, self.max_buffer, self.recv_size, self.sndbuf, self.backlog = name, max_buffer, recv_size, sndbuf, backlog
+        self.name, self.max_buffer, self.sndbuf, self.backlog = name, max_buffer, sndbuf, backlog
+        self.recv_size = check_size("recv_size", recv_size)
+        self.accept_retry_delay = check_timeout(accept_retry_delay, "accept_retry_delay")
         # Our own loop is made by start(), after bind() succeeded, so that a
         # server that never starts (or cannot bind) holds no sockets.
         self._own_loop = loop is None
@@ -100,29 +122,51 @@ class EchoServer:
         self._numbers = itertools.count(1)
         self._listener: socket.socket | None = None
         self.address: tuple[str, int] | None = None
-        self.accepted = 0
+        self.accepted = self.refused = 0
+        self._short_of_resources = False  # said once, until an accept succeeds again
 
     # -- lifecycle --------------------------------------------------------------
 
     def start(self) -> EchoServer:
-        """Bind, listen, register, and (with its own loop) start the thread."""
+        """Bind, listen, register, and (with its own loop) start the thread.
+
+        Raises `RuntimeError` if started before or if the given loop is
+        closed, and `OSError` from ``bind()``; nothing is left open then.
+        """
         if self._listener is not None:
-            raise RuntimeError(f"{self!r} is already started")
+            state = "has stopped; make a new EchoServer to serve again" if self.stopped else "is already started"
+            raise RuntimeError(f"{self!r} {state}")
+        if self.loop is not None and self.loop.closed:
+            raise RuntimeError(f"{self.loop!r} is closed; give the server an open loop, or none to have its own")
         self._listener = self._listen()
-        self.address = self._listener.getsockname()[:2]
-        if self.loop is None:
-            self.loop = SelectorLoop(self._selector, record=self.timeline is not None, timeline=self.timeline, name=self.name)
-        self.loop.add_closer(self.close)
-        self.loop.register(self._listener, READ, self.on_accept, actor=self.name)
+        try:
+            self.address = self._listener.getsockname()[:2]
+            if self.loop is None:
+                record = self.timeline is not None
+                self.loop = SelectorLoop(self._selector, record=record, timeline=self.timeline, name=self.name)
+            self.loop.add_closer(self.close)
+            self.loop.register(self._listener, READ, self.on_accept, actor=self.name)
+        except BaseException:
+            self._listener.close()
+            raise
         if self._own_loop:
             self.loop.start()
         return self
+
+    @property
+    def stopped(self) -> bool:
+        """Started, then stopped (its listener is closed); it cannot serve again."""
+        return self._listener is not None and self._listener.fileno() < 0
 
     def _listen(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # SO_REUSEADDR lets a restarted server bind while old connections sit in
+            # TIME_WAIT. On Windows it would let another socket take the port over,
+            # so, like asyncio's create_server(), set it on POSIX only.
+            if os.name == "posix":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))
             sock.listen(self.backlog)
             sock.setblocking(False)
@@ -151,6 +195,9 @@ class EchoServer:
             self._record(self.name, "close", detail="listener")
 
     def __enter__(self) -> EchoServer:
+        """Start the server unless it runs already. Raises `RuntimeError` once it has stopped."""
+        if self.stopped:
+            raise RuntimeError(f"{self!r} has stopped; make a new EchoServer to serve again")
         return self if self._listener is not None else self.start()
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
@@ -181,12 +228,32 @@ class EchoServer:
                 sock, addr = self._listener.accept()  # type: ignore[union-attr]
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # e.g. EMFILE: out of fds; keep the server alive
-                self._record(self.name, "error", key.fd, detail=f"accept: {exc}")
-                return
+            except OSError as exc:
+                return self._accept_failed(key.fd, exc)
+            self._short_of_resources = False
             self._add_peer(sock, addr)
 
+    def _accept_failed(self, fd: int, exc: OSError) -> None:
+        """Record a failed accept(); out of resources, stop watching the listener for a while."""
+        if exc.errno not in _OUT_OF_RESOURCES:  # e.g. ECONNABORTED: that one connection is gone
+            self._record(self.name, "error", fd, detail=f"accept: {exc}")
+            return
+        self._unregister(self._listener)  # type: ignore[arg-type]
+        self.loop.call_later(self.accept_retry_delay, self._resume_accepting)  # type: ignore[union-attr]
+        if not self._short_of_resources:
+            self._short_of_resources = True
+            why = f"{exc.strerror} ({errno.errorcode.get(exc.errno, exc.errno)})"
+            pause = f"not accepting for {self.accept_retry_delay:g} s at a time until it works again"
+            self._record(self.name, "error", fd, detail=f"accept: {why}; {pause}")
+
+    def _resume_accepting(self) -> None:
+        loop, listener = self.loop, self._listener
+        if loop is not None and listener is not None and listener.fileno() >= 0 and not loop.closed:
+            loop.register(listener, READ, self.on_accept, actor=self.name)
+
     def _add_peer(self, sock: socket.socket, addr: Any) -> None:
+        if not select_has_room(self.loop.selector, sock.fileno()):  # type: ignore[union-attr]
+            return self._refuse(sock)
         sock.setblocking(False)
         if self.sndbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
@@ -196,6 +263,14 @@ class EchoServer:
         self._record(self.name, "accept", sock.fileno(), detail=peer.actor.rsplit("/", 1)[-1])
         peer.callback = lambda key, mask: self._on_ready(peer, mask)
         self.loop.register(sock, READ, peer.callback, actor=peer.actor)
+
+    def _refuse(self, sock: socket.socket) -> None:
+        """Close a connection the selector cannot watch; say why the first time only."""
+        self.refused += 1
+        if self.refused == 1:
+            why = select_limit(self.loop.selector, sock.fileno())  # type: ignore[union-attr]
+            self._record(self.name, "error", sock.fileno(), detail=f"refusing connections: {why}")
+        sock.close()
 
     def _on_ready(self, peer: _Peer, mask: int) -> None:
         if mask & READ:

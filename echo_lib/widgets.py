@@ -35,7 +35,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .checks import check_messages
 from .client import DEFAULT_MESSAGES, EchoClient, EchoResult
@@ -637,11 +637,21 @@ class StepThrough(WidgetFront):
     Attributes: `step_button`, `run_button`, `reset_button`, the `status`
     Label, the `out` Output, `widget` (the whole VBox), `steps`, `done`,
     `error`, and `loop`, `server`, `clients`, `timeline` of the scenario.
+
+    A new StepThrough with the same settings as a live one closes the older
+    one first: that is what re-running its cell does, and IPython's ``Out``
+    cache would otherwise keep the old widget, its loop and sockets alive.
     """
+
+    #: The live stepper for each settings, so that a re-run cell replaces its own.
+    _latest: ClassVar[weakref.WeakValueDictionary[StepSettings, StepThrough]] = weakref.WeakValueDictionary()
 
     def __init__(self, settings: StepSettings) -> None:
         import ipywidgets as widgets
 
+        previous = StepThrough._latest.get(settings)
+        if previous is not None:
+            previous.close()
         self.settings = settings
         self.step_button = widgets.Button(description="Step", button_style="primary", icon="step-forward")
         self.run_button = widgets.Button(description="Run to end", icon="fast-forward")
@@ -658,6 +668,7 @@ class StepThrough(WidgetFront):
         self.steps, self._last_ready = 0, 0
         self.error: str | None = None
         self.reset()
+        StepThrough._latest[settings] = self
 
     # -- the scenario ---------------------------------------------------------
 

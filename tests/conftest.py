@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,12 +13,30 @@ import pytest
 
 from echo_lib import SelectorLoop, available_selectors
 
+from .kqueue_style import KqueueStyleSelector
+
 SELECTOR_NAMES = list(available_selectors())
+#: Every class, plus kqueue's way of reporting events: for the suites that drive a loop.
+SelectorSpec = str | type[selectors.BaseSelector]
+LOOP_SELECTORS: list[SelectorSpec] = [*SELECTOR_NAMES, KqueueStyleSelector]
 
 
 @pytest.fixture(params=SELECTOR_NAMES)
 def selector_name(request: pytest.FixtureRequest) -> str:
     """Each selector class the platform has, by name (EpollSelector, PollSelector, ...)."""
+    return request.param
+
+
+@pytest.fixture
+def sel(selector_name: str) -> Iterator[selectors.BaseSelector]:
+    """An open instance of each selector class the platform has, closed after the test."""
+    with available_selectors()[selector_name]() as selector:
+        yield selector
+
+
+@pytest.fixture(params=LOOP_SELECTORS, ids=lambda s: s if isinstance(s, str) else s.__name__)
+def loop_selector(request: pytest.FixtureRequest) -> SelectorSpec:
+    """Each selector class by name, then `KqueueStyleSelector` (split, shuffled entries)."""
     return request.param
 
 

@@ -46,12 +46,32 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cli(*args), capture_output=True, text=True, timeout=TIMEOUT)
 
 
-class ServerProcess:
-    """``python -m echo_lib server`` in a subprocess; a thread queues its stdout lines."""
+@contextlib.contextmanager
+def sigint_for_children(ignored: bool) -> Iterator[None]:
+    """Start children with SIGINT ignored, or with its default action, whatever this process has.
 
-    def __init__(self, *args: str) -> None:
+    A disposition of SIG_IGN survives exec(); a Python handler becomes SIG_DFL.
+    Shells start background jobs with SIGINT ignored, so this is what a
+    server launched from one inherits.
+    """
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+class ServerProcess:
+    """``python -m echo_lib server`` in a subprocess; a thread queues its stdout lines.
+
+    The child inherits SIGINT ignored with ``sigint_ignored=True``, else SIGINT's default.
+    """
+
+    def __init__(self, *args: str, sigint_ignored: bool = False, limit_fds: int | None = None) -> None:
         pipe = subprocess.PIPE
-        self.proc = subprocess.Popen(cli("server", *args), stdout=pipe, stderr=pipe, text=True)
+        command = cli("server", *args) if limit_fds is None else with_fd_limit(limit_fds, "server", *args)
+        with sigint_for_children(sigint_ignored):
+            self.proc = subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.reader = threading.Thread(target=self._read, name="cli-server-stdout", daemon=True)
         self.reader.start()
@@ -90,13 +110,33 @@ class ServerProcess:
                 pipe.close()
 
 
+def with_fd_limit(limit: int, *args: str) -> list[str]:
+    """`cli` with RLIMIT_NOFILE lowered to ``limit`` first, as ``ulimit -n`` would."""
+    code = (
+        "import resource, runpy, sys; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, resource.getrlimit(resource.RLIMIT_NOFILE)[1])); "
+        f"sys.argv = ['echo_lib', *{list(args)!r}]; runpy.run_module('echo_lib', run_name='__main__', alter_sys=True)"
+    )
+    return [sys.executable, "-u", "-W", "error", "-c", code]
+
+
 @contextlib.contextmanager
-def server_process(*args: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(*args)
+def server_process(*args: str, sigint_ignored: bool = False, limit_fds: int | None = None) -> Iterator[ServerProcess]:
+    server = ServerProcess(*args, sigint_ignored=sigint_ignored, limit_fds=limit_fds)
     try:
         yield server
     finally:
         server.close()
+
+
+def lines_until(server: ServerProcess, prefix: str) -> list[str]:
+    """The server's next lines, up to and including the first that starts with ``prefix``."""
+    seen: list[str] = []
+    while not (seen and seen[-1].startswith(prefix)):
+        line = server.lines.get(timeout=TIMEOUT)
+        assert line is not None, f"the server ended before printing {prefix!r}:\n" + "\n".join(seen)
+        seen.append(line)
+    return seen
 
 
 def assert_in_order(lines: list[str], expected: list[str]) -> None:
@@ -205,16 +245,58 @@ def test_repeated_messages_are_sent_in_order() -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a subprocess on Windows")
-def test_server_keeps_serving_until_ctrl_c() -> None:
-    with server_process() as server:
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["foreground", "background-job"])
+def test_server_keeps_serving_until_ctrl_c(sigint_ignored: bool) -> None:
+    assert_stops_cleanly_on(signal.SIGINT, sigint_ignored)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM cannot be sent to a subprocess on Windows")
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["foreground", "background-job"])
+def test_sigterm_stops_the_server_as_cleanly_as_ctrl_c(sigint_ignored: bool) -> None:
+    assert_stops_cleanly_on(signal.SIGTERM, sigint_ignored)
+
+
+def assert_stops_cleanly_on(signum: signal.Signals, sigint_ignored: bool) -> None:
+    with server_process(sigint_ignored=sigint_ignored) as server:
         port = server.port()
         clients = [run_cli("client", "--port", str(port), "--message", f"client {i}") for i in (1, 2)]
-        server.proc.send_signal(signal.SIGINT)
+        server.proc.send_signal(signum)
         code, lines, errors = server.finish()
     assert [c.returncode for c in clients] == [0, 0] and (code, errors) == (0, "")
     assert sum(line.startswith("accept(") for line in lines) == 2
     assert lines.count("  closing") == 2 and lines[-1] == "shutting down"
     assert payloads(lines, "received") == b"client 1client 2"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="ulimit -n (RLIMIT_NOFILE) is POSIX")
+def test_out_of_fds_the_server_says_so_once_and_serves_everyone_after_a_pause() -> None:
+    # As `ulimit -n 64`: 80 clients connect and wait, more than the server can
+    # hold at once. The server must say so once and pause accepting, not
+    # print the same error in a busy loop. Then every client sends,
+    # half-closes and reads its echo: connections echoed and closed free
+    # their fds, and the paused listener must take the rest.
+    clients: list[socket.socket] = []
+    with server_process(limit_fds=64) as server:
+        port = server.port()
+        try:
+            clients += [socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) for _ in range(80)]
+            seen = lines_until(server, "  error: ")
+            threading.Event().wait(0.5)  # a window to watch for a flood: nothing more may be printed
+            for i, sock in enumerate(clients):
+                sock.sendall(b"client %d" % i)
+                sock.shutdown(socket.SHUT_WR)
+            echoes = [read_exactly(sock, 20) for sock in clients]
+        finally:
+            for sock in clients:
+                sock.close()
+        server.proc.send_signal(signal.SIGINT)
+        code, rest, errors = server.finish()
+    assert echoes == [b"client %d" % i for i in range(80)] and (code, errors) == (0, "")
+    lines = seen + rest
+    accept_errors = [line for line in lines if line.startswith("  error: accept")]
+    assert len(accept_errors) <= 3, f"{len(accept_errors)} accept errors printed, {len(lines)} lines in all"
+    assert "Too many open files (EMFILE); not accepting for 1 s at a time" in accept_errors[0]
+    assert sum(line.startswith("accept(") for line in lines) == 80 and len(lines) < 2_000
 
 
 def test_client_reports_the_bytes_a_server_closing_early_never_sent() -> None:
@@ -286,6 +368,9 @@ def test_usage_errors_exit_2_in_one_line() -> None:
         (["client", "--port", "ten"], "'ten'"),
         (["client", "--port", "1", "--size", "0"], "'0'"),
         (["client", "--port", "1", "--timeout", "nan"], "'nan'"),
+        (["client", "--port", "1", "--timeout", "1e10"], "timeout must be a number of seconds above 0 and at most 86400, got '1e10'"),
+        (["client", "--port", "1", "--timeout", "0"], "'0'"),
+        (["client", "--port", "0"], "--port 0 only lets a server pick a free port"),
         (["client"], "--port"),
         ([], "{server,client}"),
         (["server", "--host", "10.0.0.1"], "--allow-remote"),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
 
 from echo_lib import DEFAULT_MESSAGES, EchoClient, EchoResult, EchoServer, SelectorLoop
 
-from .conftest import wait_for
+from .conftest import SelectorSpec, open_fds, wait_for
 
 
 def free_port() -> int:
@@ -22,10 +23,10 @@ def test_default_messages_are_the_seeds() -> None:
     assert DEFAULT_MESSAGES == (b"It will be repeated.", b"This is the message.  ")
 
 
-def test_switches_to_read_only_once_the_queue_is_empty(selector_name: str) -> None:
+def test_switches_to_read_only_once_the_queue_is_empty(loop_selector: SelectorSpec) -> None:
     # One loop for both, stepped: in threads the whole echo may arrive in the
     # same step as the last send, and the client then finishes without modify().
-    with SelectorLoop(selector_name) as loop:
+    with SelectorLoop(loop_selector) as loop:
         server = EchoServer(loop=loop).start()
         client = EchoClient(server.address, loop=loop).start()
         loop.run_until(lambda: client.done)
@@ -133,3 +134,41 @@ def test_clients_share_one_timeline_with_the_server() -> None:
 def test_run_refuses_a_shared_loop() -> None:
     with SelectorLoop() as loop, pytest.raises(RuntimeError, match="start"):
         EchoClient(("127.0.0.1", 1), loop=loop).run()
+
+
+# -- bad values: one clear error each, nothing opened -----------------------------
+
+
+@pytest.mark.parametrize("timeout", [0, -1, 1e10, float("nan"), float("inf"), "5", True])
+def test_a_bad_timeout_is_named(timeout: object) -> None:
+    with pytest.raises(ValueError, match=rf"timeout must be a number of seconds above 0 .*, got {re.escape(repr(timeout))}"):
+        EchoClient(("127.0.0.1", 1), timeout=timeout)
+
+
+def test_a_bad_timeout_for_join_is_named() -> None:
+    with EchoServer() as server:
+        client = EchoClient(server.address, [b"x"]).start()
+        with pytest.raises(ValueError, match="timeout must be .*, got -1"):
+            client.join(timeout=-1)
+        assert client.join().complete
+
+
+@pytest.mark.parametrize("recv_size", [0, -5, 2.0])
+def test_a_bad_recv_size_is_named(recv_size: object) -> None:
+    with pytest.raises(ValueError, match=rf"recv_size must be an int of at least 1, got {recv_size!r}"):
+        EchoClient(("127.0.0.1", 1), recv_size=recv_size)
+
+
+def test_port_0_is_not_a_servers_port() -> None:
+    with pytest.raises(ValueError, match="port must be the server's port, 1..65535, got 0"):
+        EchoClient(("127.0.0.1", 0))
+
+
+def test_a_client_on_a_closed_loop_is_a_clear_error_and_leaks_nothing() -> None:
+    with EchoServer() as server:
+        loop = SelectorLoop(name="gone")
+        loop.stop()
+        fds = open_fds()
+        with pytest.raises(RuntimeError, match="'gone' closed.*is closed"):
+            EchoClient(server.address, loop=loop).start()
+        assert open_fds() == fds

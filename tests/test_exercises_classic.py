@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from echo_lib.exercises.classic import check_buffered_echo, check_should_stop
+from echo_lib.exercises.classic import check_buffered_echo, check_prediction, check_should_stop
 from echo_lib.lessons.classic import (
     FAULTS,
     VERSIONS,
@@ -22,6 +22,7 @@ from echo_lib.lessons.classic import (
     chunked_echo_server,
     classic_client,
     classic_server,
+    edit,
     fault_lab,
     fault_table,
     run_fault,
@@ -33,8 +34,9 @@ import classic as solutions  # noqa: E402  (notebooks/solutions/classic.py)
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
-# The seed chapter's own sample output, ports aside.
-PYMOTW_LOG = """\
+# The log of the seed's pair on a turn-taking stage, ports aside. The seed chapter
+# prints no output for its pair: this order comes from the turn-taking alone.
+TURN_TAKING_LOG = """\
 server | starting up on 127.0.0.1 port PORT
 server | waiting for I/O
 client | connecting to 127.0.0.1 port PORT
@@ -78,10 +80,10 @@ def _classic_pair() -> Stage:
     return stage
 
 
-def test_the_seed_pair_taking_turns_prints_the_chapters_output_every_time() -> None:
+def test_section_3_running_the_pair_as_written_logs_the_same_every_time() -> None:
     for _ in range(3):
         stage = _classic_pair()
-        assert stage.log() == PYMOTW_LOG
+        assert stage.log() == TURN_TAKING_LOG
         assert stage.timeline.bytes_moved("client") == {"recv": 42, "send": 42}
         assert [r.error for r in stage._runners.values()] == [None, None]
 
@@ -108,6 +110,8 @@ def test_the_seed_client_loses_the_second_piece_of_a_chunked_echo() -> None:
         (3, "fixed", "client: sent 42 bytes, received 42 bytes: complete"),
         (4, "classic", "the second bind failed: OSError: [Errno 98] Address already in use"),
         (4, "fixed", "two servers on port 0 got different ports: True"),
+        (5, "classic", "the server died: OSError: [Errno 107] Transport endpoint is not connected"),
+        (5, "fixed", "after the reset, the next client: complete"),
     ],
 )
 def test_each_fault_shows_as_the_notebook_says(fault: int, version: str, verdict: str) -> None:
@@ -132,7 +136,7 @@ def test_fault_1_classic_refuses_the_second_client() -> None:
 
 def test_run_fault_rejects_unknown_faults_and_versions() -> None:
     with pytest.raises(ValueError, match="fault must be one of"):
-        run_fault(5, "classic")
+        run_fault(6, "classic")
     with pytest.raises(ValueError, match="version must be"):
         run_fault(1, "seed")
 
@@ -200,23 +204,36 @@ def test_fault_lab_rejects_a_bad_start() -> None:
 
 
 def test_every_fault_has_a_name_and_both_versions_exist() -> None:
-    assert sorted(FAULTS) == [1, 2, 3, 4] and VERSIONS == ("classic", "fixed")
+    assert sorted(FAULTS) == [1, 2, 3, 4, 5] and VERSIONS == ("classic", "fixed")
 
 
-# -- exercise 1: the stop test -------------------------------------------------------------
+# -- exercise 2: the stop test -------------------------------------------------------------
 
 
 def test_the_stop_test_solution_passes() -> None:
     assert str(check_should_stop(solutions.should_stop)) == "✔ should_stop: all checks passed"
 
 
-def test_the_seeds_stop_test_loses_exactly_28_bytes() -> None:
+def test_the_seeds_stop_test_loses_28_bytes_and_spins_at_an_eof_with_nothing_back() -> None:
     def seed(bytes_sent: int, bytes_received: int, data: bytes) -> object:
         return data or (bytes_received and bytes_received == bytes_sent)
 
     assert str(check_should_stop(seed)) == (
-        "✘ should_stop: 1 problem\n  - with the echo in 3 pieces of 14 bytes, the client stopped after 14 of 42 bytes: 28 bytes lost"
+        "✘ should_stop: 2 problems\n"
+        "  - with the echo in 3 pieces of 14 bytes, the client stopped after 14 of 42 bytes: 28 bytes lost\n"
+        "  - when the server closed the connection without echoing a byte (as a server that died would), the client did not stop: "
+        "select() kept reporting READ and recv() kept returning b'' until the deadline "
+        "(EOF stays readable: b'' means the peer closed, stop whatever the counts say)"
     )
+
+
+def test_a_stop_test_that_needs_some_bytes_before_eof_counts_spins_when_none_came_back() -> None:
+    def needs_bytes(bytes_sent: int, bytes_received: int, data: bytes) -> object:
+        return bytes_received == bytes_sent or (bytes_received and not data)
+
+    text = str(check_should_stop(needs_bytes))
+    assert text.startswith("✘ should_stop: 1 problem\n")
+    assert "when the server closed the connection without echoing a byte (as a server that died would), the client did not stop" in text
 
 
 def test_a_stop_test_without_eof_loops_until_the_deadline() -> None:
@@ -226,7 +243,7 @@ def test_a_stop_test_without_eof_loops_until_the_deadline() -> None:
 
 def test_a_stop_test_that_waits_for_eof_never_stops() -> None:
     text = str(check_should_stop(lambda sent, received, data: not data))
-    assert "all 42 bytes came back but the client did not stop: it waited until its 1.5 s deadline" in text
+    assert "all 42 bytes came back but the client did not stop: it waited until its 0.5 s deadline" in text
 
 
 def test_a_stop_test_that_raises_is_named() -> None:
@@ -236,7 +253,7 @@ def test_a_stop_test_that_raises_is_named() -> None:
     assert str(check_should_stop(stub)) == "✘ should_stop: 1 problem\n  - should_stop raised NotImplementedError: your code here"
 
 
-# -- exercise 2: buffered sends ----------------------------------------------------------------
+# -- exercise 3: buffered sends ----------------------------------------------------------------
 
 
 def test_the_buffered_echo_solution_passes() -> None:
@@ -323,3 +340,56 @@ def test_a_stub_that_raises_is_named() -> None:
         raise NotImplementedError("your code here")
 
     assert str(check_buffered_echo(stub)) == "✘ on_ready: 1 problem\n  - on_ready raised NotImplementedError: your code here"
+
+
+def test_closing_at_eof_throws_away_the_echo_owed_to_a_half_closed_client() -> None:
+    def close_at_eof(mysel, connection, mask, pending) -> None:
+        if mask & READ:
+            data = connection.recv(65536)
+            if not data:  # the old spec: at EOF unregister and close, whatever is pending
+                mysel.unregister(connection)
+                connection.close()
+                return
+            pending += data
+        _send_pending(connection, pending)
+        wanted = (READ | WRITE) if pending else READ
+        if mysel.get_key(connection).events != wanted:
+            mysel.modify(connection, wanted)
+
+    text = str(check_buffered_echo(close_at_eof))
+    assert text.startswith("✘ on_ready: 1 problem\n  - a client that half-closed (shutdown(SHUT_WR)) got ")
+    assert "of 1048576 bytes back: the server closed at EOF with " in text
+    assert "bytes still owed; at EOF stop reading, send what is pending, and close only once it is empty" in text
+
+
+# -- exercise 1: the prediction ----------------------------------------------------------------
+
+
+def test_the_right_prediction_passes_against_the_seeds_client() -> None:
+    assert str(check_prediction(solutions.predicted_bytes)) == "✔ prediction: all checks passed"
+
+
+def test_a_wrong_prediction_is_told_what_happened_and_why() -> None:
+    assert str(check_prediction(42)) == (
+        "✘ prediction: 1 problem\n  - you predicted 42 bytes; the client received 14 of 42: "
+        "keep_running = not (data or ...) is False after the first recv() that returns any bytes"
+    )
+
+
+@pytest.mark.parametrize("guess", ["14", 14.0, True, None])
+def test_a_prediction_that_is_not_an_int_is_named(guess: object) -> None:
+    assert str(check_prediction(guess)) == f"✘ prediction: 1 problem\n  - predict a number of bytes (an int), got {guess!r}"
+
+
+def test_the_prediction_runs_the_learners_own_client() -> None:
+    assert str(check_prediction(42, client=_fixed_client())) == "✔ prediction: all checks passed"
+
+
+def _fixed_client():
+    return edit(classic_client, "data or\n", "not data or\n")
+
+
+def test_a_wrong_prediction_about_a_fixed_client_is_told_it_waits_for_the_whole_echo() -> None:
+    assert str(check_prediction(14, client=_fixed_client())) == (
+        "✘ prediction: 1 problem\n  - you predicted 14 bytes; the client received 42 of 42: this client's stop test waits for the whole echo"
+    )

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from echo_lib.exercises.coroutines import check_awaitable_future, check_eager_echo_handler
+from echo_lib.exercises.coroutines import check_awaitable_future, check_eager_echo_handler, check_protocol_prediction
 from echo_lib.lessons.coroutines import Future, Scheduler, echo_handler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
@@ -181,3 +181,25 @@ class ReturnsNothing(Future):
 )
 def test_plausible_mistakes_get_the_specific_message(future_class: type, message: str) -> None:
     assert only_problem(check_awaitable_future(future_class)).startswith(message)
+
+
+# -- exercise 1: predict (the protocol of generators and coroutines) ------------------------
+
+
+def test_the_protocol_prediction_solution_passes() -> None:
+    assert str(check_protocol_prediction(solutions.PROTOCOL_PREDICTION)) == "✔ protocol prediction: all checks passed"
+
+
+def test_a_coroutine_taken_for_a_generator_is_corrected() -> None:
+    wrong = {**solutions.PROTOCOL_PREDICTION, "coroutine": {"next": True, "send": True, "iter": True, "__await__": True}}
+    problems = check_protocol_prediction(wrong).problems
+    assert len(problems) == 2
+    assert problems[0].startswith("coroutine next: you predicted it works; it raises TypeError: ")
+    assert "a native coroutine has no __next__: it is not an iterator" in problems[0]
+    assert problems[1].startswith("coroutine iter: you predicted it works; it raises TypeError: ")
+
+
+def test_an_empty_or_malformed_prediction_is_named() -> None:
+    assert "generator next: predict True (it works) or False (it raises), got None" in str(check_protocol_prediction({}))
+    assert "got 'yes'" in str(check_protocol_prediction({"generator": {"next": "yes"}}))
+    assert "expected a dict such as" in str(check_protocol_prediction(["next"]))  # type: ignore[arg-type]

@@ -7,14 +7,15 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from echo_lib.exercises.implementations import check_pick_selector, check_select_cost
+from echo_lib.exercises.implementations import check_order_prediction, check_pick_selector, check_select_cost
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
-from implementations import pick_selector, select_cost  # noqa: E402
+from implementations import ORDER_PREDICTION, pick_selector, select_cost  # noqa: E402
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 needs_select_limit = pytest.mark.skipif(sys.platform == "win32", reason="FD_SETSIZE is a count on Windows")
@@ -60,21 +61,29 @@ def test_the_notebook_stub_is_reported() -> None:
 # -- exercise 2: select_cost -----------------------------------------------------
 
 
-def _timed(cls: type, n: int, *, events: int = READ, calls: int = 200, timeout: float = 0, per_call: bool = True) -> float:
+def _on_idle(cls: type, n: int, measure: Callable[[selectors.BaseSelector], float], events: int = READ) -> float:
+    """``measure(sel)`` with n idle socket pairs registered on a new ``cls()``; everything closed after."""
     pairs = [socket.socketpair() for _ in range(n)]
     try:
         with cls() as sel:
             for a, _ in pairs:
                 sel.register(a, events)
-            start = time.perf_counter()
-            for _ in range(calls):
-                sel.select(timeout)
-            total = time.perf_counter() - start
-            return total / calls if per_call else total
+            return measure(sel)
     finally:
         for a, b in pairs:
             a.close()
             b.close()
+
+
+def _timed(cls: type, n: int, *, events: int = READ, calls: int = 200, timeout: float = 0, per_call: bool = True) -> float:
+    def measure(sel: selectors.BaseSelector) -> float:
+        start = time.perf_counter()
+        for _ in range(calls):
+            sel.select(timeout)
+        total = time.perf_counter() - start
+        return total / calls if per_call else total
+
+    return _on_idle(cls, n, measure, events)
 
 
 def test_select_cost_solution_passes() -> None:
@@ -119,3 +128,57 @@ def _one(sel: selectors.BaseSelector) -> float:
     start = time.perf_counter()
     sel.select(0)
     return time.perf_counter() - start
+
+
+def test_a_mean_instead_of_the_median_is_caught() -> None:
+    """The total over the call count is a mean: the checker's burst of slow calls gives it away."""
+    text = str(check_select_cost(lambda cls, n: _timed(cls, n, calls=1000)))
+    assert "with PollSelector and 100 idle sockets, it returned" in text
+    assert "near the mean of the calls" in text and "rather than their median" in text
+    assert "return statistics.median() of the times" in text
+
+
+def test_a_mean_of_per_call_times_is_caught() -> None:
+    def mean_of_calls(cls: type, n: int) -> float:
+        return _on_idle(cls, n, lambda sel: statistics.fmean(_one(sel) for _ in range(500)))
+
+    assert "near the mean of the calls" in str(check_select_cost(mean_of_calls))
+
+
+def test_a_median_of_batch_means_passes() -> None:
+    """Timing batches of 100 calls and keeping the median batch is a median too: the burst spoils one batch only."""
+
+    def median_of_batches(cls: type, n: int) -> float:
+        return _on_idle(cls, n, lambda sel: statistics.median(_batch(sel, 100) for _ in range(7)))
+
+    assert str(check_select_cost(median_of_batches)) == "✔ select_cost: all checks passed"
+
+
+def _batch(sel: selectors.BaseSelector, calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        sel.select(0)
+    return (time.perf_counter() - start) / calls
+
+
+# -- exercise 1: predict the orders ------------------------------------------------
+
+
+def test_order_prediction_solution_passes() -> None:
+    assert str(check_order_prediction(ORDER_PREDICTION)) == "✔ order prediction: all checks passed"
+
+
+def test_predicting_fd_order_for_select_is_corrected() -> None:
+    text = str(check_order_prediction({**ORDER_PREDICTION, "SelectSelector": "adbc"}))
+    assert "SelectSelector: you predicted 'adbc', it reported 'cadb'" in text
+    assert "ordered by fd modulo its table size (8 here): a 921 % 8 = 1, b 931 % 8 = 3, c 936 % 8 = 0, d 930 % 8 = 2" in text
+
+
+def test_predicting_registration_order_for_epoll_is_corrected() -> None:
+    text = str(check_order_prediction({**ORDER_PREDICTION, "EpollSelector": "abcd"}))
+    assert "EpollSelector: you predicted 'abcd', it reported 'bdac': epoll reports sockets in the order they became ready" in text
+
+
+def test_a_missing_prediction_and_a_non_dict_are_named() -> None:
+    assert "no prediction for PollSelector" in str(check_order_prediction({}))
+    assert "expected a dict such as {'PollSelector': 'abcd'}, got 'abcd'" in str(check_order_prediction("abcd"))  # type: ignore[arg-type]

@@ -7,10 +7,12 @@ import socket
 import sys
 from pathlib import Path
 
-from echo_lib.exercises.scale import ECHO_MANY_PAYLOADS, check_echo_many, check_send_some
+import pytest
+
+from echo_lib.exercises.scale import ECHO_MANY_PAYLOADS, check_echo_many, check_peak_prediction, check_send_some
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
-from scale import echo_many, send_some  # noqa: E402
+from scale import echo_many, predicted_kib, send_some  # noqa: E402
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -73,17 +75,22 @@ def test_the_payloads_cover_empty_small_and_big() -> None:
     assert len(set(ECHO_MANY_PAYLOADS)) == 8
 
 
+def _blocking_echo(sock: socket.socket, payload: bytes) -> bytes:
+    """Blocking I/O on one socket: send it all, half-close, read until EOF."""
+    sock.sendall(payload)
+    sock.shutdown(socket.SHUT_WR)
+    echo = bytearray()
+    while chunk := sock.recv(65536):
+        echo += chunk
+    return bytes(echo)
+
+
 def test_one_connection_after_another_is_caught() -> None:
     def one_by_one(address: tuple[str, int], payloads: list[bytes]) -> list[bytes]:
         echoes = []
         for payload in payloads:
             with socket.create_connection(address, timeout=5) as sock:
-                sock.sendall(payload)
-                sock.shutdown(socket.SHUT_WR)
-                echo = bytearray()
-                while chunk := sock.recv(65536):
-                    echo += chunk
-            echoes.append(bytes(echo))
+                echoes.append(_blocking_echo(sock, payload))
         return echoes
 
     text = str(check_echo_many(one_by_one))
@@ -129,3 +136,47 @@ def test_the_notebook_stub_is_reported() -> None:
         raise NotImplementedError("your code here")
 
     assert str(check_echo_many(stub)) == "✘ echo_many: 1 problem\n  - it raised NotImplementedError: your code here"
+
+
+def test_all_open_then_each_in_turn_with_blocking_calls_is_caught() -> None:
+    """No selector: every connection opened first, then each served to the end with blocking I/O."""
+
+    def in_turn(address: tuple[str, int], payloads: list[bytes]) -> list[bytes]:
+        socks = [socket.create_connection(address, timeout=5) for _ in payloads]
+        echoes = []
+        try:
+            for sock, payload in zip(socks, payloads):
+                echoes.append(_blocking_echo(sock, payload))
+        finally:
+            for sock in socks:
+                sock.close()
+        return echoes
+
+    assert str(check_echo_many(in_turn)) == (
+        "✘ echo_many: 1 problem\n  - all connections were open at once, but the server served them one at a time "
+        "(each connection's echo was finished before the next one sent a byte): blocking calls on one socket "
+        "after another; register them all with one selector and serve whichever is ready"
+    )
+
+
+# -- exercise 1: the prediction -----------------------------------------------------
+
+
+def test_the_right_peak_prediction_passes_and_the_run_keeps_the_bound() -> None:
+    assert str(check_peak_prediction(predicted_kib)) == "✔ prediction: all checks passed"
+
+
+def test_predicting_max_buffer_alone_is_told_about_the_last_recv() -> None:
+    assert str(check_peak_prediction(16)) == (
+        "✘ prediction: 1 problem\n  - you predicted 16 KiB: the server checks its buffer before each recv(), "
+        "and one recv() can bring up to recv_size (64 KiB) more than max_buffer"
+    )
+
+
+def test_predicting_too_much_is_told_that_reading_stops() -> None:
+    assert "you predicted 1024 KiB: reading stops while the buffer holds max_buffer (16 KiB) or more" in str(check_peak_prediction(1024))
+
+
+@pytest.mark.parametrize("guess", [..., "80", 80.0, False])
+def test_a_peak_prediction_that_is_not_an_int_is_named(guess: object) -> None:
+    assert str(check_peak_prediction(guess)) == f"✘ prediction: 1 problem\n  - predict a number of KiB (an int), got {guess!r}"

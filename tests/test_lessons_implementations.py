@@ -187,26 +187,6 @@ def test_sockets_at_chosen_numbers_are_readable_through_their_peer() -> None:
     assert open_fd_count() == before
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the orders below are Linux's epoll and CPython's poll/select")
-def test_three_classes_report_ready_keys_in_three_orders() -> None:
-    def ready_order(cls: type, socks: dict, peers: dict) -> list[str]:
-        with cls() as sel:
-            for name in "abcd":
-                sel.register(socks[name], selectors.EVENT_READ, name)
-            for name in "cadb":
-                peers[name].send(b"!")
-            order = [key.data for key, _ in sel.select(0)]
-        for name in "abcd":
-            socks[name].recv(1)
-        return order
-
-    with SocketsAt({"a": 899, "b": 897, "c": 898, "d": 896}) as (socks, peers):
-        assert {name: sock.fileno() for name, sock in socks.items()} == {"a": 899, "b": 897, "c": 898, "d": 896}
-        assert ready_order(selectors.EpollSelector, socks, peers) == ["c", "a", "d", "b"]  # readiness
-        assert ready_order(selectors.PollSelector, socks, peers) == ["a", "b", "c", "d"]  # registration
-        assert ready_order(selectors.SelectSelector, socks, peers) == ["d", "b", "c", "a"]  # fd numbers
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="FD_SETSIZE is a count on Windows")
 def test_the_lab_finds_out_when_a_busy_process_pushes_fds_past_fd_setsize() -> None:
     pytest.importorskip("ipywidgets")

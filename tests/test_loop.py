@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import selectors
 import socket
+import sys
 import threading
 
 import pytest
 
-from echo_lib import EchoClient, EchoServer, RecordingSelector, SelectorLoop, Timeline, stop_all
+from echo_lib import EchoClient, EchoServer, RecordingSelector, SelectorLoop, Timeline, resolve_selector, stop_all
+from echo_lib.loop import Callback
 
-from .conftest import SELECTOR_NAMES, open_fds, wait_for
+from .conftest import LOOP_SELECTORS, SelectorSpec, open_fds, wait_for
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
-def test_recording_selector_records_plain_selectors_code(selector_name: str) -> None:
-    sel = RecordingSelector(getattr(selectors, selector_name)())
+def test_recording_selector_records_plain_selectors_code(loop_selector: SelectorSpec) -> None:
+    sel = RecordingSelector(resolve_selector(loop_selector)())
     a, b = socket.socketpair()
     with sel, a, b:
         sel.register(a, READ, "callback")
@@ -136,14 +139,14 @@ def test_stop_all_stops_every_live_loop_and_frees_threads_and_ports() -> None:
             assert again.address == server.address
 
 
-@pytest.mark.parametrize("selector_name", SELECTOR_NAMES)
-def test_200_start_stop_cycles_leave_no_threads_or_fds(selector_name: str) -> None:
-    EchoClient(EchoServer(selector=selector_name).start().address).run()  # warm up lazy imports
+@pytest.mark.parametrize("loop_selector", LOOP_SELECTORS)
+def test_200_start_stop_cycles_leave_no_threads_or_fds(loop_selector: SelectorSpec) -> None:
+    EchoClient(EchoServer(selector=loop_selector).start().address).run()  # warm up lazy imports
     stop_all()
     threads, fds = threading.active_count(), open_fds()
     for _ in range(200):
-        with EchoServer(selector=selector_name) as server:
-            EchoClient(server.address, [b"ping"], selector=selector_name).run()
+        with EchoServer(selector=loop_selector) as server:
+            EchoClient(server.address, [b"ping"], selector=loop_selector).run()
     assert (threading.active_count(), open_fds()) == (threads, fds)
 
 
@@ -181,4 +184,141 @@ def test_select_past_fd_setsize_is_explained() -> None:
     finally:
         for sock in socks:
             sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# -- stale keys: an fd closed, then reused, within one batch ---------------------
+
+
+def test_a_stale_event_never_reaches_a_socket_that_reused_the_fd(loop_selector: SelectorSpec) -> None:
+    # Both a and b are readable. Whichever callback runs first closes the other
+    # socket and puts a new socket c on its fd (dup2 makes the reuse certain).
+    # The other's READ, still in this batch, belongs to the closed socket: c
+    # must not be called with it. c is readable too, so a wrong call would count.
+    (a, a_peer), (b, b_peer), (c, c_peer) = socket.socketpair(), socket.socketpair(), socket.socketpair()
+    calls: list[str] = []
+    with SelectorLoop(loop_selector) as loop, a_peer, b_peer, c_peer:
+
+        def replace(other: socket.socket, name: str) -> Callback:
+            def callback(key: selectors.SelectorKey, mask: int) -> None:
+                calls.append(name)
+                if len(calls) == 1:
+                    fd = other.fileno()
+                    loop.selector.unregister(other)
+                    other.close()
+                    os.dup2(c.fileno(), fd)
+                    loop.register(socket.socket(fileno=fd), READ, lambda key, mask: calls.append("c"), actor="c")
+            return callback
+
+        loop.register(a, READ, replace(b, "a"), actor="a")
+        loop.register(b, READ, replace(a, "b"), actor="b")
+        for peer in (a_peer, b_peer, c_peer):
+            peer.send(b"x")
+        loop.step(timeout=1)
+        assert calls in (["a"], ["b"]), "the stale READ of the closed socket reached the new one"
+        assert loop.step(timeout=1) >= 1 and calls[-1] == "c", "the new socket is served from the next select()"
+    c.close()
+
+
+# -- stopping from anywhere ------------------------------------------------------
+
+
+def test_stop_from_a_callback_closes_everything_once_the_step_ends() -> None:
+    a, b = socket.socketpair()
+    loop = SelectorLoop(name="self-stop")
+    loop.register(a, READ, lambda key, mask: loop.stop(), actor="a")
+    loop.start()
+    b.send(b"x")
+    wait_for(lambda: loop.closed, what="the loop to close itself")
+    loop._thread.join(5)
+    assert not loop.running and a.fileno() == -1, "the registered socket is closed"
+    assert loop._wake_w.fileno() == -1 and loop._wake_r.fileno() == -1, "the wakeup pair is closed"
+    assert loop not in SelectorLoop._live
+    b.close()
+
+
+def test_a_close_interrupted_by_ctrl_c_is_finished_by_stop_all() -> None:
+    a, b = socket.socketpair()
+    interrupts = [KeyboardInterrupt()]
+
+    def closer() -> None:
+        if interrupts:
+            raise interrupts.pop()
+
+    loop = SelectorLoop(name="interrupted")
+    loop.register(a, READ, lambda key, mask: None)
+    loop.add_closer(closer)
+    with pytest.raises(KeyboardInterrupt):
+        loop.close()
+    assert not loop.closed and loop in SelectorLoop._live, "a half-done close must not pass for a closed loop"
+    assert stop_all() >= 1
+    assert loop.closed and a.fileno() == -1 and loop._wake_r.fileno() == -1
+    b.close()
+
+
+def test_registering_a_registered_socket_from_another_thread_raises_in_the_caller() -> None:
+    a, b = socket.socketpair()
+    with SelectorLoop(name="bg") as loop, b:
+        loop.register(a, READ, lambda key, mask: None)
+        loop.start()
+        with pytest.raises(KeyError, match="already registered"):
+            loop.register(a, READ, lambda key, mask: None)
+        assert loop.running and loop.exception is None, "the caller's mistake must not kill the loop"
+
+
+def test_registering_on_a_closed_loop_is_a_clear_error() -> None:
+    loop = SelectorLoop(name="gone")
+    loop.stop()
+    with socket.socket() as sock, pytest.raises(RuntimeError, match="'gone' closed.*is closed"):
+        loop.register(sock, READ, lambda key, mask: None)
+
+
+def test_call_later_runs_after_its_delay_and_bounds_the_wait() -> None:
+    ran: list[int] = []
+    with SelectorLoop() as loop:
+        loop.call_later(0.05, lambda: ran.append(loop.iterations))
+        assert loop.step(0.0) == 0 and not ran, "not due yet"
+        loop.run_until(lambda: bool(ran), timeout=5)
+        assert loop.iterations <= 3, "a blocking step waits for the timer instead of spinning"
+
+
+def test_windows_too_many_sockets_error_is_an_fd_set_size_error() -> None:
+    from echo_lib.implementations import FdSetSizeError, select
+
+    class WindowsLikeSelector(selectors.SelectSelector):
+        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            raise ValueError("too many file descriptors in select()")  # CPython's text on Windows
+
+    a, b = socket.socketpair()
+    with a, b, WindowsLikeSelector() as sel:
+        sel.register(a, READ)
+        with pytest.raises(FdSetSizeError, match=r"SelectSelector cannot watch .*FD_SETSIZE \((512|1024)\)"):
+            select(sel, 0)
+
+
+def test_fd_setsize_is_the_first_fd_select_refuses() -> None:
+    from echo_lib.implementations import FD_SETSIZE, FdSetSizeError, select
+
+    if sys.platform == "win32":
+        pytest.skip("on Windows the limit is a count of 512 sockets, not an fd number")
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < FD_SETSIZE + 8:
+        pytest.skip(f"the fd limit ({hard}) is too low to pass FD_SETSIZE")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, FD_SETSIZE + 8), hard))
+    a, b = socket.socketpair()
+    try:
+        for fd, fits in ((FD_SETSIZE - 1, True), (FD_SETSIZE, False)):
+            os.dup2(a.fileno(), fd)
+            with selectors.SelectSelector() as sel:
+                sel.register(fd, READ)
+                if fits:
+                    assert select(sel, 0) == []
+                else:
+                    with pytest.raises(FdSetSizeError, match=f"cannot watch fd {fd}"):
+                        select(sel, 0)
+            os.close(fd)
+    finally:
+        a.close()
+        b.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

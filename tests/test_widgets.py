@@ -387,3 +387,21 @@ def test_widgets_module_imports_with_the_standard_library_only() -> None:
     code = "import sys, echo_lib.widgets; print(sorted(m for m in ('ipywidgets', 'matplotlib', 'IPython') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_rerunning_the_cell_stops_the_previous_scenario() -> None:
+    first = step_through(clients=1)
+    out_cache = [first]  # IPython's Out keeps the widget of the previous run alive
+    old_loop, live = first.loop, len(SelectorLoop._live)
+    second = step_through(clients=1)
+    try:
+        assert first.closed and old_loop.closed, "the previous run's loop and sockets are closed"
+        assert len(SelectorLoop._live) == live, "one scenario replaced by one, not one more"
+        other = step_through(clients=2)  # different settings: another cell, left alone
+        assert not second.closed
+        other.close()
+        second.run_to_end()
+        assert second.done
+    finally:
+        second.close()
+    assert out_cache[0] is first

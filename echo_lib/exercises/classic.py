@@ -1,10 +1,13 @@
-"""Checkers for notebook 05 (the classic echo pair): a stop test, and buffered sends.
+"""Checkers for notebook 05 (the classic echo pair): a prediction, a stop test, buffered sends.
 
-`check_should_stop` runs the seed's client with the learner's stop test in
+`check_prediction` runs the learner's copy of the seed's client against a
+server that echoes in three pieces and compares what it received with the
+learner's guess. `check_should_stop` runs the seed's client with the learner's stop test in
 place of the seed's, against servers on a turn-taking `Stage` (so every run
 interleaves the same way and the numbers it reports are exact).
 `check_buffered_echo` runs the learner's connection callback in a server
-thread, against a client that sends megabytes before it reads anything.
+thread, against a client that sends megabytes before it reads anything and
+one that half-closes while its echo is still owed.
 """
 
 from __future__ import annotations
@@ -16,33 +19,63 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..lessons.classic import Stage, chunked_echo_server, finish_echo, send_without_reading
+from ..lessons.classic import Stage, chunked_echo_server, classic_client, closing_server, finish_echo, send_without_reading
 from . import Feedback
 
-__all__ = ["check_buffered_echo", "check_should_stop"]
+__all__ = ["check_buffered_echo", "check_prediction", "check_should_stop"]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 LOCALHOST = "127.0.0.1"
 MESSAGES = (b"It will be repeated.", b"This is the message.  ")
 TOTAL = sum(map(len, MESSAGES))
-CLIENT_SECONDS = 1.5  # the client's deadline: a correct client is done long before
+CLIENT_SECONDS = 0.5  # the client's deadline: a correct client is done long before
+MAX_WAIT = 0.1  # no select() of the client waits longer, so that the deadline is kept
 
 ShouldStop = Callable[[int, int, bytes], object]
 OnReady = Callable[[selectors.BaseSelector, socket.socket, int, bytearray], object]
 
 
-# -- exercise 1: the client's stop test -----------------------------------------------
+# -- exercise 1: predict what the seed's client receives --------------------------------
+
+
+def check_prediction(predicted_bytes: object, client: Callable[..., Any] = classic_client) -> Feedback:
+    """Run ``client`` (the seed's, by default) against a server that echoes 42 bytes in 3 pieces.
+
+    ``predicted_bytes`` is the learner's guess of how many bytes the client
+    receives before it stops. Raises nothing: a wrong guess, or one that is
+    not a whole number, is feedback.
+    """
+    feedback = Feedback("prediction")
+    if not feedback.expect(isinstance(predicted_bytes, int) and not isinstance(predicted_bytes, bool),
+                           f"predict a number of bytes (an int), got {predicted_bytes!r}"):  # fmt: skip
+        return feedback
+    stage = Stage(max_wait=MAX_WAIT)
+    with socket.socket() as listener, socket.socket() as sock:
+        listener.bind((LOCALHOST, 0))
+        stage.start("server", chunked_echo_server, listener, nbytes=TOTAL, pieces=3)
+        run = stage.start("client", client, listener.getsockname(), sock, seconds=CLIENT_SECONDS)
+        stage.join(timeout=CLIENT_SECONDS + 5)
+    if not feedback.expect(run.error is None, f"the client raised {type(run.error).__name__}: {run.error}{run.where}"):
+        return feedback
+    received = stage.timeline.bytes_moved("client")["recv"]
+    why = ("keep_running = not (data or ...) is False after the first recv() that returns any bytes"
+           if received < TOTAL else "this client's stop test waits for the whole echo")  # fmt: skip
+    feedback.expect(predicted_bytes == received, f"you predicted {predicted_bytes} bytes; the client received {received} of {TOTAL}: {why}")
+    return feedback
+
+
+# -- exercise 2: the client's stop test -----------------------------------------------
 
 
 def _client(server_address, sock, mysel, say, should_stop, seconds=CLIENT_SECONDS):
     """The seed's client, with ``should_stop(bytes_sent, bytes_received, data)`` as its stop test.
 
-    Returns what happened: bytes sent and received, how many recv() calls
-    returned b"", and whether it stopped before its deadline.
+    Returns what happened: bytes sent and received, and whether it stopped
+    before its deadline.
     """
     keep_running = True
     outgoing = list(MESSAGES)
-    bytes_sent = bytes_received = empty_reads = 0
+    bytes_sent = bytes_received = 0
     sock.connect(server_address)
     sock.setblocking(False)
     mysel.register(sock, READ | WRITE)
@@ -52,7 +85,6 @@ def _client(server_address, sock, mysel, say, should_stop, seconds=CLIENT_SECOND
             if mask & READ:
                 data = sock.recv(1024)
                 bytes_received += len(data)
-                empty_reads += not data
                 keep_running = not should_stop(bytes_sent, bytes_received, data)
             if mask & WRITE:
                 if not outgoing:
@@ -63,25 +95,12 @@ def _client(server_address, sock, mysel, say, should_stop, seconds=CLIENT_SECOND
                     bytes_sent += len(next_msg)
     mysel.unregister(sock)
     sock.close()
-    return {"sent": bytes_sent, "received": bytes_received, "empty_reads": empty_reads, "stopped": not keep_running}
-
-
-def _half_then_close(listener, pause, say, nbytes=TOTAL):
-    """Accept one client, echo the first half of its bytes, then close the connection."""
-    listener.listen(1)
-    pause()
-    conn, _ = listener.accept()
-    with conn:
-        conn.settimeout(5)
-        data = conn.recv(nbytes, socket.MSG_WAITALL)
-        conn.sendall(data[: len(data) // 2])
-        pause()
-    say("closed after {} of {} bytes".format(len(data) // 2, len(data)))
+    return {"sent": bytes_sent, "received": bytes_received, "stopped": not keep_running}
 
 
 def _run_client(server: Callable[..., Any], should_stop: ShouldStop, **server_kwargs: Any) -> tuple[dict[str, Any] | None, str]:
     """One run of the learner's client against ``server``: (stats, error text)."""
-    stage = Stage()
+    stage = Stage(max_wait=MAX_WAIT)
     with socket.socket() as listener, socket.socket() as sock:
         listener.bind((LOCALHOST, 0))
         stage.start("server", server, listener, **server_kwargs)
@@ -94,13 +113,14 @@ def _run_client(server: Callable[..., Any], should_stop: ShouldStop, **server_kw
 
 
 def check_should_stop(should_stop: ShouldStop) -> Feedback:
-    """Run the seed's client with ``should_stop`` as its stop test, against two servers.
+    """Run the seed's client with ``should_stop`` as its stop test, against three servers.
 
     1. A server that echoes the 42 bytes in three pieces of 14, handing the
        client the turn after each, and keeps the connection open until the
        client closes it: the client must get all 42 bytes, then stop.
-    2. A server that echoes 21 bytes and closes: the client must stop at EOF
-       (``recv()`` returns ``b""``) instead of looping until its deadline.
+    2. A server that echoes 21 bytes and closes, and one that closes without
+       echoing anything: the client must stop at EOF (``recv()`` returns
+       ``b""``) instead of looping until its deadline.
     """
     feedback = Feedback("should_stop")
     stats, error = _run_client(chunked_echo_server, should_stop, nbytes=TOTAL, pieces=3)
@@ -113,22 +133,30 @@ def check_should_stop(should_stop: ShouldStop) -> Feedback:
         feedback.expect(False, f"all {TOTAL} bytes came back but the client did not stop: it waited until its {CLIENT_SECONDS:g} s deadline (the server keeps the connection open until the client closes it)")
     else:
         feedback.expect(False, f"with the echo in 3 pieces of 14 bytes, the client got {received} of {TOTAL} bytes and never stopped")
-    stats, error = _run_client(_half_then_close, should_stop)
-    if not feedback.expect(not error, error):
-        return feedback
-    feedback.expect(
-        stats["stopped"],
-        f"when the server closed the connection after {stats['received']} of {TOTAL} bytes, the client did not stop: "
-        "recv() kept returning b'' until the deadline (b'' means the peer closed: stop)",
-    )
+    for echo in (TOTAL // 2, 0):
+        stats, error = _run_client(closing_server, should_stop, echo=echo)
+        if not feedback.expect(not error, error):
+            return feedback
+        feedback.expect(stats["stopped"], _no_stop_at_eof(echo))
     return feedback
 
 
-# -- exercise 2: buffered sends instead of sendall() ---------------------------------------
+def _no_stop_at_eof(echo: int) -> str:
+    what = f"after {echo} of {TOTAL} bytes" if echo else "without echoing a byte (as a server that died would)"
+    return (
+        f"when the server closed the connection {what}, the client did not stop: "
+        "select() kept reporting READ and recv() kept returning b'' until the deadline "
+        "(EOF stays readable: b'' means the peer closed, stop whatever the counts say)"
+    )
+
+
+# -- exercise 3: buffered sends instead of sendall(), and the echo owed after a half-close --
 
 PAYLOAD = 2 * (1 << 20)
+HALF_CLOSE_PAYLOAD = 1 << 20
 SMALL_BUFFER = 4096
-IDLE_LIMIT = 20  # wake-ups "writable with nothing to send" that count as a busy loop
+IDLE_ROUNDS = 10  # select() rounds watched while the first connection sits idle
+SELECT_TIMEOUT = 0.02
 
 
 class _Stats:
@@ -137,6 +165,7 @@ class _Stats:
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.lock = threading.Lock()
+        self.rounds = 0
         self.idle = 0
         self.pending: dict[socket.socket, bytearray] = {}
         self.still_registered = 0
@@ -144,6 +173,10 @@ class _Stats:
     def pending_bytes(self) -> int:
         with self.lock:
             return sum(len(buffer) for buffer in self.pending.values())
+
+    def conns(self) -> list[socket.socket]:
+        with self.lock:
+            return list(self.pending)
 
 
 def _buffered_server(listener, mysel, on_ready, stats, seconds=10.0):
@@ -153,8 +186,9 @@ def _buffered_server(listener, mysel, on_ready, stats, seconds=10.0):
     mysel.register(listener, READ)
     deadline = time.monotonic() + seconds
     while not stats.stop.is_set() and time.monotonic() < deadline:
-        for key, mask in mysel.select(timeout=0.05):
+        for key, mask in mysel.select(timeout=SELECT_TIMEOUT):
             if key.fileobj is listener:
+                _drop_stale(mysel, stats)  # a closed, registered socket's fd would clash with the new one
                 conn, _ = listener.accept()
                 conn.setblocking(False)
                 with stats.lock:
@@ -164,7 +198,16 @@ def _buffered_server(listener, mysel, on_ready, stats, seconds=10.0):
                 pending = stats.pending[key.fileobj]
                 stats.idle += bool(mask & WRITE and not pending)
                 on_ready(mysel, key.fileobj, mask, pending)
-    stats.still_registered = sum(_registered(mysel, conn) for conn in list(stats.pending))
+        stats.rounds += 1
+    _drop_stale(mysel, stats)
+
+
+def _drop_stale(mysel: selectors.BaseSelector, stats: _Stats) -> None:
+    """Count, then unregister, the connections the learner closed but left registered."""
+    for conn in stats.conns():
+        if conn.fileno() < 0 and _registered(mysel, conn):
+            stats.still_registered += 1
+            mysel.unregister(conn)
 
 
 def _registered(sel: selectors.BaseSelector, sock: socket.socket) -> bool:
@@ -178,57 +221,77 @@ def check_buffered_echo(on_ready: OnReady) -> Feedback:
     """Run ``on_ready(mysel, connection, mask, pending)`` as the server's connection callback.
 
     The harness accepts connections and registers each for EVENT_READ with
-    an empty ``pending`` bytearray (the same one on every call). A client with
-    a small receive buffer sends 2 MiB before it reads anything, then reads
-    the echo and closes. The echo must come back whole, with no
-    ``BlockingIOError``; EVENT_WRITE must not stay registered with nothing to
-    send; and the connection must be unregistered and closed at EOF.
+    an empty ``pending`` bytearray (the same one on every call). Two clients,
+    one after the other, each with a small receive buffer:
+
+    1. sends 2 MiB before it reads anything, reads the echo, sits idle for
+       a few select() rounds, then closes: the echo must come back whole,
+       with no ``BlockingIOError``; EVENT_WRITE must not stay registered
+       with nothing to send; the connection must be unregistered and closed;
+    2. sends 1 MiB, then ``shutdown(SHUT_WR)`` while most of its echo is
+       still owed, and reads until EOF: the server must send the whole echo
+       before it closes.
     """
     feedback = Feedback("on_ready")
-    payload = bytes(range(256)) * (PAYLOAD // 256)
     stats = _Stats()
     stage = Stage(take_turns=False)
-    with socket.socket() as listener, socket.socket() as reader:
+    with socket.socket() as listener, socket.socket() as reader, socket.socket() as half:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)  # the connection inherits it
         listener.bind((LOCALHOST, 0))
-        address = listener.getsockname()
         server = stage.start("server", _buffered_server, listener, on_ready=on_ready, stats=stats)
         try:
-            echo, closed = _drive_client(reader, listener, address, payload, stats, server)
+            first = _drive_client(reader, listener, _pattern(PAYLOAD), stats, server)
+            second = _half_close_client(half, listener, _pattern(HALF_CLOSE_PAYLOAD), stats, server)
         finally:
             stats.stop.set()
             stage.join(timeout=5)
     if server.error is not None:
         return _report_error(feedback, server.error, server.where)
-    _judge_echo(feedback, echo, payload, stats)
-    feedback.expect(
-        stats.idle <= IDLE_LIMIT,
-        f"select() reported the connection writable {stats.idle} times with nothing pending: "
-        "a busy loop; drop EVENT_WRITE with modify() once pending is empty",
-    )
-    if feedback.expect(closed, "after the client closed, the connection stayed open: when recv() returns b'', unregister and close it"):
-        feedback.expect(
-            not stats.still_registered,
-            "the connection was closed but is still registered: call mysel.unregister(connection) before connection.close()",
-        )
+    _judge_first(feedback, *first, stats)
+    _judge_half_close(feedback, *second)
     return feedback
 
 
-def _drive_client(
-    reader: socket.socket, listener: socket.socket, address: Any, payload: bytes, stats: _Stats, server: Any
-) -> tuple[bytes, bool]:
-    """The slow client: send without reading, then read the echo, then close. Returns (echo, server closed)."""
+def _pattern(size: int) -> bytes:
+    return (bytes(range(256)) * (size // 256 + 1))[:size]
+
+
+def _drive_client(reader: socket.socket, listener: socket.socket, payload: bytes, stats: _Stats, server: Any) -> tuple[bytes, bytes, int, bool]:
+    """The slow client: send without reading, read the echo, idle, close.
+
+    Returns (echo, payload, idle wake-ups while it sat idle, server closed).
+    """
     reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
     reader.settimeout(5)
     _wait(lambda: listener.fileno() < 0 or listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN), 5)
-    reader.connect(address)
+    reader.connect(listener.getsockname())
     sent = send_without_reading(reader, payload)
     _wait(lambda: stats.pending_bytes() > 0 or server.done, 2)  # the server holds output it cannot send yet
     echo = finish_echo(reader, payload, sent, timeout=1.0)
-    time.sleep(0.1)  # an idle connection: a busy loop shows now
+    idle_before, rounds_before = stats.idle, stats.rounds
+    _wait(lambda: stats.rounds >= rounds_before + IDLE_ROUNDS or server.done, 2)  # an idle connection: a busy loop shows now
+    idle = stats.idle - idle_before
+    conn = next(iter(stats.conns()), None)
     reader.close()
-    closed = _wait(lambda: all(conn.fileno() < 0 for conn in list(stats.pending)) or server.done, 1)
-    return echo, closed
+    closed = _wait(lambda: conn is None or conn.fileno() < 0 or server.done, 1)
+    return echo, payload, idle, closed
+
+
+def _half_close_client(half: socket.socket, listener: socket.socket, payload: bytes, stats: _Stats, server: Any) -> tuple[bytes, bytes, int]:
+    """Send everything, shut down writing while the echo is owed, read until EOF.
+
+    Returns (echo, payload, bytes still pending when the server closed the connection).
+    """
+    if server.done:
+        return b"", payload, 0
+    half.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+    half.settimeout(5)
+    half.connect(listener.getsockname())
+    echo = finish_echo(half, payload, 0, timeout=1.0, half_close=True)
+    conns = stats.conns()
+    conn = conns[-1] if len(conns) > 1 else None
+    owed = len(stats.pending[conn]) if conn is not None and conn.fileno() < 0 else 0
+    return echo, payload, owed
 
 
 def _wait(condition: Callable[[], object], timeout: float) -> bool:
@@ -251,6 +314,30 @@ def _report_error(feedback: Feedback, exc: BaseException, where: str) -> Feedbac
     return feedback
 
 
+def _judge_first(feedback: Feedback, echo: bytes, payload: bytes, idle: int, closed: bool, stats: _Stats) -> None:
+    _judge_echo(feedback, echo, payload, stats)
+    feedback.expect(
+        idle < IDLE_ROUNDS // 2,
+        f"select() reported the idle connection writable in {idle} of {IDLE_ROUNDS} rounds with nothing pending: "
+        "a busy loop; drop EVENT_WRITE with modify() once pending is empty",
+    )
+    if feedback.expect(closed, "after the client closed, the connection stayed open: when recv() returns b'' and nothing is pending, unregister and close it"):
+        feedback.expect(
+            not stats.still_registered,
+            "the connection was closed but is still registered: call mysel.unregister(connection) before connection.close()",
+        )
+
+
+def _judge_half_close(feedback: Feedback, echo: bytes, payload: bytes, owed: int) -> None:
+    if owed:
+        feedback.expect(False, f"a client that half-closed (shutdown(SHUT_WR)) got {len(echo)} of {len(payload)} bytes back: "
+                        f"the server closed at EOF with {owed} bytes still owed; at EOF stop reading, "
+                        "send what is pending, and close only once it is empty")  # fmt: skip
+    elif len(echo) != len(payload) or echo != payload:
+        feedback.expect(False, f"a client that half-closed (shutdown(SHUT_WR)) got {len(echo)} of {len(payload)} bytes back, "
+                        "then no EOF: keep EVENT_WRITE while pending is not empty, and close once it is")  # fmt: skip
+
+
 def _judge_echo(feedback: Feedback, echo: bytes, payload: bytes, stats: _Stats) -> None:
     if len(echo) < len(payload):
         left = stats.pending_bytes()
@@ -263,4 +350,3 @@ def _judge_echo(feedback: Feedback, echo: bytes, payload: bytes, stats: _Stats) 
     elif echo != payload:
         first = next(i for i, (a, b) in enumerate(zip(echo, payload)) if a != b)
         feedback.expect(False, f"the echo came back changed: the first wrong byte is byte {first}")
-

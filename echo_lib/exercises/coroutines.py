@@ -12,14 +12,14 @@ import inspect
 import selectors
 import socket
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from ..client import EchoClient, EchoResult
 from ..lessons.coroutines import Future, Scheduler
 from . import Feedback
 
-__all__ = ["check_awaitable_future", "check_eager_echo_handler"]
+__all__ = ["OPERATIONS", "check_awaitable_future", "check_eager_echo_handler", "check_protocol_prediction"]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 Handler = Callable[[Scheduler, socket.socket], Generator[Any, Any, Any]]
@@ -28,6 +28,71 @@ SMALL_CLIENTS = 3
 BIG = 2 * 1024 * 1024  # the big client's payload: far more than the small buffers hold
 SMALL_BUFFER = 4096  # the server's SO_SNDBUF and the big client's SO_RCVBUF
 TIMEOUT = 5.0
+
+
+# -- exercise 1: predict what a generator and a coroutine accept ----------------------
+
+#: What the prediction is about: each is tried on a new generator and a new native coroutine.
+OPERATIONS: dict[str, Callable[[Any], Any]] = {
+    "next": next,
+    "send": lambda obj: obj.send(None),
+    "iter": iter,
+    "__await__": lambda obj: obj.__await__(),
+}
+_WHY = {
+    ("generator", "next"): "a generator is an iterator: next() runs it to its first yield",
+    ("generator", "send"): "send(None) starts a generator, as Task does with ours",
+    ("generator", "iter"): "a generator is its own iterator",
+    ("generator", "__await__"): "a plain generator has no __await__, so await refuses it",
+    ("coroutine", "next"): "a native coroutine has no __next__: it is not an iterator, not a generator in disguise",
+    ("coroutine", "send"): "send() is how a Task drives a coroutine, as our Task drives a generator",
+    ("coroutine", "iter"): "a coroutine has no __iter__ either, so a plain generator cannot `yield from` it",
+    ("coroutine", "__await__"): "__await__() gives the iterator that `await` drives, as `yield from` drives a generator",
+}
+
+
+def _fresh(kind: str) -> Any:
+    def generator() -> Generator[int, None, None]:
+        yield 1
+
+    async def coroutine() -> int:
+        return 1
+
+    return generator() if kind == "generator" else coroutine()
+
+
+def _outcome(kind: str, operation: str) -> str:
+    """'' when ``operation`` works on a new ``kind`` (StopIteration counts), else the error it raised."""
+    obj = _fresh(kind)
+    try:
+        OPERATIONS[operation](obj)
+    except StopIteration:
+        pass
+    except (TypeError, AttributeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        obj.close()  # a coroutine never started would warn that it was never awaited
+    return ""
+
+
+def check_protocol_prediction(prediction: Mapping[str, Mapping[str, Any]]) -> Feedback:
+    """Compare ``prediction[kind][operation]`` (True: it works) with what Python does, kind by kind."""
+    feedback = Feedback("protocol prediction")
+    if not isinstance(prediction, Mapping):
+        feedback.expect(False, f"expected a dict such as {{'generator': {{'next': True, ...}}, ...}}, got {prediction!r}")
+        return feedback
+    for kind in ("generator", "coroutine"):
+        guesses = prediction.get(kind) or {}
+        for operation in OPERATIONS:
+            guess = guesses.get(operation) if isinstance(guesses, Mapping) else None
+            if not isinstance(guess, bool):
+                feedback.expect(False, f"{kind} {operation}: predict True (it works) or False (it raises), got {guess!r}")
+                continue
+            error = _outcome(kind, operation)
+            said = "works" if guess else "raises"
+            did = f"raises {error}" if error else "works"
+            feedback.expect(guess == (not error), f"{kind} {operation}: you predicted it {said}; it {did}: {_WHY[kind, operation]}")
+    return feedback
 
 
 class _Harness:

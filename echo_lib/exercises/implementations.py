@@ -5,18 +5,19 @@ from __future__ import annotations
 import gc
 import selectors
 import socket
+import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
 from ..implementations import FD_SETSIZE, available_selectors
-from ..lessons.implementations import IdleSockets, MoreFds, open_fd_count
+from ..lessons.implementations import IdleSockets, MoreFds, SocketsAt, open_fd_count, ready_order
 from . import DidNotReturn, Feedback, run_with_timeout
 
-__all__ = ["check_pick_selector", "check_select_cost"]
+__all__ = ["PREDICT_NUMBERS", "PREDICT_READIED", "PREDICT_REGISTERED", "check_order_prediction", "check_pick_selector", "check_select_cost"]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 PickSelector = Callable[[int], Any]
@@ -30,7 +31,50 @@ _PICK_CASES: tuple[tuple[str, int, bool], ...] = (
 )
 
 
-# -- exercise 1: pick_selector ---------------------------------------------------
+# -- exercise 1: predict the orders ------------------------------------------------
+
+# Four sockets at these fds, registered a, b, c, d, made readable b, d, a, c.
+# The numbers make the four orders differ: readiness b d a c (epoll),
+# registration a b c d (poll), fd modulo 8 c a d b (select's set), fd a d b c.
+PREDICT_NUMBERS: dict[str, int] = {"a": 921, "b": 931, "c": 936, "d": 930}
+PREDICT_REGISTERED, PREDICT_READIED = "abcd", "bdac"
+_WHY = {
+    "EpollSelector": f"epoll reports sockets in the order they became ready ({', '.join(PREDICT_READIED)})",
+    "PollSelector": f"poll reports them in the order they were registered ({', '.join(PREDICT_REGISTERED)})",
+    "SelectSelector": "select()'s ready fds come out of a Python set, ordered by fd modulo its table size (8 here): ",
+}
+
+
+def check_order_prediction(prediction: Mapping[str, Any]) -> Feedback:
+    """Compare ``prediction`` (class name -> names in order, e.g. ``"abcd"``) with what each class reports.
+
+    Only the classes whose order notebook 07 explains are checked: epoll,
+    poll and select, those of them this platform has.
+    """
+    feedback = Feedback("order prediction")
+    if not isinstance(prediction, Mapping):
+        feedback.expect(False, f"expected a dict such as {{'PollSelector': 'abcd'}}, got {prediction!r}")
+        return feedback
+    orders, fds = _actual_orders()
+    for name, order in orders.items():
+        guess = prediction.get(name)
+        if guess is None:
+            feedback.expect(False, f"no prediction for {name}: add {name!r}: and the four letters in the order you expect")
+            continue
+        why = _WHY[name] + (", ".join(f"{n} {fd} % 8 = {fd % 8}" for n, fd in fds.items()) if name == "SelectSelector" else "")
+        feedback.expect(list(guess) == order, f"{name}: you predicted {''.join(map(str, guess))!r}, it reported {''.join(order)!r}: {why}")
+    return feedback
+
+
+def _actual_orders() -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Each explained class's order, and the fds the sockets got (PREDICT_NUMBERS where fcntl exists)."""
+    classes = {name: cls for name, cls in available_selectors().items() if name in _WHY}
+    with MoreFds(max(PREDICT_NUMBERS.values()) + 64), SocketsAt(PREDICT_NUMBERS) as (socks, peers):
+        orders = {name: ready_order(cls, socks, peers, PREDICT_REGISTERED, PREDICT_READIED) for name, cls in classes.items()}
+        return orders, {name: sock.fileno() for name, sock in socks.items()}
+
+
+# -- exercise 2: pick_selector ---------------------------------------------------
 
 
 def check_pick_selector(pick_selector: PickSelector) -> Feedback:
@@ -127,17 +171,36 @@ class _Crowd:
         self.sockets = []
 
 
-# -- exercise 2: select_cost -----------------------------------------------------
+# -- exercise 3: select_cost -----------------------------------------------------
+
+
+# A mean and a median of the same calls differ only when some calls are much
+# slower than the rest, and on an idle machine they may not be. So the spy makes
+# that happen: SLOW_CALLS consecutive select() calls, starting at call SLOW_FROM
+# (after any warm-up), each take SLOW_SECONDS longer. That burst moves the
+# median of 100 or more calls not at all (it also leaves most batches alone, so
+# a median of batch means passes), but it lifts the mean by 50 ms / calls, tens
+# of times a select(0) with a few idle sockets. The spy notes when each call
+# begins; the gaps between entries are what the learner's clock sees (the call
+# plus the loop around it). A returned value nearer the mean of the gaps than
+# their median, in ratio, is a mean. A deliberate delay, not synchronisation:
+# the load on the machine only makes the burst longer.
+SLOW_FROM, SLOW_CALLS, SLOW_SECONDS = 10, 10, 0.005
 
 
 class _Log:
-    """What a spied-on selector class saw: registrations, select() timeouts, ready keys, close()."""
+    """What a spied-on selector class saw: registrations, select() timeouts and entry times, ready keys, close()."""
 
     def __init__(self) -> None:
         self.registered: dict[int, int] = {}
         self.timeouts: list[float | None] = []
+        self.entries: list[float] = []
         self.ready = 0
         self.closed = 0
+
+    def gaps(self) -> list[float]:
+        """Seconds between the starts of consecutive select() calls."""
+        return [later - earlier for earlier, later in zip(self.entries, self.entries[1:])]
 
 
 def _spy(cls: type[selectors.BaseSelector], log: _Log) -> type[selectors.BaseSelector]:
@@ -151,6 +214,9 @@ def _spy(cls: type[selectors.BaseSelector], log: _Log) -> type[selectors.BaseSel
 
         def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
             log.timeouts.append(timeout)
+            log.entries.append(time.perf_counter())
+            if SLOW_FROM <= len(log.entries) < SLOW_FROM + SLOW_CALLS:
+                time.sleep(SLOW_SECONDS)  # the burst of slow calls (see SLOW_FROM)
             ready = super().select(timeout)
             log.ready += len(ready)
             return ready
@@ -216,7 +282,20 @@ def _judge(feedback: Feedback, label: str, log: _Log, value: Any, elapsed: float
     if ok and calls:
         ok = feedback.expect(value <= 2 * elapsed / calls, f"{label}, it returned {value:.3g} s, but all {calls} calls together took "
                              f"at most {elapsed:.3g} s: return the time of one call, not of all of them")  # fmt: skip
+        ok = ok and _median_not_mean(feedback, label, log.gaps(), value)
     ok = feedback.expect(log.closed, f"{label}, the selector was not closed: `with selector_class() as sel:` closes it") and ok
     ok = feedback.expect(not unclosed, f"{label}, {unclosed} sockets were never closed (Python closed them later, with a "
                          "ResourceWarning): close every socket, e.g. in a finally block") and ok  # fmt: skip
     return feedback.expect(leaked <= 0, f"{label}, {leaked} file descriptors were left open afterwards") and ok
+
+
+def _median_not_mean(feedback: Feedback, label: str, gaps: list[float], value: float) -> bool:
+    """Note a ``value`` nearer (in ratio) to the mean of ``gaps`` than to their median; see SLOW_FROM."""
+    if len(gaps) < 2 * (SLOW_FROM + SLOW_CALLS):
+        return True  # too few calls to tell; the count check has spoken
+    median, mean = statistics.median(gaps), statistics.fmean(gaps)
+    if mean < 4 * median or value * value < median * mean:
+        return True
+    return feedback.expect(False, f"{label}, it returned {value:.3g} s, near the mean of the calls ({mean:.3g} s) rather than their median "
+                           f"({median:.3g} s): the checker made {SLOW_CALLS} calls slow, and a few slow calls pull a mean up; "
+                           "time each call and return statistics.median() of the times")  # fmt: skip

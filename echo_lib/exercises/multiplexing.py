@@ -1,7 +1,7 @@
-"""Checkers for notebook 01 (why multiplexing): wait without spinning, then wait for many.
+"""Checker for notebook 01 (why multiplexing): wait for any of many sockets with a selector.
 
-Both exercises are about *how* a function waits, so besides what it returns
-each checker measures the CPU time of the thread it runs in
+The exercise is about *how* a function waits, so besides what it returns the
+checker measures the CPU time of the thread it runs in
 (`time.thread_time`): a function that sleeps in ``select()`` uses a few
 microseconds of CPU whatever the wait, one that asks ``recv()`` again and
 again uses about as much CPU as wall time.
@@ -9,19 +9,20 @@ again uses about as much CPU as wall time.
 
 from __future__ import annotations
 
+import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..implementations import available_selectors
 from . import Feedback
 
-__all__ = ["check_wait_for_any", "check_wait_for_data"]
+__all__ = ["check_wait_for_any"]
 
-WaitForData = Callable[[socket.socket, float], Any]
 WaitForAny = Callable[[list[socket.socket], float], Any]
 
 DELAY = 0.3  # the peer's data arrives this long after the call
@@ -81,66 +82,6 @@ def _spun(call: _Call) -> bool:
     return call.cpu > SPIN_RATIO * max(call.wall, DELAY)
 
 
-# -- exercise 1: wait_for_data(sock, timeout) ---------------------------------
-
-
-def check_wait_for_data(wait_for_data: WaitForData) -> Feedback:
-    """Run ``wait_for_data(sock, timeout)`` twice on a socketpair.
-
-    Once with ``b"ping"`` arriving after 0.3 s: it must return ``b"ping"``.
-    Once with nothing arriving and a 0.3 s timeout: it must return None after
-    about 0.3 s. Both times it must wait in ``select()`` (little CPU), not spin.
-    """
-    feedback = Feedback("wait_for_data")
-    if _data_arrives(feedback, wait_for_data):
-        _nothing_arrives(feedback, wait_for_data)
-    return feedback
-
-
-def _data_arrives(feedback: Feedback, wait_for_data: WaitForData) -> bool:
-    with ExitStack() as stack:
-        mine, peer = (stack.enter_context(s) for s in socket.socketpair())
-        timer = threading.Timer(DELAY, peer.send, (b"ping",))
-        timer.start()
-        stack.callback(timer.join)
-        stack.callback(timer.cancel)
-        call = _call(wait_for_data, mine, 5.0, timeout=5.0 + GRACE)
-        if not call.returned:
-            feedback.expect(False, "with data arriving after 0.3 s it never returned: does it wait for more than one recv()?")
-            return _release(call, mine, peer)
-    when = "with b'ping' arriving after 0.3 s"
-    if not feedback.expect(call.error is None, f"{when} {_error(call)}" if call.error else ""):
-        return False
-    if call.value != b"ping":
-        early = call.value is None and call.wall < DELAY / 2
-        hint = ": it gave up at once; pass the timeout to select()" if early else ""
-        return feedback.expect(False, f"{when} it returned {call.value!r}, expected b'ping'{hint}")
-    return feedback.expect(
-        not _spun(call),
-        f"{when} it kept the CPU busy while waiting ({call.cpu:.2f} s of CPU in {call.wall:.2f} s): "
-        "it spins; sleep in select() until the socket is readable",
-    )
-
-
-def _nothing_arrives(feedback: Feedback, wait_for_data: WaitForData) -> bool:
-    with ExitStack() as stack:
-        mine, peer = (stack.enter_context(s) for s in socket.socketpair())
-        call = _call(wait_for_data, mine, DELAY, timeout=DELAY + GRACE)
-        if not call.returned:
-            feedback.expect(False, "with nothing arriving and a 0.3 s timeout it never returned: give select() the timeout")
-            return _release(call, mine, peer)
-    when = "with nothing arriving and a 0.3 s timeout"
-    if not feedback.expect(call.error is None, f"{when} {_error(call)}" if call.error else ""):
-        return False
-    if not feedback.expect(call.value is None, f"{when} it returned {call.value!r}, expected None"):
-        return False
-    if not feedback.expect(call.wall >= DELAY * 0.8, f"{when} it returned after {call.wall:.2f} s: wait the whole timeout"):
-        return False
-    return feedback.expect(
-        not _spun(call), f"{when} it kept the CPU busy ({call.cpu:.2f} s of CPU in {call.wall:.2f} s): it spins"
-    )
-
-
 def _release(call: _Call, *socks: socket.socket) -> bool:
     """Unblock a learner's thread stuck on these sockets, then join it.
 
@@ -157,7 +98,7 @@ def _release(call: _Call, *socks: socket.socket) -> bool:
     return False
 
 
-# -- exercise 2: wait_for_any(socks, timeout) ---------------------------------
+# -- exercise 3: wait_for_any(socks, timeout) ---------------------------------
 
 
 def check_wait_for_any(wait_for_any: WaitForAny) -> Feedback:
@@ -181,13 +122,54 @@ def _names(socks: list[socket.socket], chosen: list[socket.socket]) -> str:
     return "[" + ", ".join(f"socks[{socks.index(s)}]" for s in chosen) + "]"
 
 
+@contextmanager
+def _selectors_made() -> Iterator[list[tuple[int, selectors.BaseSelector]]]:
+    """Each selector made while the block runs, with the id of the thread that made it.
+
+    The learner's function looks ``selectors.DefaultSelector`` (or another
+    class) up when it runs, so for the length of one call the module's classes
+    are swapped for subclasses that note each instance; afterwards a selector
+    whose ``get_map()`` is not None was never closed. The checker closes those.
+    """
+    made: list[tuple[int, selectors.BaseSelector]] = []
+    names = ["DefaultSelector", *available_selectors()]
+    originals = {name: getattr(selectors, name) for name in names}
+    tracked = {cls: _noting(cls, made) for cls in set(originals.values())}
+    for name, cls in originals.items():
+        setattr(selectors, name, tracked[cls])
+    try:
+        yield made
+    finally:
+        for name, cls in originals.items():
+            setattr(selectors, name, cls)
+        for _, sel in made:
+            sel.close()
+
+
+def _noting(cls: type[selectors.BaseSelector], made: list[tuple[int, selectors.BaseSelector]]) -> type[selectors.BaseSelector]:
+    def __init__(self: selectors.BaseSelector, *args: Any, **kwargs: Any) -> None:
+        cls.__init__(self, *args, **kwargs)
+        made.append((threading.get_ident(), self))
+
+    return type(cls.__name__, (cls,), {"__init__": __init__})
+
+
+def _left_open(call: _Call, made: list[tuple[int, selectors.BaseSelector]]) -> bool:
+    ident = call.thread.ident if call.thread is not None else None
+    return any(thread == ident and sel.get_map() is not None for thread, sel in made)
+
+
 def _run_any(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socket.socket], peers: list[socket.socket], timeout: float, when: str) -> _Call | None:
-    call = _call(wait_for_any, list(socks), timeout, timeout=timeout + GRACE)
+    with _selectors_made() as made:
+        call = _call(wait_for_any, list(socks), timeout, timeout=timeout + GRACE)
+        left_open = call.returned and _left_open(call, made)
     if not call.returned:
         feedback.expect(False, f"{when} it never returned: give select() the timeout")
         _release(call, *socks, *peers)
         return None
     if not feedback.expect(call.error is None, f"{when} {_error(call)}" if call.error else ""):
+        return None
+    if not feedback.expect(not left_open, f"{when} it left its selector open: close it (a `with` block does)"):
         return None
     value = call.value
     if not feedback.expect(isinstance(value, (list, tuple)), f"{when} it returned {type(value).__name__}; return a list of sockets"):

@@ -93,6 +93,7 @@ def check_accept_one(accept_one: AcceptOne) -> Feedback:
             return feedback
         if isinstance(conn, socket.socket):
             stack.enter_context(conn)
+        timer.join(5)  # the accept can finish before create_connection() has returned to the timer
         _check_accepted(feedback, sel, listener, conn, clients)
     return feedback
 
@@ -181,13 +182,15 @@ def _step(feedback: Feedback, set_interest: SetInterest, sel: _WatchedSelector, 
         return feedback.expect(False, f"{call} {_error(exc, 'sock')}{_hint(exc, wanted)}")
     now = _registered(sel, sock)
     if wanted == 0:
-        if not feedback.expect(now is None, f"{call} left sock registered for {_name(now or 0)}: with no events wanted, unregister it"):
+        if not feedback.expect(now is None, f"{call} left sock registered for {_name(now or 0)}, which still wakes select() on a hang-up or an error: with no events wanted, unregister it"):
             return False
     elif not feedback.expect(now == wanted, f"{call} left sock {'not registered' if now is None else 'registered for ' + _name(now)}"):
         return False
     calls = [e.action for e in sel.timeline.events()[seen:] if e.action in ("register", "modify", "unregister")]
     if verb == "modify" and "unregister" in calls:
         return feedback.expect(False, f"{call} unregistered and registered again: one sel.modify() does that")
+    if not verb and calls:
+        return feedback.expect(False, f"{call} called sel.{calls[0]}() although nothing changes: compare with the key's events and make no call")
     return feedback.expect(len(calls) <= 1, f"{call} made {len(calls)} calls ({', '.join(calls)}); one is enough")
 
 

@@ -7,10 +7,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..server import EchoServer
+from ..lessons.classic import send_without_reading
+from ..loop import SelectorLoop
+from ..server import RECV_SIZE, EchoServer
 from . import DidNotReturn, Feedback, run_with_timeout
 
-__all__ = ["ECHO_MANY_PAYLOADS", "check_echo_many", "check_send_some"]
+__all__ = ["ECHO_MANY_PAYLOADS", "PEAK_MAX_BUFFER", "check_echo_many", "check_peak_prediction", "check_send_some"]
 
 KiB, MiB = 1 << 10, 1 << 20
 SendSome = Callable[[socket.socket, bytes], Any]
@@ -30,7 +32,54 @@ ECHO_MANY_PAYLOADS: tuple[bytes, ...] = tuple(
 )
 
 
-# -- exercise 1: send_some --------------------------------------------------------
+# -- exercise 1: predict the most a server holds for a client that never reads -------------
+
+PEAK_MAX_BUFFER = 16 * KiB
+SMALL_BUFFER = 4 * KiB
+
+
+def check_peak_prediction(predicted_kib: object) -> Feedback:
+    """Compare a prediction with the bound `EchoServer` keeps, then watch a run keep it.
+
+    The question: with ``max_buffer`` 16 KiB and ``recv_size`` 64 KiB, how
+    many KiB at most can the server hold for a client that sends and never
+    reads? The server reads only while it holds less than ``max_buffer``,
+    and one ``recv()`` brings up to ``recv_size`` more: 16 + 64 = 80 KiB.
+    """
+    feedback = Feedback("prediction")
+    if not feedback.expect(isinstance(predicted_kib, int) and not isinstance(predicted_kib, bool),
+                           f"predict a number of KiB (an int), got {predicted_kib!r}"):  # fmt: skip
+        return feedback
+    bound = (PEAK_MAX_BUFFER + RECV_SIZE) // KiB
+    if predicted_kib < bound:
+        feedback.expect(False, f"you predicted {predicted_kib} KiB: the server checks its buffer before each recv(), "
+                        f"and one recv() can bring up to recv_size ({RECV_SIZE // KiB} KiB) more than max_buffer")  # fmt: skip
+    elif predicted_kib > bound:
+        feedback.expect(False, f"you predicted {predicted_kib} KiB: reading stops while the buffer holds max_buffer "
+                        f"({PEAK_MAX_BUFFER // KiB} KiB) or more, so one recv() of at most {RECV_SIZE // KiB} KiB is all it can add")  # fmt: skip
+    peak, paused = _peak_of_a_client_that_never_reads()
+    feedback.expect(paused and peak <= bound * KiB, f"the server held {peak} bytes, more than {bound} KiB, "
+                    "or never paused reading: the bound does not hold on this machine")  # fmt: skip
+    return feedback
+
+
+def _peak_of_a_client_that_never_reads(rounds: int = 2_000) -> tuple[int, bool]:
+    """Push and step (section 5 of the notebook) until nothing moves; return (peak buffered, reading paused)."""
+    with SelectorLoop() as loop:
+        server = EchoServer(loop=loop, max_buffer=PEAK_MAX_BUFFER, sndbuf=SMALL_BUFFER).start()
+        with socket.create_connection(server.address, timeout=5) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+            chunk, peak, quiet = bytes(64 * KiB), 0, 0
+            while quiet < 5 and loop.iterations < rounds:
+                pushed = send_without_reading(sock, chunk)
+                ready = loop.step(0.01)
+                peak = max(peak, server.buffered())
+                quiet = quiet + 1 if not (pushed or ready) else 0
+        changes = [e.detail for e in loop.timeline.events("server/conn-1", "modify")]
+    return peak, any(c.endswith("→ WRITE") for c in changes)
+
+
+# -- exercise 2: send_some --------------------------------------------------------
 
 
 def check_send_some(send_some: SendSome) -> Feedback:
@@ -106,7 +155,7 @@ def _check_peer(feedback: Feedback, peer: socket.socket, expected: bytes, label:
         feedback.expect(got == expected, f"after {label}, the peer received the right number of bytes, but not the data, in order")
 
 
-# -- exercise 2: echo_many --------------------------------------------------------
+# -- exercise 3: echo_many --------------------------------------------------------
 
 
 def check_echo_many(echo_many: EchoMany, payloads: Sequence[bytes] = ECHO_MANY_PAYLOADS) -> Feedback:
@@ -160,15 +209,29 @@ def _check_closed(feedback: Feedback, server: EchoServer, timeout: float = 2.0) 
 
 
 def _check_connections(feedback: Feedback, server: EchoServer, count: int) -> None:
-    """One connection per payload, all open at once: every accept before the first close."""
+    """One connection per payload, all open at once, and served at once."""
     if not feedback.expect(server.accepted == count, f"the server accepted {server.accepted} connections, expected {count} (one per payload)"):
         return
     assert server.timeline is not None
-    events = server.timeline.events("server", ("accept", "close"))
+    events = server.timeline.events(action=("accept", "recv", "close"))
     first_close = next((e.seq for e in events if e.action == "close" and e.actor != "server"), None)
     late = [e.detail for e in events if e.action == "accept" and first_close is not None and e.seq > first_close]
-    feedback.expect(not late, f"the connections were not all open at the same time ({late[0] if late else ''} was accepted "
-                    "after an earlier one had closed): connect them all first, then drive them with one selector")  # fmt: skip
+    if not feedback.expect(not late, f"the connections were not all open at the same time ({late[0] if late else ''} was accepted "
+                           "after an earlier one had closed): connect them all first, then drive them with one selector"):  # fmt: skip
+        return
+    feedback.expect(_overlapping(events), "all connections were open at once, but the server served them one at a time "
+                    "(each connection's echo was finished before the next one sent a byte): blocking calls on one socket "
+                    "after another; register them all with one selector and serve whichever is ready")  # fmt: skip
+
+
+def _overlapping(events: Sequence[Any]) -> bool:
+    """True if some connection sent its first byte while another one's echo was still going on."""
+    spans: dict[str, list[int]] = {}
+    for event in events:
+        if event.actor.startswith("server/") and event.action in ("recv", "close"):
+            spans.setdefault(event.actor, []).append(event.seq)
+    starts = sorted((seqs[0], seqs[-1]) for seqs in spans.values())
+    return any(later[0] < earlier[1] for earlier, later in zip(starts, starts[1:]))
 
 
 def _short(value: object) -> str:

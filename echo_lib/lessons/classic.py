@@ -15,10 +15,11 @@ period, then hands the turn to the next program and waits for it to come
 back. Threads scheduled freely interleave differently on every run (the
 kernel decides when each wakes up); taking turns fixes one of the legal
 interleavings, so a log is the same text every run, which is what a
-notebook's committed output must be. The interleaving it fixes is the one
-the seed chapter printed: the client sends both messages before the server
-reads either. The grace period, rather than a zero timeout, absorbs bytes
-that the kernel delivers a moment late on a busy machine.
+notebook's committed output must be. The seed chapter prints no output for
+its pair; the order of the log here (the client sends both messages before
+the server reads either) comes from the turn-taking alone. The grace period,
+rather than a zero timeout, absorbs bytes that the kernel delivers a moment
+late on a busy machine.
 
 Each program gets, by parameter name, what it asks for: ``mysel`` (its own
 `RecordingSelector`, which names the first registration after the program
@@ -31,6 +32,10 @@ ever registered on its selector, as the kernel does when a script's process
 exits; an exception is kept, logged with where it happened, and never
 printed from the thread.
 
+`edit()` applies a fix to a copy of a program (one defined in a notebook
+cell, or here) and shows it as a diff: the notebook's fixes are edits the
+learner can make in the program's own cell.
+
 `FaultLab` (from `fault_lab()`) runs each fault as the seed has it or as
 `echo_lib` fixes it, and shows the timeline and a deterministic outcome.
 """
@@ -38,11 +43,16 @@ printed from the thread.
 from __future__ import annotations
 
 import ast
+import difflib
 import inspect
+import hashlib
+import linecache
 import re
 import select
 import selectors
 import socket
+import struct
+import sys
 import textwrap
 import threading
 import time
@@ -69,6 +79,10 @@ __all__ = [
     "chunked_echo_server",
     "classic_client",
     "classic_server",
+    "closing_server",
+    "edit",
+    "Edit",
+    "resetting_client",
     "fault_lab",
     "fault_table",
     "finish_echo",
@@ -85,6 +99,8 @@ GRACE = 0.03  # seconds a turn's select() waits before it counts as "nothing rea
 MAX_WAIT = 1.0  # no select() on a stage waits longer than this (the seed's own timeout)
 TURN_TIMEOUT = 5.0  # a program waits at most this long for its turn: never hang
 LOCALHOST = "127.0.0.1"
+# struct linger: two ints on POSIX, two unsigned shorts on Windows; on, 0 seconds
+LINGER_ZERO = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
 
 
 # -- the seed's programs ---------------------------------------------------------
@@ -219,6 +235,34 @@ def classic_client(server_address, sock, mysel, say, seconds=5.0):
 # -- small programs and helpers the faults need ------------------------------------
 
 
+def accept_and_read(listener, pause, say, nbytes, seconds):
+    """Listen, let the client connect and send, accept it, read `nbytes`: return (conn, data).
+
+    `conn` is blocking, with a `seconds` timeout; `data` is shorter only if
+    the client closed first.
+    """
+    listener.listen(1)
+    pause()  # the client connects and sends while we wait
+    conn, addr = listener.accept()
+    say('accept({})'.format(addr))
+    try:
+        conn.settimeout(seconds)
+        data = _recv_all(conn, nbytes)  # all nbytes, unless the client closes first
+    except BaseException:
+        conn.close()
+        raise
+    say('  received {!r}'.format(data))
+    return conn, data
+
+
+def _recv_all(conn: socket.socket, nbytes: int) -> bytes:
+    """What a blocking ``recv(nbytes, MSG_WAITALL)`` gives, without relying on that flag (Windows)."""
+    data = bytearray()
+    while len(data) < nbytes and (chunk := conn.recv(nbytes - len(data))):
+        data += chunk
+    return bytes(data)
+
+
 def chunked_echo_server(listener, pause, say, nbytes=42, pieces=2, seconds=5.0):
     """Accept one client and echo its first `nbytes` bytes in `pieces` pieces.
 
@@ -226,14 +270,8 @@ def chunked_echo_server(listener, pause, say, nbytes=42, pieces=2, seconds=5.0):
     client reads each piece before the next one is sent. It keeps the
     connection open until the client closes it.
     """
-    listener.listen(1)
-    pause()  # the client connects and sends while we wait
-    conn, addr = listener.accept()
-    say('accept({})'.format(addr))
+    conn, data = accept_and_read(listener, pause, say, nbytes, seconds)
     with conn:
-        conn.settimeout(seconds)
-        data = conn.recv(nbytes, socket.MSG_WAITALL)  # all nbytes, unless the client closes first
-        say('  received {!r}'.format(data))
         size = max(1, -(-len(data) // pieces))  # bytes per piece, rounded up
         for start in range(0, len(data), size):
             if peer_closed(conn):
@@ -259,6 +297,30 @@ def peer_closed(conn, wait=GRACE):
         return True
 
 
+def closing_server(listener, pause, say, nbytes=42, echo=0):
+    """Accept one client, read its first `nbytes` bytes, echo `echo` of them, and close.
+
+    With ``echo=0`` it stands for a server that died before it could echo:
+    the kernel closes a dead program's sockets the same way.
+    """
+    conn, data = accept_and_read(listener, pause, say, nbytes, TURN_TIMEOUT)
+    with conn:
+        conn.sendall(data[:echo])  # the client reads it before the EOF that follows
+    say('closed after echoing {} of {} bytes'.format(min(echo, len(data)), len(data)))
+
+
+def resetting_client(server_address, sock, pause, say, message=b'hello'):
+    """Connect, send `message`, then close with SO_LINGER 0: the kernel sends RST, not FIN."""
+    say('connecting to {} port {}'.format(*server_address))
+    sock.connect(server_address)
+    sock.sendall(message)
+    say('  sending {!r}'.format(message))
+    pause()  # the server reads the message
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
+    sock.close()
+    say('reset the connection (SO_LINGER 0, then close)')
+
+
 def send_without_reading(sock, payload):
     """Send what the kernel takes right now, read nothing; return how many bytes went."""
     sock.setblocking(False)
@@ -273,30 +335,47 @@ def send_without_reading(sock, payload):
     return sent
 
 
-def finish_echo(sock, payload, sent, timeout=5.0):
+def finish_echo(sock, payload, sent, timeout=5.0, half_close=False):
     """Send the rest of `payload` and read the whole echo; return the bytes received.
 
-    Stops early if nothing moves for `timeout` seconds.
+    With ``half_close``, shut down the sending side once everything is sent
+    and read until the server closes (EOF). Stops early if nothing moves for
+    `timeout` seconds.
     """
     sock.setblocking(False)
     view, received = memoryview(payload), bytearray()
     with selectors.DefaultSelector() as sel:
-        sel.register(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if sent < len(payload) else 0))
-        while len(received) < len(payload):
+        sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        while len(received) < len(payload) or half_close:
             ready = sel.select(timeout)
             if not ready:
                 break
             for _key, mask in ready:
                 if mask & selectors.EVENT_WRITE:
-                    sent = _send_some(sock, view, sent)
-                    if sent == len(payload):
-                        sel.modify(sock, selectors.EVENT_READ)
+                    sent = _send_rest(sel, sock, view, sent, half_close)
                 if mask & selectors.EVENT_READ:
                     chunk = _recv_some(sock)
                     if chunk == b"":
                         return bytes(received)  # EOF, or the server is gone
                     received += chunk or b""
     return bytes(received)
+
+
+def _send_rest(sel: selectors.BaseSelector, sock: socket.socket, view: memoryview, sent: int, half_close: bool) -> int:
+    """Send what fits; once all is sent, stop asking for WRITE (and shut down writing if asked)."""
+    sent = _send_some(sock, view, sent) if sent < len(view) else sent
+    if sent == len(view):
+        sel.modify(sock, selectors.EVENT_READ)
+        if half_close:
+            _shutdown_quietly(sock)
+    return sent
+
+
+def _shutdown_quietly(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass  # the server is gone already; reading will say so
 
 
 def _send_some(sock: socket.socket, view: memoryview, sent: int) -> int:
@@ -365,6 +444,61 @@ def _find(lines: list[str], text: str, begin: int, obj: Any) -> int:
         if text in lines[index]:
             return index
     raise ValueError(f"{text!r} is not in the source of {getattr(obj, '__name__', obj)!r}")
+
+
+# -- editing a program: the fixes, as edits of the learner's cells --------------------------
+#
+# A fix to the seed is a small edit of its program: delete a line, change a
+# test, wrap a call in try/except. The learner makes it in the program's cell
+# and re-runs it; `edit()` makes the same edit on a copy, so that the notebook
+# still runs top to bottom with the seed's faults intact above. The copy is
+# compiled from the edited source in a copy of the program's globals (so it
+# sees `selectors`, `time`... but never rebinds the original's name), and its
+# source is registered with `linecache`, as IPython does for a cell, so that a
+# traceback through it shows the edited line.
+
+
+class Edit:
+    """A program with one edit applied: callable like the program, displayed as the diff.
+
+    Attributes: `program` (the new function), `source` (its text), `diff`
+    (a unified diff from the program it was made from).
+    """
+
+    def __init__(self, program: Callable[..., Any], source: str, diff: str) -> None:
+        self.program, self.source, self.diff = program, source, diff
+        self.__name__ = program.__name__
+        self.__signature__ = inspect.signature(program)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.program(*args, **kwargs)
+
+    def _repr_markdown_(self) -> str:
+        return f"```diff\n{self.diff}\n```"
+
+    def __repr__(self) -> str:
+        return self.diff
+
+
+def edit(program: Callable[..., Any] | Edit, old: str, new: str) -> Edit:
+    """A copy of ``program`` with the text ``old`` in its source replaced by ``new``.
+
+    ``program`` is a function whose source `inspect` can find (a notebook
+    cell's or a module's) or an earlier `Edit`. Raises `ValueError` if
+    ``old`` is not in the source exactly once.
+    """
+    function = program.program if isinstance(program, Edit) else program
+    before = program.source if isinstance(program, Edit) else textwrap.dedent(inspect.getsource(program))
+    count = before.count(old)
+    if count != 1:
+        raise ValueError(f"the text to replace must occur once in {function.__name__}(), found {count} times: {old!r}")
+    after = before.replace(old, new)
+    filename = f"<edit of {function.__name__} {hashlib.sha1(after.encode()).hexdigest()[:8]}>"
+    linecache.cache[filename] = (len(after), None, after.splitlines(True), filename)
+    namespace = dict(function.__globals__)
+    exec(compile(after, filename, "exec"), namespace)
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), "as it was", "edited", n=1, lineterm="")
+    return Edit(namespace[function.__name__], after, "\n".join(list(diff)[2:]))
 
 
 # -- the stage: programs in threads that take turns ------------------------------------
@@ -737,7 +871,7 @@ def _collapse(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-# -- the four faults, each as the seed has it and as echo_lib fixes it ---------------------
+# -- the five faults, each as the seed has it and as echo_lib fixes it ---------------------
 
 
 @dataclass(frozen=True)
@@ -754,12 +888,13 @@ class Outcome:
         return f"fault {self.fault}, {self.version}: {self.verdict}\n{self.details}".rstrip()
 
 
-#: The four faults, by number: (short name, what goes wrong).
+#: The five faults, by number: (short name, what goes wrong).
 FAULTS: dict[int, tuple[str, str]] = {
     1: ("stops after its first client", "the server's loop ends when any connection closes"),
     2: ("sendall() on a non-blocking socket", "a big echo to a slow reader raises BlockingIOError"),
     3: ("client stops at the first piece", "an echo that arrives in two pieces is half lost"),
     4: ("fixed port 10000", "a second server on the same port: Address already in use"),
+    5: ("a client's reset kills the server", "read() lets the OSError of a reset connection end the server"),
 }
 VERSIONS = ("classic", "fixed")
 SLOW_PAYLOAD = 4 * MiB
@@ -767,7 +902,7 @@ SMALL_BUFFER = 4 * KiB
 
 
 def run_fault(fault: int, version: str) -> Outcome:
-    """Run fault ``fault`` (1-4) as the seed has it (``"classic"``) or fixed (``"fixed"``).
+    """Run fault ``fault`` (1-5) as the seed has it (``"classic"``) or fixed (``"fixed"``).
 
     Every thread and socket is closed on return. Raises `ValueError` for an
     unknown fault or version.
@@ -919,6 +1054,27 @@ def _fault4_fixed() -> Outcome:
     return Outcome(4, "fixed", f"two servers on port 0 got different ports: {different}", "", timeline)
 
 
+def _fault5_classic() -> Outcome:
+    stage = Stage()
+    with socket.socket() as listener, socket.socket() as sock:
+        listener.bind((LOCALHOST, 0))
+        server = stage.start("server", classic_server, listener)
+        stage.start("client", resetting_client, listener.getsockname(), sock)
+        stage.join()
+    verdict = f"the server died: {_one_line(server.error)}" if server.error else "the server survived the reset"
+    return Outcome(5, "classic", verdict, f"server: {stage.log('server', last=1).split('| ', 1)[1]}", stage.timeline)
+
+
+def _fault5_fixed() -> Outcome:
+    stage = Stage(take_turns=False)
+    with EchoServer(timeline=stage.timeline) as server, socket.socket() as sock:
+        stage.start("client", resetting_client, server.address, sock).join()
+        reset_seen = wait_until(lambda: server.accepted == 1 and server.connections == 0)
+        result = EchoClient(server.address, name="next client", timeline=stage.timeline).run()
+    verdict = f"after the reset, the next client: {'complete' if result.complete else 'incomplete'}"
+    return Outcome(5, "fixed", verdict, f"the server dropped the reset connection: {reset_seen}\n{result}", stage.timeline)
+
+
 _SCENARIOS: dict[tuple[int, str], Callable[[], Outcome]] = {
     (1, "classic"): _fault1_classic,
     (1, "fixed"): _fault1_fixed,
@@ -928,6 +1084,8 @@ _SCENARIOS: dict[tuple[int, str], Callable[[], Outcome]] = {
     (3, "fixed"): _fault3_fixed,
     (4, "classic"): _fault4_classic,
     (4, "fixed"): _fault4_fixed,
+    (5, "classic"): _fault5_classic,
+    (5, "fixed"): _fault5_fixed,
 }
 
 
@@ -1025,7 +1183,7 @@ class FaultLab(WidgetFront):
 
 
 def fault_lab(fault: int = 1, version: str = "classic") -> FaultLab:
-    """The fault lab, starting at ``fault`` (1-4) and ``version`` ("classic" or "fixed")."""
+    """The fault lab, starting at ``fault`` (1-5) and ``version`` ("classic" or "fixed")."""
     if fault not in FAULTS or version not in VERSIONS:
         raise ValueError(f"expected a fault in {sorted(FAULTS)} and a version in {VERSIONS}, got {fault!r}, {version!r}")
     return FaultLab(fault, version)

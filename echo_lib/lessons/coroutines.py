@@ -26,6 +26,7 @@ thread, by ``stop()``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import selectors
 import socket
@@ -326,6 +327,21 @@ async def handle_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         await writer.wait_closed()
 
 
+# Before Python 3.11, concurrent.futures.TimeoutError is its own class, not the
+# builtin TimeoutError (3.11 made it an alias): catching only the builtin would
+# let a timed-out run() escape as a type its callers do not expect.
+_FUTURE_TIMEOUTS = (TimeoutError, concurrent.futures.TimeoutError)
+
+
+def _result_within(future: concurrent.futures.Future[Any], timeout: float, what: str) -> Any:
+    """``future.result(timeout)``; raises the builtin `TimeoutError` naming ``what`` on every Python, after cancelling it."""
+    try:
+        return future.result(timeout)
+    except _FUTURE_TIMEOUTS:
+        future.cancel()
+        raise TimeoutError(f"{what} did not finish within {timeout!r} s") from None
+
+
 class LoopThread:
     """An asyncio event loop running in a daemon thread, stopped and closed with timeouts.
 
@@ -376,11 +392,7 @@ class LoopThread:
                 coro.close()  # never awaited: close it, so that no warning is left behind
             raise RuntimeError(f"{self!r} is not running: start() it first")
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            result = future.result(timeout)
-        except TimeoutError:
-            future.cancel()
-            raise TimeoutError(f"the coroutine did not finish within {timeout!r} s") from None
+        result = _result_within(future, timeout, "the coroutine")
         if isinstance(result, asyncio.AbstractServer):
             self._servers.append(result)
         return result
@@ -389,7 +401,7 @@ class LoopThread:
         """Close servers, tasks and transports; stop the thread; close the loop. Idempotent."""
         if self.running:
             try:
-                asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(timeout)
+                _result_within(asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop), timeout, "the shutdown")
             finally:
                 self.loop.call_soon_threadsafe(self.loop.stop)
                 self._thread.join(timeout)

@@ -56,7 +56,9 @@ __all__ = [
     "MoreFds",
     "SelectCostLab",
     "SocketsAt",
+    "dup_to",
     "measure_select_costs",
+    "ready_order",
     "open_fd_count",
     "plot_select_costs",
     "select_cost",
@@ -195,10 +197,52 @@ class SocketsAt:
 
 def _duplicate(sock: socket.socket, number: int) -> socket.socket:
     try:
-        import fcntl
-    except ImportError:  # Windows: no control over the numbers
+        return dup_to(sock, number)
+    except NotImplementedError:  # Windows: no control over the numbers
         return sock.dup()
+
+
+def dup_to(sock: socket.socket, number: int) -> socket.socket:
+    """The same socket as a new descriptor: the lowest free one numbered ``number`` or more.
+
+    This is ``fcntl(fd, F_DUPFD, number)``, wrapped in a new socket object (close it).
+    Raises `NotImplementedError` where `fcntl` does not exist (Windows, whose
+    sockets are handles, not small numbers), and `OSError` (EINVAL) when
+    ``number`` is not below RLIMIT_NOFILE.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        raise NotImplementedError(
+            f"{sys.platform} has no fcntl: its socket handles cannot be given a number; "
+            "there select() takes at most 512 sockets, whatever their handles"
+        ) from None
     return socket.socket(fileno=fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD, number))
+
+
+def ready_order(
+    selector_class: type[selectors.BaseSelector],
+    socks: dict[str, socket.socket],
+    peers: dict[str, socket.socket],
+    registered: str,
+    readied: str,
+) -> list[str]:
+    """The names in the order one ``select(0)`` reports them (section 3 of notebook 07).
+
+    Registers ``socks`` for READ in the order of ``registered`` (each name is
+    its key's data), sends one byte from ``peers`` in the order of
+    ``readied``, selects once, then reads every byte back so that the
+    sockets are idle again for the next class.
+    """
+    with selector_class() as sel:
+        for name in registered:
+            sel.register(socks[name], READ, name)
+        for name in readied:
+            peers[name].send(b"!")
+        order = [key.data for key, _ in sel.select(0)]
+    for name in readied:
+        socks[name].recv(1)
+    return order
 
 
 # -- timing ---------------------------------------------------------------------

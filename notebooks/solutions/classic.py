@@ -4,6 +4,9 @@ import selectors
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
+#: Exercise 1: the seed's client stops at the first non-empty recv(), the first 14-byte piece.
+predicted_bytes = 14
+
 
 def should_stop(bytes_sent, bytes_received, data):
     """Stop at EOF, or once every byte sent has come back; not at the first chunk."""
@@ -11,20 +14,28 @@ def should_stop(bytes_sent, bytes_received, data):
 
 
 def on_ready(mysel, connection, mask, pending):
-    """Echo without sendall(): keep what send() did not take, and ask for EVENT_WRITE only while some is left."""
+    """Echo without sendall(); at EOF stop reading, flush what is owed, then close.
+
+    The registration is the connection's state: READ while the client may
+    still send, WRITE while an echo is pending. When neither is left, the
+    connection is done.
+    """
+    reading = mysel.get_key(connection).events & READ
     if mask & READ:
         data = connection.recv(65536)
-        if not data:  # the client closed: we are done with this connection
-            mysel.unregister(connection)
-            connection.close()
-            return
-        pending += data
+        if data:
+            pending += data
+        else:
+            reading = 0  # EOF: the client is done sending, but its echo may still be owed
     if pending:
         try:
             sent = connection.send(pending)
         except BlockingIOError:
             sent = 0  # the kernel's buffer is full: try again when select() says WRITE
         del pending[:sent]
-    wanted = (READ | WRITE) if pending else READ
-    if mysel.get_key(connection).events != wanted:  # modify() only when the mask changes
+    wanted = reading | (WRITE if pending else 0)
+    if not wanted:
+        mysel.unregister(connection)
+        connection.close()
+    elif mysel.get_key(connection).events != wanted:  # modify() only when the mask changes
         mysel.modify(connection, wanted)

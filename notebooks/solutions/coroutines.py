@@ -25,3 +25,11 @@ class AwaitableFuture(Future):
         """`result = yield from future`: hand this future to the Task, then return its result."""
         yield self  # the Task adds its step() as a callback and waits
         return self.result
+
+
+# Exercise 1: a generator is an iterator and is not awaitable; a native
+# coroutine is awaitable and is not an iterator. Both take send().
+PROTOCOL_PREDICTION = {
+    "generator": {"next": True, "send": True, "iter": True, "__await__": False},
+    "coroutine": {"next": False, "send": True, "iter": False, "__await__": True},
+}

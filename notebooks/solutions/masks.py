@@ -11,10 +11,3 @@ def wanted_events(has_pending_output, can_accept_more):
     if has_pending_output:
         events |= selectors.EVENT_WRITE
     return events
-
-
-def wait_readable(sock, timeout):
-    """Wait until ``sock`` is readable or ``timeout`` seconds pass; say which."""
-    with selectors.DefaultSelector() as sel:
-        sel.register(sock, selectors.EVENT_READ)
-        return bool(sel.select(timeout))

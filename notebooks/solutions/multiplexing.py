@@ -1,13 +1,6 @@
 """Solutions to the exercises in 01-why-multiplexing."""
 
-import select
 import selectors
-
-
-def wait_for_data(sock, timeout):
-    """Return the bytes that arrive on ``sock`` within ``timeout`` seconds, or None."""
-    readable, _, _ = select.select([sock], [], [], timeout)  # sleeps: no CPU while waiting
-    return sock.recv(1024) if readable else None
 
 
 def wait_for_any(socks, timeout):

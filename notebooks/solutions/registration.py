@@ -21,11 +21,12 @@ def accept_one(sel, listener):
 
 
 def set_interest(sel, sock, events):
-    """Make ``sel`` watch ``sock`` for exactly ``events`` (0: not at all)."""
-    registered = sock in sel.get_map()
-    if events and registered:
-        sel.modify(sock, events)
-    elif events:
-        sel.register(sock, events)
-    elif registered:
+    """Make ``sel`` watch ``sock`` for exactly ``events`` (0: not at all); no call when nothing changes."""
+    key = sel.get_map().get(sock)
+    if key is None:
+        if events:
+            sel.register(sock, events)
+    elif not events:
         sel.unregister(sock)
+    elif events != key.events:
+        sel.modify(sock, events, key.data)

@@ -5,6 +5,9 @@ import socket
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
+#: Exercise 1: reading pauses at max_buffer (16 KiB), but the last recv() may bring recv_size (64 KiB) more.
+predicted_kib = 16 + 64
+
 
 def send_some(sock, data):
     """Send as much of ``data`` as the kernel takes now; return how many bytes that was."""

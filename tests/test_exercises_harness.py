@@ -1,0 +1,75 @@
+"""The checkers' harness: learner code that ends the program, spins or blocks comes back as feedback.
+
+Every checker calls learner code through `run_with_timeout`. Whatever that
+code does, the checker returns within a bounded wait, the kernel survives,
+and a thread that could not be stopped is named.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import pytest
+
+from echo_lib.exercises import STOP_WAIT, DidNotReturn, EndedTheProgram, Feedback, run_with_timeout
+from echo_lib.exercises.implementations import check_pick_selector
+from echo_lib.exercises.start import check_echo_once
+
+
+def exits(*args: object) -> bytes:
+    sys.exit(3)
+
+
+def interrupts(*args: object) -> bytes:
+    raise KeyboardInterrupt
+
+
+def spins(*args: object) -> bytes:
+    while True:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("learner", "said"),
+    [(exits, "it called sys.exit(3): an answer must return"), (interrupts, "it raised KeyboardInterrupt")],
+)
+def test_ending_the_program_comes_back_as_an_ordinary_error(learner: object, said: str) -> None:
+    with pytest.raises(EndedTheProgram, match=said.replace("(", r"\(").replace(")", r"\)")):
+        run_with_timeout(learner, timeout=5)
+    feedback = check_echo_once(learner)
+    assert not feedback.passed and f"it raised EndedTheProgram: {said}" in str(feedback)
+
+
+def test_code_that_spins_forever_is_stopped_within_a_bounded_wait() -> None:
+    started = time.monotonic()
+    with pytest.raises(DidNotReturn, match="spins did not return within 0.2 s") as info:
+        run_with_timeout(spins, timeout=0.2)
+    assert info.value.note == "it was stopped" and not info.value.still_running
+    assert time.monotonic() - started < 0.2 + STOP_WAIT + 5
+    feedback = check_pick_selector(spins)
+    assert "it never returned" in str(feedback) and "could not be stopped" not in str(feedback)
+
+
+def test_a_thread_that_cannot_be_stopped_is_named() -> None:
+    gate = threading.Event()
+
+    def blocks() -> None:
+        gate.wait()  # blocked in one C call: no Python bytecode runs, so no stop request lands
+
+    try:
+        with pytest.raises(DidNotReturn) as info:
+            run_with_timeout(blocks, timeout=0.2)
+        assert info.value.still_running
+        assert "could not be stopped and still runs in a background thread (exercise-blocks)" in info.value.note
+        feedback = Feedback("blocks")
+        try:
+            raise info.value
+        except DidNotReturn:
+            feedback.expect(False, "it never returned")
+        assert "it never returned (it could not be stopped" in str(feedback) and "restart the kernel" in str(feedback)
+    finally:
+        gate.set()
+    info.value.thread.join(5)
+    assert not info.value.thread.is_alive(), "the stop request lands once the call returns"
