@@ -1412,7 +1412,7 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
-        "rlimit_nofile": resource.getrlimit(resource.RLIMIT_NOFILE),  # (soft, hard) after any raise
+        "rlimit_nofile": resource.getrlimit(resource.RLIMIT_NOFILE) if resource is not None else None,  # (soft, hard)
         "uvloop": "installed" if importlib.util.find_spec("uvloop") is not None else "not installed",
     }
 
