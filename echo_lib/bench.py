@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import io
 import json
 import multiprocessing
 import os
@@ -68,6 +69,7 @@ from typing import Any, Protocol
 
 from .implementations import resolve_selector
 from .server import EchoServer
+from .timeline import Timeline
 
 try:
     import resource
@@ -79,16 +81,24 @@ __all__ = [
     "SERVER_KINDS",
     "TABLE_COLUMNS",
     "BenchOptions",
+    "RecordedRun",
+    "RecordingCost",
     "Row",
     "Sample",
     "ScaleResult",
+    "check_recording",
+    "check_scale",
     "check_targets",
     "ensure_nofile",
     "format_scale",
+    "format_recording",
     "format_table",
     "format_targets",
     "main",
+    "measure_drawing",
+    "measure_recording",
     "parse_args",
+    "record_scale_run",
     "run_benchmark",
     "run_scale",
 ]
@@ -111,9 +121,19 @@ SERVER_KINDS: tuple[str, ...] = (
 SCALE_SERVERS: tuple[str, ...] = ("echoserver", "echoserver-record", "raw-selectors")
 FLOOR = "raw-selectors"
 #: (server, the most CPU per message allowed, as a multiple of the raw loop's).
-FLOOR_TARGETS: tuple[tuple[str, float], ...] = (("echoserver", 1.1), ("echoserver-record", 1.5))
-#: EchoServer, recording or not, should cost at most 1/3 of this peer's CPU per message.
-CHEAPER_THAN, CHEAPER_BY = "asyncio-protocol", 3.0
+FLOOR_TARGETS: tuple[tuple[str, float], ...] = (("echoserver", 1.1), ("echoserver-record", 1.25))
+#: (server, peer, the most CPU per message allowed, as a multiple of the peer's).
+PEER_TARGETS: tuple[tuple[str, str, float], ...] = (("echoserver", "asyncio-protocol", 1.0),)
+#: Recording itself: µs per event, bytes per event at steady state, and CPU
+#: seconds to draw a million events to a PNG.
+RECORD_US_TARGET, RECORD_BYTES_TARGET, DRAW_S_TARGET = 0.3, 48.0, 1.0
+DRAW_EVENTS = 1_000_000
+#: Connections per source address in the scale run: about a third of the 28,232 ports of
+#: Linux's default ephemeral range (32768-60999) for one (source, destination), since
+#: finding a free port slows down sharply as the range fills (19,700 from one
+#: source took 45 s to connect, 10,000 took 3 s).
+PER_SOURCE = 10_000
+C100K = 100_000
 TABLE_COLUMNS: tuple[str, ...] = ("server", "size", "µs CPU/msg", "user %", "× raw", "msgs/s (wall)", "echoed")
 
 MAX_PINGPONG_CONNECTIONS = 1000  # one burst of connects, well under every server's backlog
@@ -201,6 +221,22 @@ class ScaleResult:
     wall_s: float
     server_maxrss_kib: int
     load_maxrss_kib: int
+    server_cpu_s: float = 0.0  # the server process's CPU over the whole run
+    sources: int = 1  # 127.x source addresses the load connected from
+    events_recorded: int | None = None  # None: the server did not record
+    events_dropped: int | None = None
+    bytes_per_event: float | None = None
+
+
+@dataclass(frozen=True)
+class RecordingCost:
+    """What recording costs by itself, measured in this process."""
+
+    events: int
+    us_per_event: float  # median over the rounds, CPU time, the move into columns included
+    bytes_per_event: float  # columns and string table, at steady state (after wraparound)
+    draw_events: int = 0
+    draw_s: float | None = None  # CPU seconds to plot and write a PNG; None without matplotlib
 
 
 # -- arguments ------------------------------------------------------------------------
@@ -291,7 +327,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchOptions:
         messages=ns.messages or (5_000 if quick else 20_000),
         seconds=ns.seconds or (0.25 if quick else 1.5),
         sizes=ns.sizes or (64, 16 * 1024),
-        servers=ns.servers or (("echoserver",) if scale else SERVER_KINDS),
+        servers=ns.servers or (SCALE_SERVERS[:2] if scale else SERVER_KINDS),
         selector=ns.selector, quick=quick, scale=scale, deadline=ns.deadline, json=ns.json, quiet=ns.quiet,
     )
     _check_combination(options)
@@ -326,13 +362,23 @@ def ensure_nofile(needed: int) -> int:
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return soft
     if hard != resource.RLIM_INFINITY and hard < needed:
-        raise RuntimeError(
-            f"{needed} file descriptors are needed per process, but the hard limit RLIMIT_NOFILE "
-            f"is {hard}: raise it (ulimit -Hn, as root) or use fewer --connections"
-        )
+        return _raise_hard_nofile(needed, hard)
     target = needed if hard == resource.RLIM_INFINITY else hard
     resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return target
+
+
+def _raise_hard_nofile(needed: int, hard: int) -> int:
+    """Raise both limits to ``needed``: allowed to root (CAP_SYS_RESOURCE), up to fs.nr_open on Linux."""
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+    except (ValueError, OSError):
+        raise RuntimeError(
+            f"{needed} file descriptors are needed per process, but the hard limit RLIMIT_NOFILE "
+            f"is {hard} and this process may not raise it (it lacks CAP_SYS_RESOURCE): raise it (ulimit -Hn, as root) "
+            f"or use at most {max(hard - EXTRA_FDS, 1)} --connections"
+        ) from None
+    return needed
 
 
 def _nofile_for(connections: int) -> int:
@@ -378,9 +424,15 @@ class _Served(Protocol):
 class _EchoLibServer:
     """`echo_lib.EchoServer` as users run it: ``start()`` and its own loop thread."""
 
-    def __init__(self, record: bool, selector: str) -> None:
-        self.server = EchoServer(selector=selector, record=record).start()
+    def __init__(self, record: bool, selector: str, keep_all: bool = False) -> None:
+        timeline = Timeline(maxlen=None) if record and keep_all else None
+        self.server = EchoServer(selector=selector, record=record, timeline=timeline).start()
         self.port: int = self.server.address[1]  # type: ignore[index]
+
+    def timeline_stats(self) -> tuple[int, int, int] | None:
+        """(events recorded, events dropped, bytes of storage), or None when not recording."""
+        timeline = self.server.timeline
+        return None if timeline is None else (timeline.last_seq, timeline.dropped, timeline.storage_bytes())
 
     def received(self) -> int:
         """Bytes received by the open connections."""
@@ -616,10 +668,13 @@ def _new_loop(kind: str, selector: str) -> asyncio.AbstractEventLoop:
     return asyncio.SelectorEventLoop(resolve_selector(selector)())
 
 
-def _start_server(kind: str, selector: str) -> _Served:
-    """Start the server named ``kind``. Raises `ValueError` for an unknown kind."""
+def _start_server(kind: str, selector: str, keep_all: bool = False) -> _Served:
+    """Start the server named ``kind`` (a recording one keeps every event with ``keep_all``).
+
+    Raises `ValueError` for an unknown kind.
+    """
     if kind in ("echoserver", "echoserver-record"):
-        return _EchoLibServer(record=kind == "echoserver-record", selector=selector)
+        return _EchoLibServer(record=kind == "echoserver-record", selector=selector, keep_all=keep_all)
     if kind == "raw-selectors":
         return _RawServer(selector)
     if kind in ("asyncio-protocol", "asyncio-streams", "uvloop-protocol"):
@@ -652,12 +707,12 @@ def _commands(conn: Connection) -> Iterator[tuple[Any, ...]]:
         yield message
 
 
-def _server_process(conn: Connection, kind: str, selector: str, nofile: int) -> None:
+def _server_process(conn: Connection, kind: str, selector: str, nofile: int, keep_all: bool = False) -> None:
     """Child process: start the server, send its port, then answer commands."""
     server: _Served | None = None
     try:
         ensure_nofile(nofile)
-        server = _start_server(kind, selector)
+        server = _start_server(kind, selector, keep_all)
         conn.send(("ok", server.port))
         _server_commands(server, conn)
     except BaseException as exc:  # reported to the parent, which raises it
@@ -679,17 +734,20 @@ def _server_commands(server: _Served, conn: Connection) -> None:
             now = (time.process_time(), *_user_sys(), server.received())
             conn.send(("ok", *(b - a for a, b in zip(mark, now))))
         elif command == "wait_connections":
-            conn.send(("ok", _wait_connections(server, *args)))
+            conn.send(("ok", _wait_connections(server.connections, *args)))
         elif command == "maxrss":
             conn.send(("ok", _maxrss_kib()))
+        elif command == "timeline":
+            stats = getattr(server, "timeline_stats", None)
+            conn.send(("ok", stats() if stats is not None else None))
         else:
             raise ValueError(f"unknown server command {command!r}")
 
 
-def _wait_connections(server: _Served, count: int, timeout: float) -> int:
-    """Wait until the server has exactly ``count`` open connections."""
+def _wait_connections(open_now: Callable[[], int], count: int, timeout: float) -> int:
+    """Wait until ``open_now()`` (a server's open connections) is exactly ``count``."""
     deadline, pause = time.monotonic() + timeout, threading.Event()
-    while (now := server.connections()) != count:
+    while (now := open_now()) != count:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the server has {now} connections, not {count}, after {timeout:.1f} s")
         pause.wait(0.002)
@@ -790,13 +848,20 @@ class _PingPong:
             self._next(pinger)
 
 
-def _connect_batch(port: int, count: int, timeout: float) -> list[socket.socket]:
-    """Open ``count`` connections at once (non-blocking connects); all or none."""
+def _source_address(index: int) -> str | None:
+    """The source address of load connection ``index``: 127.0.0.2, .3, ... on Linux, a new one every
+    `PER_SOURCE` connections, so that 100,000 connections get past the ephemeral port range; None elsewhere
+    (macOS has only 127.0.0.1 unless more are configured)."""
+    return f"127.0.0.{2 + index // PER_SOURCE}" if sys.platform.startswith("linux") else None
+
+
+def _connect_batch(port: int, count: int, timeout: float, first: int = 0) -> list[socket.socket]:
+    """Open connections ``first`` .. ``first + count - 1`` at once (non-blocking connects); all or none."""
     socks: list[socket.socket] = []
     try:
         with selectors.DefaultSelector() as sel:
-            for _ in range(count):
-                socks.append(_start_connect(port))
+            for index in range(first, first + count):
+                socks.append(_start_connect(port, _source_address(index)))
                 sel.register(socks[-1], WRITE)
             _finish_connects(sel, port, timeout)
     except BaseException:
@@ -806,11 +871,17 @@ def _connect_batch(port: int, count: int, timeout: float) -> list[socket.socket]
     return socks
 
 
-def _start_connect(port: int) -> socket.socket:
-    """A non-blocking socket with its connect() under way."""
+def _start_connect(port: int, source: str | None = None) -> socket.socket:
+    """A non-blocking socket, bound to ``source`` if given, with its connect() under way."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if source is not None:
+        # IP_BIND_ADDRESS_NO_PORT (Linux 4.2+; 24 when Python does not name it)
+        # picks the port at connect() time, per destination, so these bound
+        # sockets do not use up the ports that other programs' connects need.
+        sock.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24), 1)
+        sock.bind((source, 0))
     sock.connect_ex((HOST, port))  # EINPROGRESS; the outcome is read once writable
     return sock
 
@@ -856,7 +927,7 @@ class _Load:
 
     def connect(self, port: int, count: int, timeout: float) -> int:
         """Open ``count`` more connections; return how many are open."""
-        self.socks += _connect_batch(port, count, timeout)
+        self.socks += _connect_batch(port, count, timeout, len(self.socks))
         return len(self.socks)
 
     def exchange(self, size: int | None, count: int, seconds: float, timeout: float) -> tuple[int, float]:
@@ -1080,14 +1151,24 @@ def check_targets(rows: Sequence[Row]) -> list[tuple[str, bool | None, str]]:
     for size in sorted({row.size for row in rows}):
         for kind, limit in FLOOR_TARGETS:
             ratio = getattr(by.get((kind, size)), "ratio_to_floor", None)
-            text = f"{kind} ≤ {limit:.1f}× {FLOOR} CPU/msg at {_size_name(size)}"
+            text = f"{kind} ≤ {limit:g}× {FLOOR} CPU/msg at {_size_name(size)}"
             results.append(_verdict(text, ratio, ratio is not None and ratio <= limit, "×"))
-        for kind, _ in FLOOR_TARGETS:
-            theirs, mine = _us(by, CHEAPER_THAN, size), _us(by, kind, size)
-            factor = theirs / mine if theirs and mine else None
-            text = f"{kind} ≥ {CHEAPER_BY:.0f}× cheaper than {CHEAPER_THAN} at {_size_name(size)}"
-            results.append(_verdict(text, factor, factor is not None and factor >= CHEAPER_BY, "× cheaper"))
+        for kind, peer, limit in PEER_TARGETS:
+            theirs, mine = _us(by, peer, size), _us(by, kind, size)
+            ratio = mine / theirs if theirs and mine else None
+            text = f"{kind} ≤ {limit:g}× {peer} CPU/msg at {_size_name(size)}"
+            results.append(_verdict(text, ratio, ratio is not None and ratio <= limit, "×"))
     return results
+
+
+def check_recording(cost: RecordingCost) -> list[tuple[str, bool | None, str]]:
+    """The recording targets as (description, met, the numbers)."""
+    return [
+        _verdict(f"Timeline.record ≤ {RECORD_US_TARGET} µs/event", cost.us_per_event, cost.us_per_event <= RECORD_US_TARGET, " µs"),
+        _verdict(f"Timeline storage ≤ {RECORD_BYTES_TARGET:.0f} bytes/event", cost.bytes_per_event, cost.bytes_per_event <= RECORD_BYTES_TARGET, " B"),
+        _verdict(f"plot_timeline of {cost.draw_events:,} events to PNG ≤ {DRAW_S_TARGET:.0f} s CPU", cost.draw_s,
+                 cost.draw_s is not None and cost.draw_s <= DRAW_S_TARGET, " s"),
+    ]
 
 
 def _us(by: dict[tuple[str, int], Row], kind: str, size: int) -> float | None:
@@ -1103,10 +1184,66 @@ def _verdict(text: str, value: float | None, met: bool, unit: str) -> tuple[str,
     return text, met, f"{value:.2f}{unit}"
 
 
-def format_targets(rows: Sequence[Row]) -> str:
-    """One line per target: met, MISSED or n/a (not measured)."""
+def format_targets(rows: Sequence[Row], verdicts: Sequence[tuple[str, bool | None, str]] = ()) -> str:
+    """One line per target (those of ``rows``, then ``verdicts``): met, MISSED or n/a (not measured)."""
     marks = {True: "met   ", False: "MISSED", None: "n/a   "}
-    return "\n".join(f"{marks[met]}  {text}: {numbers}" for text, met, numbers in check_targets(rows))
+    return "\n".join(f"{marks[met]}  {text}: {numbers}" for text, met, numbers in [*check_targets(rows), *verdicts])
+
+
+# -- recording by itself ----------------------------------------------------------------
+
+
+def _record_messages(timeline: Timeline, messages: int) -> None:
+    """The four events a recording EchoServer makes per echoed 64 B message, on 8 connections."""
+    record = timeline.record
+    peers = [(f"server/conn-{n}", 10 + n) for n in range(1, 9)]
+    for _ in range(messages // len(peers)):
+        for actor, fd in peers:
+            record("server", "select", -1, 0, 1, "wait, 1 ready")
+            record(actor, "ready", fd, READ)
+            record(actor, "recv", fd, 0, 64)
+            record(actor, "send", fd, 0, 64, "")
+
+
+def measure_recording(events: int = 400_000, rounds: int = 5) -> RecordingCost:
+    """CPU per event of `Timeline.record` (median of ``rounds``) and storage per event.
+
+    Each round records ``events`` into a timeline that keeps a quarter of
+    them, so the oldest are dropped (steady state); the clock stops after the
+    pending events have been moved into the columns.
+    """
+    times, sizes = [], []
+    for _ in range(rounds):
+        timeline = Timeline(maxlen=events // 4)
+        start = time.process_time()
+        _record_messages(timeline, events // 4)
+        len(timeline)  # moves what is pending: part of the cost
+        times.append((time.process_time() - start) / events * 1e6)
+        sizes.append(timeline.storage_bytes() / len(timeline))
+    return RecordingCost(events, statistics.median(times), statistics.median(sizes))
+
+
+def measure_drawing(events: int = DRAW_EVENTS) -> float | None:
+    """CPU seconds for `plot_timeline` of ``events`` events on 10,000 actors, written as a PNG.
+
+    None when matplotlib is not installed. Uses a `Figure` of its own, never
+    pyplot, so that it leaves a notebook's backend alone.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    from .plotting import plot_timeline
+
+    timeline = Timeline(maxlen=None)
+    record = timeline.record
+    for n in range(events):
+        record(f"server/conn-{n % 10_000}", ("ready", "recv", "send")[n % 3], n % 10_000, 0, 64)
+    start = time.process_time()
+    figure = Figure(figsize=(10.0, 14.0), layout="constrained")
+    plot_timeline(timeline, figure.add_subplot(), title=f"{events:,} events")
+    figure.savefig(io.BytesIO(), format="png")
+    return time.process_time() - start
 
 
 # -- the scale run --------------------------------------------------------------------
@@ -1122,43 +1259,103 @@ def run_scale(options: BenchOptions, kind: str = "echoserver", progress: Callabl
     nofile, stop_at = _nofile_for(options.connections), time.monotonic() + options.deadline
     ensure_nofile(nofile)  # fails early, naming the limit
     with ExitStack() as stack:
-        server = _Child(f"server {kind!r}", _server_process, kind, options.selector, nofile)
+        server = _Child(f"server {kind!r}", _server_process, kind, options.selector, nofile, True)
         stack.callback(server.stop)
         load = _Child("load process", _load_process, nofile)
         stack.callback(load.stop)
         port, _ = server.answer("start"), load.answer("start")
-        times, verified, peaks = _scale_phases(server, load, port, options.connections, stop_at, progress)
+        server.call("begin")
+        times, verified = _scale_phases(_remote_wait(server), load, port, options.connections, stop_at, progress)
+        cpu_s, stats = server.call("end")[0], server.call("timeline")
+        peaks = (server.call("maxrss"), load.call("maxrss"))  # ru_maxrss: the peak, also after closing
     connect_s, echo_s, close_s = (b - a for a, b in zip(times, times[1:]))
-    payload_bytes = sum(_scale_size(i) for i in range(options.connections))
-    return ScaleResult(kind, resolve_selector(options.selector).__name__, options.connections, payload_bytes,
-                       verified, connect_s, echo_s, close_s, times[-1] - times[0], *peaks)
+    n = options.connections
+    recorded = (stats[0], stats[1], stats[2] / max(stats[0] - stats[1], 1)) if stats else (None, None, None)
+    sources = len({_source_address(index) for index in range(0, n, PER_SOURCE)})
+    return ScaleResult(kind, resolve_selector(options.selector).__name__, n, sum(_scale_size(i) for i in range(n)),
+                       verified, connect_s, echo_s, close_s, times[-1] - times[0], *peaks, cpu_s, sources, *recorded)
 
 
-def _scale_phases(server: _Child, load: _Child, port: int, n: int, stop_at: float,
-                  progress: Callable[[str], None] | None) -> tuple[list[float], int, tuple[int, int]]:
-    """Connect, echo, measure peak memory, close; return the phase times, the count verified and the peaks."""
+_WaitOpen = Callable[[int, float], int]  # (count, timeout): wait until the server has count connections
+
+
+def _remote_wait(server: _Child) -> _WaitOpen:
+    """`_WaitOpen` for a server in a child process."""
+    return lambda count, timeout: server.call("wait_connections", count, timeout, timeout=timeout + REPLY_TIMEOUT)
+
+
+def _scale_phases(wait_open: _WaitOpen, load: _Child, port: int, n: int, stop_at: float,
+                  progress: Callable[[str], None] | None) -> tuple[list[float], int]:
+    """Connect, echo, close; return the times between the phases and the count verified."""
     times = [time.perf_counter()]
-    _scale_connect(server, load, port, n, stop_at, progress)
+    _scale_connect(wait_open, load, port, n, stop_at, progress)
     times.append(time.perf_counter())
     verified, _ = load.call("exchange", None, n, _left(stop_at), REPLY_TIMEOUT, timeout=_left(stop_at))
     times.append(time.perf_counter())
-    peaks = (server.call("maxrss"), load.call("maxrss"))
     load.call("close", min(_left(stop_at), REPLY_TIMEOUT), timeout=_left(stop_at))
-    server.call("wait_connections", 0, min(_left(stop_at), REPLY_TIMEOUT), timeout=_left(stop_at))
+    wait_open(0, min(_left(stop_at), REPLY_TIMEOUT))
     times.append(time.perf_counter())
-    return times, verified, peaks
+    return times, verified
 
 
-def _scale_connect(server: _Child, load: _Child, port: int, n: int, stop_at: float,
+def _scale_connect(wait_open: _WaitOpen, load: _Child, port: int, n: int, stop_at: float,
                    progress: Callable[[str], None] | None) -> None:
     """Connect in batches; after each, wait until the server has accepted them all."""
     total = 0
     while total < n:
         batch = min(CONNECT_BATCH, n - total)
         total = load.call("connect", port, batch, min(_left(stop_at), REPLY_TIMEOUT), timeout=_left(stop_at))
-        server.call("wait_connections", total, min(_left(stop_at), REPLY_TIMEOUT), timeout=_left(stop_at))
+        wait_open(total, min(_left(stop_at), REPLY_TIMEOUT))
         if progress and (total % 2000 == 0 or total == n):
             progress(f"{total} connections open")
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """A scale run whose server ran in this process, recording into ``timeline``."""
+
+    connections: int
+    verified: int  # connections whose unique payload came back byte-exact
+    payload_bytes: int
+    phase_s: dict[str, float]  # wall seconds of "connect", "echo" and "close"
+    timeline: Timeline
+
+    def __str__(self) -> str:
+        """What happened, without times: the same on every run that succeeds."""
+        events = self.timeline.events()  # once: a 10,000-connection run has about 92,000
+        accepts = sum(event.action == "accept" for event in events)
+        moved = {action: sum(e.nbytes for e in events if e.action == action) for action in ("recv", "send")}
+        closes = sum(e.action == "close" and "/" in e.actor for e in events)  # not the listener's
+        return (f"{self.verified:,}/{self.connections:,} connections echoed {self.payload_bytes:,} bytes byte-exact\n"
+                f"recorded: {accepts:,} accepts, {moved['recv']:,} bytes in and {moved['send']:,} out, "
+                f"{closes:,} connections closed; {self.timeline.dropped} events dropped")
+
+
+def record_scale_run(connections: int = 10_000, *, selector: str = "default", deadline: float = 60.0,
+                     timeline: Timeline | None = None) -> RecordedRun:
+    """``connections`` concurrent connections to an `EchoServer` in this process, every event recorded.
+
+    The server runs in its own loop thread here and records into ``timeline``
+    (by default a new one that keeps every event); the load runs in a child
+    process, as in the scale run: connect in batches, echo one unique payload
+    per connection, close. Raises `ValueError` for fewer than 1 connection,
+    `RuntimeError` naming the limit when the file descriptors do not suffice
+    or the load fails, and `TimeoutError` after ``deadline`` seconds.
+    """
+    if isinstance(connections, bool) or not isinstance(connections, int) or connections < 1:
+        raise ValueError(f"connections must be a positive int, got {connections!r}")
+    nofile, stop_at = _nofile_for(connections), time.monotonic() + deadline
+    ensure_nofile(nofile)
+    timeline = timeline if timeline is not None else Timeline(maxlen=None)
+    with ExitStack() as stack:
+        server = stack.enter_context(EchoServer(selector=selector, timeline=timeline))
+        load = _Child("load process", _load_process, nofile)
+        stack.callback(load.stop)
+        load.answer("start")
+        wait_open = lambda count, timeout: _wait_connections(lambda: server.connections, count, timeout)  # noqa: E731
+        times, verified = _scale_phases(wait_open, load, server.address[1], connections, stop_at, None)  # type: ignore[index]
+    phases = dict(zip(("connect", "echo", "close"), (b - a for a, b in zip(times, times[1:]))))
+    return RecordedRun(connections, verified, sum(_scale_size(i) for i in range(connections)), phases, timeline)
 
 
 def _left(stop_at: float) -> float:
@@ -1171,13 +1368,37 @@ def _left(stop_at: float) -> float:
 
 def format_scale(result: ScaleResult) -> str:
     """A short report of one scale run."""
+    recorded = ("  not recording" if result.events_recorded is None else
+                f"  recorded {result.events_recorded:,} events ({result.events_dropped:,} dropped), "
+                f"{result.bytes_per_event:.1f} bytes per event")
     return (
         f"{result.server} on {result.selector}: {result.verified}/{result.connections} connections echoed "
-        f"{result.payload_bytes:,} bytes byte-exact\n"
+        f"{result.payload_bytes:,} bytes byte-exact, from {result.sources} source address(es)\n"
         f"  wall {result.wall_s:.2f} s (connect {result.connect_s:.2f} s, echo {result.echo_s:.2f} s, "
-        f"close {result.close_s:.2f} s)\n"
-        f"  peak RSS: server {result.server_maxrss_kib / 1024:.1f} MiB, load {result.load_maxrss_kib / 1024:.1f} MiB"
+        f"close {result.close_s:.2f} s); server CPU {result.server_cpu_s:.2f} s\n"
+        f"  peak RSS: server {result.server_maxrss_kib / 1024:.1f} MiB, load {result.load_maxrss_kib / 1024:.1f} MiB\n"
+        f"{recorded}"
     )
+
+
+def check_scale(results: Sequence[ScaleResult]) -> list[tuple[str, bool | None, str]]:
+    """The scale targets: recording overhead, nothing dropped, bytes per event, C100K."""
+    by = {result.server: result for result in results}
+    plain, recording = by.get("echoserver"), by.get("echoserver-record")
+    overhead = recording.server_cpu_s / plain.server_cpu_s if plain and recording and plain.server_cpu_s else None
+    kept = recording.events_dropped == 0 if recording else False
+    per_event = recording.bytes_per_event if recording else None
+    c100k = recording is not None and recording.connections >= C100K and recording.verified == recording.connections and kept
+    return [
+        _verdict("recording overhead ≤ 1.25× server CPU (echoserver-record / echoserver, whole run)", overhead,
+                 overhead is not None and overhead <= FLOOR_TARGETS[1][1], "×"),
+        ("the recording server keeps every event", kept if recording else None,
+         f"{recording.events_recorded:,} recorded, {recording.events_dropped:,} dropped" if recording else "not measured"),
+        _verdict(f"≤ {RECORD_BYTES_TARGET:.0f} bytes per recorded event", per_event,
+                 per_event is not None and per_event <= RECORD_BYTES_TARGET, " B"),
+        (f"C100K: {C100K:,} concurrent connections, byte-exact, recorded", c100k if recording and recording.connections >= C100K else None,
+         f"{recording.verified:,}/{recording.connections:,} connections" if recording else "not measured"),
+    ]
 
 
 # -- the command line -----------------------------------------------------------------
@@ -1191,6 +1412,7 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
+        "rlimit_nofile": resource.getrlimit(resource.RLIMIT_NOFILE) if resource is not None else None,  # (soft, hard)
         "uvloop": "installed" if importlib.util.find_spec("uvloop") is not None else "not installed",
     }
 
@@ -1204,25 +1426,43 @@ def _write_json(path: str, options: BenchOptions, results: dict[str, Any]) -> No
 
 
 def _run_bench_command(options: BenchOptions, progress: Callable[[str], None] | None) -> dict[str, Any]:
-    """Run the benchmark, print the table and the targets; return the JSON results."""
+    """Run the benchmark, print the table and the targets; return the JSON results.
+
+    Recording by itself (and drawing) is measured when echoserver-record is
+    among the servers.
+    """
     start, load_before = time.perf_counter(), os.getloadavg()[0]
     rows = run_benchmark(options, progress)
-    print(format_table(rows), format_targets(rows), sep="\n\n")
+    cost = None
+    if "echoserver-record" in options.servers:
+        cost = replace(measure_recording(100_000 if options.quick else 400_000), draw_events=DRAW_EVENTS, draw_s=measure_drawing())
+    verdicts = check_recording(cost) if cost is not None else []
+    print(format_table(rows), *([format_recording(cost)] if cost else []), format_targets(rows, verdicts), sep="\n\n")
     print(f"\n{options.rounds} rounds of at most {options.messages} messages or {options.seconds:g} s, "
           f"{options.connections} connections, in {time.perf_counter() - start:.1f} s "
           f"(load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)")
-    targets = [{"target": text, "met": met, "value": value} for text, met, value in check_targets(rows)]
-    return {"rows": [asdict(row) for row in rows], "targets": targets}
+    targets = [{"target": text, "met": met, "value": value} for text, met, value in [*check_targets(rows), *verdicts]]
+    return {"rows": [asdict(row) for row in rows], "recording": asdict(cost) if cost else None, "targets": targets}
+
+
+def format_recording(cost: RecordingCost) -> str:
+    """Recording by itself, in two lines."""
+    drawn = f"{cost.draw_s:.2f} s CPU" if cost.draw_s is not None else "not measured (no matplotlib)"
+    return (f"recording: {cost.us_per_event:.3f} µs and {cost.bytes_per_event:.1f} bytes per event "
+            f"(median of rounds of {cost.events:,} events, oldest dropped)\n"
+            f"drawing: plot_timeline of {cost.draw_events:,} events to a PNG in {drawn}")
 
 
 def _run_scale_command(options: BenchOptions, progress: Callable[[str], None] | None) -> dict[str, Any]:
-    """Run the scale run once per server; print each report; return the JSON results."""
+    """Run the scale run once per server; print each report and the targets; return the JSON results."""
     results = []
     for kind in options.servers:
-        result = run_scale(options, kind, progress)
-        print(format_scale(result))
-        results.append(asdict(result))
-    return {"scale": results}
+        results.append(run_scale(options, kind, progress))
+        print(format_scale(results[-1]))
+    verdicts = check_scale(results)
+    print("\n" + format_targets([], verdicts))
+    targets = [{"target": text, "met": met, "value": value} for text, met, value in verdicts]
+    return {"scale": [asdict(result) for result in results], "targets": targets}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

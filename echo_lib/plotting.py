@@ -1,4 +1,4 @@
-"""Draw a timeline: one lane per actor, one marker per event, arrows for bytes.
+"""Draw a timeline: one lane per actor, one marker per event (or a heat strip), arrows for bytes.
 
 matplotlib is imported inside `plot_timeline`, never when this module is
 imported: echo_lib itself needs only the standard library.
@@ -26,29 +26,54 @@ How the picture stays fast and legible, whatever the size of the timeline:
   A `Timeline` that has dropped its oldest events (``maxlen``) gets no arrows,
   because its streams no longer start at byte 0. All arrows are one quiver of
   at most `MAX_ARROWS`, spread evenly over the run.
+
+Zoomed out, markers would overlap by the thousand, so the picture switches by
+itself (``mode="auto"``) to density: with more than `MAX_MARKERS` events in
+view, each lane becomes a heat strip, one thin row per action present, the run
+cut into `DENSITY_BINS` time bins and each cell shaded by the log of its event
+count. It is one image, drawn from the timeline's columns with numpy, so a
+million events plot in well under a second. The legend says which mode is
+showing. ``window=(start, end)`` zooms in on a stretch of seconds, where the
+markers, mask labels and arrows come back. With more than `MAX_LANES` actors,
+lanes are grouped into about `GROUPED_LANES`: actors whose names differ only in their numbers
+(``client-17``, ``server/conn-4``) form a family, and each family gets lanes
+in proportion to its size, each lane holding a run of consecutive actors.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import re
 import reprlib
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from .events import ACTIONS, Event, mask_name
-from .timeline import Timeline
+from .timeline import Columns, Timeline
 
 if TYPE_CHECKING:
+    import numpy as np
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
     from matplotlib.collections import PathCollection
 
-__all__ = ["MAX_ANNOTATIONS", "MAX_ARROWS", "plot_timeline"]
+__all__ = ["DENSITY_BINS", "GROUPED_LANES", "MAX_ANNOTATIONS", "MAX_ARROWS", "MAX_LANES", "MAX_MARKERS", "plot_scale", "plot_timeline"]
 
 #: At most this many mask labels (register/modify) are written on a plot.
 MAX_ANNOTATIONS = 60
 #: At most this many byte-flow arrows are drawn on a plot.
 MAX_ARROWS = 200
+#: With more events than this in view, ``mode="auto"`` draws density, not markers.
+MAX_MARKERS = 20_000
+#: The time bins of a density plot.
+DENSITY_BINS = 400
+#: With more actors than this, lanes are grouped...
+MAX_LANES = 64
+#: ...into about this many lanes (at most 1.5 times as many: each family of actors gets one at least).
+GROUPED_LANES = 24
+_MODES = ("auto", "markers", "density")
 
 # (action, marker, colour, row). Selector bookkeeping is green and drawn a
 # little below the lane's centre line, waiting is grey and cyan and a little
@@ -87,44 +112,76 @@ def plot_timeline(
     *,
     actors: str | Iterable[str] | None = None,
     title: str | None = None,
+    window: tuple[float, float] | None = None,
+    mode: str = "auto",
 ) -> Axes:
     """Draw ``timeline`` on ``ax`` (on a new figure if None) and return the axes.
 
     One horizontal lane per actor, in order of first appearance with the first
     at the top; with ``actors``, exactly those lanes in that order (other
     actors' events are left out, a name with no events gets an empty lane).
-    x is seconds since the timeline started. Each action has its own marker
-    and colour; the legend, outside on the right, lists the actions present.
+    More than `MAX_LANES` actors are grouped into lanes of consecutive actors.
+    x is seconds since the timeline started; ``window=(start, end)`` shows only
+    that stretch. Each action has its own marker and colour; the legend,
+    outside on the right, lists the actions present and names the mode.
     Registers and modifies are labelled with their mask (at most
     `MAX_ANNOTATIONS`), and grey arrows join each client send to the server
-    recv that took in its bytes, and back (at most `MAX_ARROWS`). An empty
-    timeline gives empty axes with a "no events" note. Never calls
-    ``plt.show()``: in a notebook the figure shows at the end of the cell.
+    recv that took in its bytes, and back (at most `MAX_ARROWS`). With
+    ``mode="auto"``, more than `MAX_MARKERS` events in view are drawn as
+    density instead (a heat strip per lane, see the module's docstring);
+    ``"markers"`` or ``"density"`` force one. An empty timeline gives empty
+    axes with a "no events" note. Never calls ``plt.show()``: in a notebook
+    the figure shows at the end of the cell.
 
     Raises `TypeError` if ``timeline`` is not a `Timeline` or an iterable of
-    `Event`, or if ``actors`` is not a string or an iterable of strings.
+    `Event`, or if ``actors`` is not a string or an iterable of strings;
+    `ValueError` for an unknown ``mode`` or a ``window`` that is not two
+    increasing numbers.
     """
-    events = _as_events(timeline)
-    lanes = _lanes(events, actors)
+    _check_mode(mode)
+    window = _check_window(window)
+    columns, events = _as_columns(timeline)
+    lanes, lane_of = _group_lanes(_lanes_of(columns, actors))
     if ax is None:
         ax = _new_axes(len(lanes))
     layout = _layout(ax, len(lanes))
-    lane_of = {actor: lane for lane, actor in enumerate(lanes)}
-    shown = [event for event in events if event.actor in lane_of]
     _draw_lanes(ax, lanes, title, layout)
-    if not shown:
+    rows = _rows_in_view(columns, lane_of, window)
+    if not rows.size:
         ax.text(0.5, 0.5, "no events", transform=ax.transAxes, ha="center", va="center", color="0.4")
         return ax
+    if mode == "density" or (mode == "auto" and rows.size > MAX_MARKERS):
+        _draw_density(ax, columns, rows, lane_of, window)
+        return ax
+    events = events if events is not None else columns.events()
+    _draw_markers(ax, timeline, events, [events[i] for i in rows.tolist()], lane_of, layout)
+    return ax
+
+
+def _draw_markers(ax: Axes, timeline: object, events: list[Event], shown: list[Event], lane_of: dict[str, int], layout: _Layout) -> None:
     _set_xlim(ax, shown)
     handles = _scatter_actions(ax, shown, lane_of, layout)
     if not isinstance(timeline, Timeline) or events[0].seq == 1:  # no events dropped
         _draw_arrows(ax, events, lane_of)
-    ax.legend(handles=handles, title="action", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    ax.legend(handles=handles, title="action (one marker each)", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     _annotate_masks(ax, shown, lane_of, layout)
-    return ax
 
 
-# -- input --------------------------------------------------------------------
+def _check_mode(mode: str) -> None:
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
+
+
+def _check_window(window: object) -> tuple[float, float] | None:
+    if window is None:
+        return None
+    try:
+        start, end = (float(value) for value in window)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise ValueError(f"window must be (start, end) in seconds, got {_short(window)}") from None
+    if not start < end:
+        raise ValueError(f"window must start before it ends, got {_short(window)}")
+    return start, end
 
 
 def _as_events(timeline: object) -> list[Event]:
@@ -144,9 +201,17 @@ def _as_events(timeline: object) -> list[Event]:
     return events
 
 
-def _lanes(events: list[Event], actors: str | Iterable[str] | None) -> list[str]:
+def _as_columns(timeline: object) -> tuple[Columns, list[Event] | None]:
+    """The timeline as columns, and as events when they were given as events."""
+    if isinstance(timeline, Timeline):
+        return timeline.columns(), None
+    events = _as_events(timeline)
+    return Columns.from_events(events), events
+
+
+def _lanes_of(columns: Columns, actors: str | Iterable[str] | None) -> list[str]:
     if actors is None:
-        return list(dict.fromkeys(event.actor for event in events))
+        return [columns.strings[index] for index in dict.fromkeys(columns.actor)]
     if isinstance(actors, str):
         return [actors]
     try:
@@ -205,6 +270,118 @@ def _set_xlim(ax: Axes, events: list[Event]) -> None:
     ax.set_xlim(first - pad, last + pad)
 
 
+# -- many actors: grouped lanes -------------------------------------------------
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _group_lanes(names: list[str]) -> tuple[list[str], dict[str, int]]:
+    """(lane labels, actor -> lane): one lane per actor, or runs of actors when there are too many."""
+    if len(names) <= MAX_LANES:
+        return names, {name: lane for lane, name in enumerate(names)}
+    labels: list[str] = []
+    lane_of: dict[str, int] = {}
+    for members in _families(names):
+        for run in _runs(members, max(1, GROUPED_LANES * len(members) // len(names))):
+            lane_of.update(dict.fromkeys(run, len(labels)))
+            labels.append(run[0] if len(run) == 1 else f"{run[0]} … {run[-1]} ({len(run)})")
+    return labels, lane_of
+
+
+def _families(names: list[str]) -> list[list[str]]:
+    """Names that differ only in their numbers, together; all in one family if there are too many."""
+    families: dict[str, list[str]] = {}
+    for name in names:
+        families.setdefault(_DIGITS.sub("#", name), []).append(name)
+    return list(families.values()) if len(families) <= GROUPED_LANES // 2 else [names]
+
+
+def _runs(items: list[str], count: int) -> list[list[str]]:
+    """``items`` cut into at most ``count`` runs of consecutive items, of near-equal length."""
+    size = -(-len(items) // count)
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+# -- rows in view ------------------------------------------------------------------
+
+
+def _lane_per_row(columns: Columns, lane_of: dict[str, int]) -> np.ndarray:
+    """The lane of each row, -1 for an actor that is not shown."""
+    import numpy as np
+
+    lookup = np.array([lane_of.get(text, -1) for text in columns.strings] or [-1], dtype=np.int64)
+    return lookup[np.frombuffer(columns.actor, dtype=np.uint32)]
+
+
+def _rows_in_view(columns: Columns, lane_of: dict[str, int], window: tuple[float, float] | None) -> np.ndarray:
+    """Indexes of the rows whose actor has a lane and whose time is inside ``window``."""
+    import numpy as np
+
+    keep = _lane_per_row(columns, lane_of) >= 0
+    if window is not None:
+        t = np.frombuffer(columns.t, dtype=np.float64)
+        keep &= (t >= window[0]) & (t <= window[1])
+    return np.flatnonzero(keep)
+
+
+# -- density: a heat strip per lane ------------------------------------------------
+
+
+def _draw_density(ax: Axes, columns: Columns, rows: np.ndarray, lane_of: dict[str, int], window: tuple[float, float] | None) -> None:
+    """One image: a row per (lane, action present), a column per time bin, shaded by log count."""
+    import numpy as np
+
+    t = np.frombuffer(columns.t, dtype=np.float64)[rows]
+    first, last = window if window is not None else (float(t.min()), float(t.max()))
+    span = (last - first) or 1e-3
+    bins = np.clip(((t - first) * (DENSITY_BINS / span)).astype(np.int64), 0, DENSITY_BINS - 1)
+    action_ids = np.frombuffer(columns.action, dtype=np.uint8)[rows]
+    present = _actions_present(columns.actions, np.unique(action_ids).tolist())
+    strip_of = np.zeros(len(columns.actions), dtype=np.int64)
+    strip_of[[index for index, _ in present]] = np.arange(len(present))
+    lanes, strips = max(lane_of.values()) + 1, len(present)
+    cells = (_lane_per_row(columns, lane_of)[rows] * strips + strip_of[action_ids]) * DENSITY_BINS + bins
+    counts = np.bincount(cells, minlength=lanes * strips * DENSITY_BINS).reshape(lanes * strips, DENSITY_BINS)
+    colours = [_style(action)[1] for _, action in present]
+    ax.imshow(_heat_image(counts, colours, lanes), extent=(first, first + span, lanes - 0.5, -0.5), aspect="auto", interpolation="nearest", zorder=2)
+    ax.set_xlim(first - 0.03 * span, first + 1.03 * span)
+    ax.set_ylim(lanes - 0.5, -0.5)
+    _density_legend(ax, present, colours, rows.size, span)
+
+
+def _actions_present(actions: tuple[str, ...], ids: list[int]) -> list[tuple[int, str]]:
+    """(action id, action) of each action present, in `ACTIONS` order (unknown actions last)."""
+    present = [(index, actions[index]) for index in ids]
+    return sorted(present, key=lambda item: ACTIONS.index(item[1]) if item[1] in ACTIONS else len(ACTIONS))
+
+
+def _heat_image(counts: np.ndarray, colours: list[str], lanes: int) -> np.ndarray:
+    """RGBA: each strip in its action's colour, opacity rising with log(count), clear where nothing happened."""
+    import numpy as np
+    from matplotlib.colors import to_rgba_array
+
+    image = np.empty((*counts.shape, 4))
+    image[..., :3] = np.tile(to_rgba_array(colours)[:, :3], (lanes, 1))[:, None, :]
+    scale = np.log1p(counts) / np.log1p(max(int(counts.max()), 1))
+    image[..., 3] = np.where(counts > 0, 0.2 + 0.8 * scale, 0.0)
+    return image
+
+
+def _density_legend(ax: Axes, present: list[tuple[int, str]], colours: list[str], events: int, span: float) -> None:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=colour, label=action) for (_, action), colour in zip(present, colours)]
+    title = f"action, as density\n(too many to mark:\n{events:,} events in\n{DENSITY_BINS} bins of {_duration(span / DENSITY_BINS)};\ndarker = more)"
+    ax.legend(handles=handles, title=title, fontsize="small", title_fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
+def _duration(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds * 1e6:.3g} µs"
+
+
 # -- markers ------------------------------------------------------------------
 
 
@@ -223,7 +400,7 @@ def _scatter_actions(ax: Axes, events: list[Event], lane_of: dict[str, int], lay
 def _scatter(ax: Axes, action: str, xs: list[float], ys: list[int], diameter: float, row_height: float) -> PathCollection:
     import numpy as np  # matplotlib's own dependency; arrays, not lists, keep scatter fast
 
-    marker, colour, row = {name: (marker, colour, row) for name, marker, colour, row in _STYLES}.get(action, _UNKNOWN_STYLE)
+    marker, colour, row = _style(action)
     unfilled = marker in _UNFILLED
     return ax.scatter(
         np.asarray(xs, dtype=float),
@@ -236,6 +413,11 @@ def _scatter(ax: Axes, action: str, xs: list[float], ys: list[int], diameter: fl
         zorder=3.2 if action in ("eof", "error") else 3.0,  # rare and telling: keep them on top
         rasterized=len(xs) > 5000,
     )
+
+
+def _style(action: str) -> tuple[str, str, int]:
+    """(marker, colour, row) of ``action``."""
+    return {name: (marker, colour, row) for name, marker, colour, row in _STYLES}.get(action, _UNKNOWN_STYLE)
 
 
 # -- mask labels --------------------------------------------------------------
@@ -383,3 +565,69 @@ def _match(sends: list[Event], recvs: list[Event]) -> list[_Flow]:
         flows.append((send, recvs[index]))
         start += send.nbytes
     return flows
+
+
+# -- a scale run, as measured by ``python -m echo_lib.bench --scale`` -----------------
+
+_PHASES: tuple[tuple[str, str], ...] = (("connect_s", "connect"), ("echo_s", "echo"), ("close_s", "close"))
+
+
+def plot_scale(results: Iterable[Mapping[str, object] | object], *, title: str | None = None) -> Figure:
+    """Draw scale runs (the ``"scale"`` list of the bench's JSON, or `ScaleResult` s): time and memory.
+
+    Left, each server's wall time split into its phases (connect, echo,
+    close), with what was verified and recorded; right, the peak resident
+    memory of the server and of the load process, with KiB per connection.
+    Returns the figure; never calls ``plt.show()``.
+
+    Raises `ValueError` for no results, `KeyError` naming a missing field.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else dict(r) for r in results]  # type: ignore[arg-type, call-overload]
+    if not rows:
+        raise ValueError("plot_scale needs at least one scale result, got none")
+    figure, (times, memory) = plt.subplots(1, 2, figsize=(11.0, 1.6 + 0.9 * len(rows)), layout="constrained", width_ratios=(3, 2))
+    labels = [f"{row['server']}\n{row['connections']:,} connections" for row in rows]
+    _scale_times(times, rows, labels)
+    _scale_memory(memory, rows)
+    widest = max(rows, key=lambda row: int(row["connections"]))  # type: ignore[call-overload]
+    figure.suptitle(title or f"{widest['connections']:,} concurrent connections to one EchoServer thread on {widest['selector']}")
+    return figure
+
+
+def _scale_times(ax: Axes, rows: list[dict[str, object]], labels: list[str]) -> None:
+    left = [0.0] * len(rows)
+    for (field, phase), colour in zip(_PHASES, ("tab:blue", "tab:green", "tab:gray")):
+        widths = [float(row[field]) for row in rows]  # type: ignore[arg-type]
+        ax.barh(range(len(rows)), widths, left=left, color=colour, label=phase)
+        left = [a + b for a, b in zip(left, widths)]
+    for lane, (row, end) in enumerate(zip(rows, left)):
+        ax.annotate(_scale_note(row), (end, lane), xytext=(4, 0), textcoords="offset points", va="center", fontsize="small")
+    ax.set_yticks(range(len(rows)), labels)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlim(0, max(left) * 1.9)
+    ax.set_xlabel("wall seconds, by phase")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small", frameon=False)
+
+
+def _scale_note(row: dict[str, object]) -> str:
+    recorded = row.get("events_recorded")
+    kept = "not recorded" if recorded is None else f"{recorded:,} events recorded, {row.get('events_dropped')} dropped"
+    return f"{row['verified']:,} byte-exact\n{kept}"
+
+
+def _scale_memory(ax: Axes, rows: list[dict[str, object]]) -> None:
+    height = 0.38
+    for offset, (field, who, colour) in enumerate((("server_maxrss_kib", "server", "tab:purple"), ("load_maxrss_kib", "load", "tab:orange"))):
+        mib = [int(row[field]) / 1024 for row in rows]  # type: ignore[call-overload]
+        lanes = [lane + (offset - 0.5) * height for lane in range(len(rows))]
+        ax.barh(lanes, mib, height=height, color=colour, label=f"{who} process")
+        for y, value, row in zip(lanes, mib, rows):
+            per = value * 1024 / max(int(row["connections"]), 1)  # type: ignore[call-overload]
+            ax.annotate(f"{value:,.0f} MiB ({per:.1f} KiB/conn)", (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize="x-small")
+    ax.set_yticks(range(len(rows)), [""] * len(rows))
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlim(0, max(int(row[f]) for row in rows for f in ("server_maxrss_kib", "load_maxrss_kib")) / 1024 * 1.8)  # type: ignore[call-overload]
+    ax.set_xlabel("peak resident memory, MiB")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small", frameon=False)

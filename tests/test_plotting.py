@@ -24,7 +24,7 @@ from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
 
 from echo_lib import ACTIONS, Event, Timeline  # noqa: E402
-from echo_lib.plotting import MAX_ANNOTATIONS, MAX_ARROWS, plot_timeline  # noqa: E402
+from echo_lib.plotting import DENSITY_BINS, GROUPED_LANES, MAX_ANNOTATIONS, MAX_ARROWS, MAX_LANES, MAX_MARKERS, plot_scale, plot_timeline  # noqa: E402
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -211,7 +211,7 @@ def test_an_unknown_action_is_drawn_and_listed_last() -> None:
 def test_the_number_of_artists_does_not_grow_with_the_number_of_events() -> None:
     small, big = echo_timeline(clients=5, messages=30), echo_timeline(clients=5, messages=2900)
     assert 1_000 <= len(small) < 2_000 and len(big) >= 100_000
-    ax_small, ax_big = plot_timeline(small), plot_timeline(big)
+    ax_small, ax_big = plot_timeline(small), plot_timeline(big, mode="markers")
     assert len(ax_small.collections) == len(ax_big.collections) == len(legend_labels(ax_small)) + 1  # + arrows
     assert len(ax_big.texts) <= MAX_ANNOTATIONS
     assert len(ax_big.lines) == len(ax_small.lines) and len(ax_big.patches) == len(ax_small.patches)
@@ -417,3 +417,112 @@ def test_any_events_plot_without_error(specs: list[tuple[float, str, str, int, i
         assert all(("/" in a) != ("/" in b) for a, b in moves)  # always between a client and a connection
     finally:
         plt.close(ax.figure)
+
+
+# -- zoomed out: density; many actors: grouped lanes ---------------------------
+
+
+def many_events(actors: int, events: int) -> Timeline:
+    """``events`` events spread over ``actors`` connections, each one recv or send of 1 byte."""
+    tl = ticking_timeline()
+    for n in range(events):
+        tl.record(f"server/conn-{n % actors}", ("recv", "send")[n // actors % 2], nbytes=1)
+    return tl
+
+
+def legend_title(ax: Axes) -> str:
+    legend = ax.get_legend()
+    assert legend is not None
+    return legend.get_title().get_text()
+
+
+def test_the_mode_switches_to_density_above_max_markers_and_the_legend_says_so() -> None:
+    few, many = plot_timeline(many_events(3, MAX_MARKERS)), plot_timeline(many_events(3, MAX_MARKERS + 1))
+    assert "one marker each" in legend_title(few) and len(scatters(few)) == 2 and not few.images
+    assert "density" in legend_title(many) and f"{MAX_MARKERS + 1:,} events" in legend_title(many)
+    assert len(many.images) == 1 and not many.collections and legend_labels(many) == ["recv", "send"]
+
+
+def test_density_counts_every_event_in_its_lane_action_and_bin() -> None:
+    ax = plot_timeline(many_events(4, 40_000), mode="density")
+    image = ax.images[0].get_array()
+    assert image.shape == (4 * 2, DENSITY_BINS, 4)  # 4 lanes x (recv, send) rows, RGBA
+    assert (image[..., 3] > 0).all()  # 1 ms per event, 100 ms per bin: every row busy all along
+    lanes = lane_labels(ax)
+    assert lanes == [f"server/conn-{n}" for n in range(4)]
+
+
+def test_a_window_zooms_in_and_brings_markers_back() -> None:
+    tl = many_events(3, 100_000)  # 100 s at 1 ms per event
+    ax = plot_timeline(tl, window=(10.0, 11.0))
+    left, right = ax.get_xlim()
+    assert left < 10.0 < 11.0 < right and right - left < 1.2
+    assert "one marker each" in legend_title(ax) and sum(len(c.get_offsets()) for c in scatters(ax)) == 1001
+
+
+@pytest.mark.parametrize("bad", [(2.0, 1.0), (1.0,), "ab", 5])
+def test_a_bad_window_or_mode_is_named(bad: object) -> None:
+    with pytest.raises(ValueError, match="window"):
+        plot_timeline(echo_timeline(), window=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'heat'"):
+        plot_timeline(echo_timeline(), mode="heat")
+
+
+@pytest.mark.parametrize("actors", [1, MAX_LANES, MAX_LANES + 1, 10_000])
+def test_lanes_stay_legible_from_one_to_ten_thousand_actors(actors: int) -> None:
+    tl = many_events(actors, max(2 * actors, 10))
+    tl.record("server", "select", nbytes=1)  # a family of one keeps its own lane
+    ax = plot_timeline(tl)
+    lanes = lane_labels(ax)
+    assert len(lanes) <= (MAX_LANES if actors < MAX_LANES else 1.5 * GROUPED_LANES) and lanes[-1] == "server"
+    if actors + 1 <= MAX_LANES:
+        assert len(lanes) == actors + 1
+    else:
+        runs = lanes[:-1]
+        assert runs[0].startswith("server/conn-0 … ") and runs[-1].split(" … ")[-1].split(" (")[0] == f"server/conn-{actors - 1}"
+        assert sum(int(run.rsplit("(", 1)[1].rstrip(")")) if " … " in run else 1 for run in runs) == actors
+    ax.figure.canvas.draw()
+    boxes = [label.get_window_extent() for label in ax.get_yticklabels()]
+    assert min(label.get_fontsize() for label in ax.get_yticklabels()) >= 5
+    assert all(upper.y0 >= lower.y1 - 0.5 for upper, lower in zip(boxes, boxes[1:]))
+
+
+def test_a_million_events_draw_as_one_image_with_bounded_artists() -> None:
+    tl = Timeline(maxlen=None)
+    for n in range(1_000_000):
+        tl.record(f"client-{n % 10_000}", "send", nbytes=1)
+    ax = plot_timeline(tl)
+    assert len(ax.images) == 1 and not ax.collections and not ax.texts
+    assert int(ax.images[0].get_array()[..., 3].astype(bool).sum()) > 0
+    assert len(lane_labels(ax)) <= 1.5 * GROUPED_LANES
+
+
+# -- a scale run ----------------------------------------------------------------
+
+
+def scale_row(server: str, connections: int, recorded: int | None) -> dict[str, object]:
+    return {
+        "server": server, "selector": "EpollSelector", "connections": connections, "verified": connections,
+        "connect_s": 3.0, "echo_s": 2.0, "close_s": 1.0, "server_maxrss_kib": 50 * 1024, "load_maxrss_kib": 60 * 1024,
+        "events_recorded": recorded, "events_dropped": 0 if recorded else None,
+    }
+
+
+def test_a_scale_run_is_drawn_as_phases_and_memory() -> None:
+    figure = plot_scale([scale_row("echoserver", 19_700, None), scale_row("echoserver-record", 19_700, 180_000)])
+    times, memory = figure.axes
+    assert len(times.patches) == 3 * 2 and len(memory.patches) == 2 * 2  # 3 phases, 2 processes, 2 servers
+    notes = [text.get_text() for text in times.texts]
+    assert notes == ["19,700 byte-exact\nnot recorded", "19,700 byte-exact\n180,000 events recorded, 0 dropped"]
+    assert "1,024 KiB" not in "".join(t.get_text() for t in memory.texts) and "(2.6 KiB/conn)" in memory.texts[0].get_text()
+    assert figure._suptitle.get_text() == "19,700 concurrent connections to one EchoServer thread on EpollSelector"
+    figure.canvas.draw()
+
+
+def test_a_scale_plot_needs_results_with_their_fields() -> None:
+    with pytest.raises(ValueError, match="got none"):
+        plot_scale([])
+    row = scale_row("echoserver", 10, None)
+    del row["echo_s"]
+    with pytest.raises(KeyError, match="echo_s"):
+        plot_scale([row])
