@@ -11,25 +11,31 @@ without bound.
 How recording stays cheap (a recording server makes three or four events per
 echoed message, so this is its hot path):
 
-- `record` takes no lock. It reads the clock and extends a pending list with
-  the event's seven values; ``list.extend`` with a tuple is atomic (under the
-  GIL, and guarded per list on free-threaded builds), so the list's order is
-  the ``seq`` order.
-- Every `BATCH` events, or before any read, the pending values are moved, under
-  a lock, into columns: one `array.array` per field, with the actor and detail
-  strings interned as 32-bit ids and the action as an 8-bit one (a timeline
-  knows at most 256 different actions). ``del pending[:n]`` removes exactly
-  the values that were moved, so an extend racing with it is never lost. The
-  move is done by C-level slices, ``map`` and ``array.extend``, not a Python loop.
-- The columns hold 26 bytes per event (clock reading 8, fd 4, nbytes 4,
-  actor 4, detail 4, action 1, mask 1) instead of about 200 for a tuple, a
-  float and a list slot. nbytes is a signed 32-bit number: Linux moves at
-  most 0x7ffff000 bytes in one send() or recv(), and a mask fits in a byte.
-  ``seq`` is not stored: it is the position plus the number dropped before it.
-- When the columns hold `maxlen` plus an eighth more, the oldest are cut in
-  one go; until then reads simply start ``maxlen`` from the end. When the
-  string table has doubled since it was last rebuilt (a long-running server
-  meets a new actor per connection), it is rebuilt from the strings still in use.
+- `record` takes no lock and looks up no attribute: it is a closure (see
+  `_recorder`) that reads the clock and extends a pending list with the
+  event's seven values. ``list.extend`` with a tuple is one C call, atomic
+  under the GIL (and guarded per list on free-threaded builds), so the list's
+  order is the ``seq`` order. Every `BATCH`-th call, counted by ``next()`` on
+  an `itertools.cycle` (one C call too), moves what is pending; the count
+  decides only when a move happens, never what is kept.
+- The move, also done before any read, runs under a lock. It takes the
+  pending values with one slice and removes exactly those with one ``del``,
+  so an extend racing with it is never lost. Each field becomes the packed
+  bytes of an array: `struct` converts the values in C, the actor and detail
+  strings become 32-bit ids in a string table (one C-level dict lookup each,
+  through ``operator.itemgetter``) and the action an 8-bit one (a timeline
+  knows at most 256 different actions). No Python loop runs per event.
+- Stored events are a deque of immutable blocks of about `BATCH` events: 26
+  bytes per event (clock reading 8, fd 4, nbytes 4, actor 4, detail 4,
+  action 1, mask 1) instead of about 200 for a tuple, a float and a list
+  slot. nbytes is a signed 32-bit number: Linux moves at most 0x7ffff000
+  bytes in one send() or recv(), and a mask fits in a byte. ``seq`` is not
+  stored: it is the position plus the number dropped before it.
+- Dropping the oldest pops whole blocks once the newer ones hold ``maxlen``
+  events, so nothing is moved or reallocated; reads start ``maxlen`` from the
+  end. When the string table has doubled since it was last rebuilt (a
+  long-running server meets a new actor per connection), it is rebuilt from
+  the strings still in use.
 
 Each event's time is read just before its append, outside any lock, so two
 threads recording within the same microsecond may get ``t`` a hair out of
