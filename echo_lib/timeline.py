@@ -44,9 +44,9 @@ threads recording within the same microsecond may get ``t`` a hair out of
 
 from __future__ import annotations
 
+import itertools
 import struct
 import sys
-import itertools
 import threading
 import time
 import weakref
@@ -83,7 +83,6 @@ _BATCH_VALUES = BATCH * _WIDTH
 # a fifth of the cost of recording. Above the placeholders' count the list
 # stays well over half full, so its allocation is kept from batch to batch.
 _RESERVE = _BATCH_VALUES * 13 // 10
-_STRING_FIELDS = frozenset({"actor", "detail"})  # ids into the string table; actions have their own
 _new_event = tuple.__new__
 #: What converting a bad value raises: the whole move is then redone one event at a time.
 _BAD_VALUE = (TypeError, ValueError, OverflowError, struct.error)
@@ -335,8 +334,10 @@ class Timeline:
         def renumbered(ids: bytes) -> bytes:
             return array("I", [strings.setdefault(old[i], len(strings)) for i in array("I", ids)]).tobytes()
 
-        for index, (rows, t, actor, action, fd, mask, nbytes, detail) in enumerate(self._blocks):
-            self._blocks[index] = (rows, t, renumbered(actor), action, fd, mask, nbytes, renumbered(detail))
+        self._blocks = deque(
+            (rows, t, renumbered(actor), action, fd, mask, nbytes, renumbered(detail))
+            for rows, t, actor, action, fd, mask, nbytes, detail in self._blocks
+        )
         self._strings_kept = len(strings)
 
     def _view(self) -> tuple[int, int]:
@@ -369,7 +370,7 @@ class Timeline:
             return self._cut + self._view()[0]
 
     def storage_bytes(self) -> int:
-        """Bytes held by the columns (their allocated capacity) and the string table."""
+        """Bytes held by the stored blocks and the string tables."""
         with self._lock:
             self._move_pending()
             columns = sys.getsizeof(self._blocks) + sum(sum(map(sys.getsizeof, block)) for block in self._blocks)
