@@ -51,6 +51,7 @@ class RecordingSelector(selectors.BaseSelector):
         self.actor = actor
         self._labels: dict[int, str | None] = {}
         self._auto = 0
+        self._details: dict[tuple[str, int], str] = {}  # select() details, made once each
 
     def label(self, fileobj: _FileObj, actor: str | None) -> None:
         """Name the actor for ``fileobj``'s events; None hides them."""
@@ -79,18 +80,17 @@ class RecordingSelector(selectors.BaseSelector):
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         ready = select(self.inner, timeout)
-        shown = []
-        for key, mask in ready:
-            actor = self._labels.get(key.fd, "")
-            if actor == "":  # not labelled yet: name it now
-                actor = self._actor(key)
-            if actor is not None:
-                shown.append((actor, key.fd, mask))
+        labels = self._labels
+        actors = [labels.get(key.fd, "") for key, _ in ready]
+        if "" in actors:  # not labelled yet: name them now, in order
+            actors = [self._actor(key) if actor == "" else actor for actor, (key, _) in zip(actors, ready)]
+        shown = len(actors) - actors.count(None)
         record = self.timeline.record
         if shown or not ready:
-            record(self.actor, "select", -1, 0, len(shown), _select_detail(timeout, len(shown)))
-        for actor, fd, mask in shown:
-            record(actor, "ready", fd, mask)
+            record(self.actor, "select", -1, 0, shown, self._select_detail(timeout, shown))
+        for actor, (key, mask) in zip(actors, ready):
+            if actor is not None:
+                record(actor, "ready", key.fd, mask)
         return ready
 
     def close(self) -> None:
@@ -105,6 +105,15 @@ class RecordingSelector(selectors.BaseSelector):
         if actor is not None:
             self.timeline.record(actor, action, key.fd, events, detail=detail)
 
+    def _select_detail(self, timeout: float | None, ready: int) -> str:
+        # Only the kind of wait, never the number: summaries must not change between runs.
+        wait = "block" if timeout is None else "poll" if timeout <= 0 else "wait"
+        try:
+            return self._details[wait, ready]
+        except KeyError:  # made once per kind and count, then shared by every event
+            text = self._details[wait, ready] = f"{wait}, {ready} ready" if ready else f"{wait}, nothing ready"
+            return text
+
     def _actor(self, key: selectors.SelectorKey) -> str | None:
         try:
             return self._labels[key.fd]
@@ -115,9 +124,3 @@ class RecordingSelector(selectors.BaseSelector):
 
     def __repr__(self) -> str:
         return f"<RecordingSelector around {type(self.inner).__name__}, {len(self.timeline)} events>"
-
-
-def _select_detail(timeout: float | None, ready: int) -> str:
-    # Only the kind of wait, never the number: summaries must not change between runs.
-    wait = "block" if timeout is None else "poll" if timeout <= 0 else "wait"
-    return f"{wait}, {ready} ready" if ready else f"{wait}, nothing ready"

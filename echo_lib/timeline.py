@@ -11,25 +11,31 @@ without bound.
 How recording stays cheap (a recording server makes three or four events per
 echoed message, so this is its hot path):
 
-- `record` takes no lock. It reads the clock and extends a pending list with
-  the event's seven values; ``list.extend`` with a tuple is atomic (under the
-  GIL, and guarded per list on free-threaded builds), so the list's order is
-  the ``seq`` order.
-- Every `BATCH` events, or before any read, the pending values are moved, under
-  a lock, into columns: one `array.array` per field, with the actor and detail
-  strings interned as 32-bit ids and the action as an 8-bit one (a timeline
-  knows at most 256 different actions). ``del pending[:n]`` removes exactly
-  the values that were moved, so an extend racing with it is never lost. The
-  move is done by C-level slices, ``map`` and ``array.extend``, not a Python loop.
-- The columns hold 26 bytes per event (clock reading 8, fd 4, nbytes 4,
-  actor 4, detail 4, action 1, mask 1) instead of about 200 for a tuple, a
-  float and a list slot. nbytes is a signed 32-bit number: Linux moves at
-  most 0x7ffff000 bytes in one send() or recv(), and a mask fits in a byte.
-  ``seq`` is not stored: it is the position plus the number dropped before it.
-- When the columns hold `maxlen` plus an eighth more, the oldest are cut in
-  one go; until then reads simply start ``maxlen`` from the end. When the
-  string table has doubled since it was last rebuilt (a long-running server
-  meets a new actor per connection), it is rebuilt from the strings still in use.
+- `record` takes no lock and looks up no attribute: it is a closure (see
+  `_recorder`) that reads the clock and extends a pending list with the
+  event's seven values. ``list.extend`` with a tuple is one C call, atomic
+  under the GIL (and guarded per list on free-threaded builds), so the list's
+  order is the ``seq`` order. Every `BATCH`-th call, counted by ``next()`` on
+  an `itertools.cycle` (one C call too), moves what is pending; the count
+  decides only when a move happens, never what is kept.
+- The move, also done before any read, runs under a lock. It takes the
+  pending values with one slice and removes exactly those with one ``del``,
+  so an extend racing with it is never lost. Each field becomes the packed
+  bytes of an array: `struct` converts the values in C, the actor and detail
+  strings become 32-bit ids in a string table (one C-level dict lookup each,
+  through ``operator.itemgetter``) and the action an 8-bit one (a timeline
+  knows at most 256 different actions). No Python loop runs per event.
+- Stored events are a deque of immutable blocks of about `BATCH` events: 26
+  bytes per event (clock reading 8, fd 4, nbytes 4, actor 4, detail 4,
+  action 1, mask 1) instead of about 200 for a tuple, a float and a list
+  slot. nbytes is a signed 32-bit number: Linux moves at most 0x7ffff000
+  bytes in one send() or recv(), and a mask fits in a byte. ``seq`` is not
+  stored: it is the position plus the number dropped before it.
+- Dropping the oldest pops whole blocks once the newer ones hold ``maxlen``
+  events, so nothing is moved or reallocated; reads start ``maxlen`` from the
+  end. When the string table has doubled since it was last rebuilt (a
+  long-running server meets a new actor per connection), it is rebuilt from
+  the strings still in use.
 
 Each event's time is read just before its append, outside any lock, so two
 threads recording within the same microsecond may get ``t`` a hair out of
@@ -38,14 +44,17 @@ threads recording within the same microsecond may get ``t`` a hair out of
 
 from __future__ import annotations
 
+import itertools
+import struct
 import sys
 import threading
 import time
+import weakref
 from array import array
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
-from operator import sub
+from operator import itemgetter, sub
 from typing import NamedTuple
 
 from .events import ACTIONS, Event, mask_name
@@ -68,8 +77,26 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
 )
 _WIDTH = len(_COLUMNS)
 _BATCH_VALUES = BATCH * _WIDTH
-_STRING_FIELDS = frozenset({"actor", "detail"})  # ids into the string table; actions have their own
+# The pending list starts with this many placeholders that are never moved.
+# Emptying a list to below half its allocation makes CPython shrink it, and
+# refilling it then reallocates and copies it a dozen times per batch: about
+# a fifth of the cost of recording. Above the placeholders' count the list
+# stays well over half full, so its allocation is kept from batch to batch.
+_RESERVE = _BATCH_VALUES * 13 // 10
 _new_event = tuple.__new__
+#: What converting a bad value raises: the whole move is then redone one event at a time.
+_BAD_VALUE = (TypeError, ValueError, OverflowError, struct.error)
+
+
+#: Stored events: (rows, then one column's bytes per field in `_COLUMNS` order).
+_Block = tuple[int, bytes, bytes, bytes, bytes, bytes, bytes, bytes]
+
+
+def _array(code: str, data: bytes, first: int) -> array:
+    """The array of ``code`` held in ``data``, from item ``first`` on."""
+    column = array(code)
+    column.frombytes(memoryview(data)[first * column.itemsize :])
+    return column
 
 
 class Columns(NamedTuple):
@@ -114,27 +141,85 @@ class Columns(NamedTuple):
     @classmethod
     def from_events(cls, events: Sequence[Event]) -> Columns:
         """The columns of a list of `Event`s (seq taken from the first one)."""
-        strings, actions = _Strings(), _Strings()
-        intern = _interners(strings, actions)
-        fields = list(zip(*events)) if events else [()] * 8
-        columns = [array(code, map(intern[name], values) if name in intern else values)
-                   for (name, code), values in zip(_COLUMNS, fields[1:])]
+        strings: dict[str, int] = {}
+        actions: dict[str, int] = {}
+        flat = [value for event in events for value in event[1:]]
+        columns = [array(code, data) for (_, code), data in zip(_COLUMNS, _convert(flat, strings, actions))]
         return cls(events[0].seq if events else 1, *columns, tuple(strings), tuple(actions))
 
 
-def _interners(strings: _Strings, actions: _Strings) -> dict[str, Callable[[str], int]]:
-    """field -> the function that gives a string's id: actors and details share a table."""
-    return {"actor": strings.__getitem__, "action": actions.__getitem__, "detail": strings.__getitem__}
+def _recorder(pending: list[object], clock: Callable[[], float], flush: weakref.WeakMethod) -> Callable[..., None]:
+    """The hot path of `Timeline.record`, as a closure: no attribute is looked up per event.
+
+    It holds its timeline's ``_flush`` weakly, so that the timeline and its
+    recorder form no reference cycle and are freed as soon as they are unused.
+    """
+    extend = pending.extend
+    # Every BATCH-th call moves what is pending. ``next()`` on a cycle is one
+    # atomic C call that returns a cached object, where ``len(pending)`` would
+    # allocate an int (the list is longer than 256) on every call.
+    ticks = itertools.cycle((True,) * (BATCH - 1) + (False,))
+
+    def record(actor: str, action: str, fd: int = -1, mask: int = 0, nbytes: int = 0, detail: str = "") -> None:
+        extend((clock(), actor, action, fd, mask, nbytes, detail))
+        if not next(ticks):
+            move = flush()
+            if move is None:  # the timeline is gone: nobody can read these events
+                del pending[_RESERVE:]
+            else:
+                move()
+
+    return record
 
 
-class _Strings(dict[str, int]):
-    """Interned strings: ``table[text]`` is its id, new ids given on first sight."""
+def _convert(flat: list[object], strings: dict[str, int], actions: dict[str, int]) -> list[bytes]:
+    """The bytes to append to each column for ``flat``, the values of whole events in a row.
 
-    def __missing__(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"actor, action and detail must be strings, got {text!r}")
-        self[text] = number = len(self)
-        return number
+    Strings are replaced by their ids in ``strings`` (actors, details) or
+    ``actions``, new ids given as needed. Raises `TypeError`, `ValueError`,
+    `OverflowError` or `struct.error` for a bad value.
+    """
+    rows = len(flat) // _WIDTH
+    return [
+        _pack("d", rows, flat[0::_WIDTH]),
+        _pack("I", rows, _ids(strings, flat[1::_WIDTH])),
+        bytes(_ids(actions, flat[2::_WIDTH])),  # ValueError past 255: at most 256 actions
+        _pack("i", rows, flat[3::_WIDTH]),
+        bytes(flat[4::_WIDTH]),
+        _pack("i", rows, flat[5::_WIDTH]),
+        _pack("I", rows, _ids(strings, flat[6::_WIDTH])),
+    ]
+
+
+def _ids(table: dict[str, int], texts: list[object]) -> Sequence[int]:
+    """Each text's id in ``table``, new ids given as needed.
+
+    One C-level lookup per text in a plain dict (a dict subclass with
+    ``__missing__`` takes twice as long). Raises `TypeError` for a text that
+    is not a string.
+    """
+    if not texts:
+        return ()
+    lookup = itemgetter(*texts) if len(texts) > 1 else lambda table: (table[texts[0]],)
+    try:
+        return lookup(table)
+    except KeyError:  # new strings: rare, so a Python loop will do
+        for text in texts:
+            if text not in table:
+                if not isinstance(text, str):
+                    raise TypeError(f"actor, action and detail must be strings, got {text!r}") from None
+                table[text] = len(table)
+        return lookup(table)
+
+
+def _pack(code: str, count: int, values: Sequence[object]) -> bytes:
+    """``count`` values as the bytes of an array of ``code``.
+
+    `struct` converts each value in a few nanoseconds, where ``array(code,
+    values)`` parses each one as a function argument and takes about 25.
+    Raises `struct.error` for a value of the wrong type or out of range.
+    """
+    return struct.pack(f"{count}{code}", *values)
 
 
 class Timeline:
@@ -153,16 +238,20 @@ class Timeline:
             raise ValueError(f"maxlen must be at least 1 or None, got {maxlen!r}")
         self.maxlen = maxlen
         self._lock = threading.Lock()
-        self._pending: list[object] = []  # 7 values per event, flat
+        self._pending: list[object] = [None] * _RESERVE  # then 7 values per event, flat
         self._clock = clock
         self._start = clock()
         self._new_columns()
+        self._recorder = _recorder(self._pending, clock, weakref.WeakMethod(self._flush))
+        if type(self).record is Timeline.record:  # a subclass's own record() stays in charge
+            self.record = self._recorder  # type: ignore[method-assign]
 
     def _new_columns(self) -> None:
-        self._strings = _Strings()
-        self._actions = _Strings()
-        self._columns = [array(code) for _, code in _COLUMNS]
-        self._cut = 0  # events removed from the front of the columns
+        self._strings: dict[str, int] = {}  # actor and detail -> id
+        self._actions: dict[str, int] = {}  # action -> id
+        self._blocks: deque[_Block] = deque()  # oldest first
+        self._stored = 0  # rows in the blocks
+        self._cut = 0  # events removed from the front of the blocks
         self._strings_kept = 0  # strings in use at the last compaction
 
     def record(
@@ -181,10 +270,7 @@ class Timeline:
         string, an fd or nbytes that is not a 32-bit int, a mask outside
         0..255, or a 257th different action; the bad event is left out.
         """
-        pending = self._pending
-        pending.extend((self._clock(), actor, action, fd, mask, nbytes, detail))
-        if len(pending) >= _BATCH_VALUES:
-            self._flush()
+        self._recorder(actor, action, fd, mask, nbytes, detail)
 
     def _flush(self) -> None:
         with self._lock:
@@ -193,26 +279,27 @@ class Timeline:
     def _move_pending(self) -> None:
         """Move the pending values into the columns; call with the lock held."""
         pending = self._pending
-        count = len(pending)
+        count = len(pending) - _RESERVE
         count -= count % _WIDTH  # whole events only (extend is atomic, but be sure)
         if not count:
             return
-        batch = pending[:count]
-        del pending[:count]  # values appended meanwhile land after ``count``: kept
+        batch = pending[_RESERVE : _RESERVE + count]
+        del pending[_RESERVE : _RESERVE + count]  # values appended meanwhile land after these: kept
         try:
             self._append_rows(batch)
-        except (TypeError, OverflowError):
+        except _BAD_VALUE:
             self._append_checked(batch)
         self._trim()
 
     def _append_rows(self, flat: list[object]) -> None:
-        intern = _interners(self._strings, self._actions)
-        converted = [
-            array(code, map(intern[name], flat[index::_WIDTH]) if name in intern else flat[index::_WIDTH])
-            for index, (name, code) in enumerate(_COLUMNS)
-        ]
-        for column, values in zip(self._columns, converted):  # all or nothing
-            column.extend(values)
+        added = len(flat) // _WIDTH
+        columns = _convert(flat, self._strings, self._actions)
+        blocks, rows = self._blocks, added
+        if blocks and blocks[-1][0] < BATCH:  # a read moved only a few: grow that block
+            last = blocks.pop()
+            rows, columns = last[0] + added, [b"".join(pair) for pair in zip(last[1:], columns)]
+        blocks.append((rows, *columns))
+        self._stored += added
 
     def _append_checked(self, flat: list[object]) -> None:
         """One event at a time: keep the good ones, then raise for the first bad one."""
@@ -221,38 +308,41 @@ class Timeline:
             row = flat[start : start + _WIDTH]
             try:
                 self._append_rows(row)
-            except (TypeError, OverflowError) as exc:
+            except _BAD_VALUE as exc:
                 bad.append((exc, row))
         if bad:
             exc, row = bad[0]
             raise TypeError(f"cannot record event {tuple(row[1:])!r} ({len(bad)} bad in all): {exc}") from exc
 
     def _trim(self) -> None:
-        """Cut the oldest rows once an eighth more than ``maxlen`` are stored."""
+        """Drop the oldest blocks that hold only events beyond ``maxlen``."""
         if self.maxlen is None:
             return
-        excess = len(self._columns[0]) - self.maxlen
-        if excess <= max(self.maxlen // 8, BATCH):
-            return
-        for column in self._columns:
-            del column[:excess]
-        self._cut += excess
+        blocks = self._blocks
+        while self._stored - blocks[0][0] >= self.maxlen:
+            rows = blocks.popleft()[0]
+            self._stored -= rows
+            self._cut += rows
         if len(self._strings) > 2 * self._strings_kept + 1024:
             self._compact_strings()
 
     def _compact_strings(self) -> None:
-        """Rebuild the string table from the strings the columns still use."""
+        """Rebuild the string table from the strings the blocks still use."""
         old = tuple(self._strings)
-        self._strings = strings = _Strings()
-        for name, column in zip((name for name, _ in _COLUMNS), self._columns):
-            if name in _STRING_FIELDS:
-                column[:] = array(column.typecode, [strings[old[i]] for i in column])
+        self._strings = strings = {}
+
+        def renumbered(ids: bytes) -> bytes:
+            return array("I", [strings.setdefault(old[i], len(strings)) for i in array("I", ids)]).tobytes()
+
+        self._blocks = deque(
+            (rows, t, renumbered(actor), action, fd, mask, nbytes, renumbered(detail))
+            for rows, t, actor, action, fd, mask, nbytes, detail in self._blocks
+        )
         self._strings_kept = len(strings)
 
     def _view(self) -> tuple[int, int]:
-        """(first index, first seq) of the visible rows; call with the lock held."""
-        stored = len(self._columns[0])
-        first = max(0, stored - self.maxlen) if self.maxlen is not None else 0
+        """(first row, first seq) of the visible rows; call with the lock held."""
+        first = max(0, self._stored - self.maxlen) if self.maxlen is not None else 0
         return first, self._cut + first + 1
 
     def columns(self) -> Columns:
@@ -260,8 +350,9 @@ class Timeline:
         with self._lock:
             self._move_pending()
             first, first_seq = self._view()
-            t, *rest = (column[first:] for column in self._columns)
+            joined = [b"".join(column) for column in list(zip(*self._blocks))[1:]] if self._blocks else [b""] * _WIDTH
             start, strings, actions = self._start, tuple(self._strings), tuple(self._actions)
+        t, *rest = (_array(code, data, first) for (_, code), data in zip(_COLUMNS, joined))
         return Columns(first_seq, array("d", map(sub, t, repeat(start))), *rest, strings, actions)
 
     @property
@@ -269,7 +360,7 @@ class Timeline:
         """The sequence number of the newest event (0 before the first)."""
         with self._lock:
             self._move_pending()
-            return self._cut + len(self._columns[0])
+            return self._cut + self._stored
 
     @property
     def dropped(self) -> int:
@@ -279,17 +370,17 @@ class Timeline:
             return self._cut + self._view()[0]
 
     def storage_bytes(self) -> int:
-        """Bytes held by the columns (their allocated capacity) and the string table."""
+        """Bytes held by the stored blocks and the string tables."""
         with self._lock:
             self._move_pending()
-            columns = sum(column.buffer_info()[1] * column.itemsize for column in self._columns)
+            columns = sys.getsizeof(self._blocks) + sum(sum(map(sys.getsizeof, block)) for block in self._blocks)
             strings = sum(map(sys.getsizeof, (self._strings, self._actions, *self._strings, *self._actions)))
         return columns + strings
 
     def clear(self) -> None:
         """Forget every event and restart the clock and the sequence numbers."""
         with self._lock:
-            del self._pending[: len(self._pending)]
+            del self._pending[_RESERVE:]
             self._new_columns()
             self._start = self._clock()
 
@@ -297,7 +388,7 @@ class Timeline:
         with self._lock:
             self._move_pending()
             first, _ = self._view()
-            return len(self._columns[0]) - first
+            return self._stored - first
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events())

@@ -11,6 +11,7 @@ import random
 import re
 import selectors
 import threading
+import weakref
 from collections import deque
 
 import pytest
@@ -154,6 +155,41 @@ def test_clear_empties_pending_and_stored_events() -> None:
     tl.clear()
     tl.record("a", "select")
     assert [(e.seq, e.actor) for e in tl] == [(1, "a")] and tl.dropped == 0
+
+
+# -- the recording hot path ---------------------------------------------------
+
+
+def test_the_batch_th_record_call_moves_the_batch_in_the_recording_thread() -> None:
+    tl = Timeline()
+    tl.record("a", "send", fd=None)  # type: ignore[arg-type]
+    for _ in range(BATCH - 2):
+        tl.record("a", "send")
+    with pytest.raises(TypeError, match="None"):
+        tl.record("a", "send")  # the BATCH-th call: the bad value is refused here, not at a read
+    assert len(tl) == BATCH - 1 and tl.last_seq == BATCH - 1
+
+
+def test_a_timeline_is_freed_while_its_record_method_lives_on() -> None:
+    tl = Timeline()
+    record, alive = tl.record, weakref.ref(tl)
+    del tl
+    assert alive() is None  # no reference cycle: freed at once, without the garbage collector
+    for n in range(2 * BATCH):
+        record("a", "send", nbytes=n)  # its moves find no timeline: the events are let go, no error
+
+
+def test_a_subclass_record_method_stays_in_charge() -> None:
+    calls: list[tuple[object, ...]] = []
+
+    class Counting(Timeline):
+        def record(self, actor: str, action: str, fd: int = -1, mask: int = 0, nbytes: int = 0, detail: str = "") -> None:
+            calls.append((actor, action, nbytes))
+            super().record(actor, action, fd, mask, nbytes, detail)
+
+    tl = Counting()
+    tl.record("a", "send", nbytes=3)
+    assert calls == [("a", "send", 3)] and [(e.actor, e.nbytes) for e in tl] == [("a", 3)]
 
 
 # -- concurrent writers -------------------------------------------------------
