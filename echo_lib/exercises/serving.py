@@ -329,7 +329,11 @@ class Client:
             selector.modify(self.sock, READ, self)
             return
         if self.mode == "echo":
-            self.sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
+            try:
+                self.sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
+            except OSError:  # ENOTCONN: a reset from the server got here first
+                self.reset = True
+                return self.close(selector)
         selector.modify(self.sock, READ, self)
 
     def _read(self, selector: selectors.BaseSelector) -> None:
