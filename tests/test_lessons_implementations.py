@@ -195,3 +195,15 @@ def test_the_lab_finds_out_when_a_busy_process_pushes_fds_past_fd_setsize() -> N
         assert lab.run() is None
     assert lab.text().startswith("SelectSelector cannot watch 1,000 idle sockets here: the highest is fd ")
     assert lab.points == []
+
+
+@pytest.mark.skipif(not hasattr(selectors, "SelectSelector") or sys.platform == "win32", reason="the fd-number limit of select()")
+def test_a_count_that_lands_exactly_on_the_limit_is_marked_as_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With exactly 24 other descriptors open, 1,000 idle sockets fill every number
+    # below FD_SETSIZE: that point is the limit, and no extra point is measured.
+    import echo_lib.lessons.implementations as lesson
+
+    with IdleSockets(20) as socks:
+        monkeypatch.setattr(lesson, "FD_SETSIZE", socks[10].fileno())  # 10 sockets fit below it
+        points = lesson._measure_class(selectors.SelectSelector, socks, [1, 10, 20], rounds=1)
+    assert [(p.sockets, p.at_limit) for p in points] == [(1, False), (10, True)]

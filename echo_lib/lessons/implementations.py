@@ -39,7 +39,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..implementations import FD_SETSIZE, available_selectors
@@ -296,7 +296,7 @@ class CostPoint:
     selector: str
     sockets: int
     seconds: float
-    at_limit: bool = False  # the last count below FD_SETSIZE, not one that was asked for
+    at_limit: bool = False  # the last count below FD_SETSIZE (asked for, or added to show the limit)
 
     def __str__(self) -> str:
         return f"{self.selector}, {_sockets(self.sockets)}: {_duration(self.seconds)} per select(0)"
@@ -431,7 +431,9 @@ def _measure_class(cls: type[selectors.BaseSelector], socks: list[socket.socket]
     below = sum(sock.fileno() < FD_SETSIZE for sock in socks) if limited else len(socks)
     for n in counts:
         if n > below:
-            if below and (not points or points[-1].sockets < below):
+            if points and points[-1].sockets == below:  # the count just measured is the limit itself
+                points[-1] = replace(points[-1], at_limit=True)
+            elif below:
                 points.append(CostPoint(cls.__name__, below, select_cost(cls, socks[:below], rounds), at_limit=True))
             break
         points.append(CostPoint(cls.__name__, n, select_cost(cls, socks[:n], rounds)))
