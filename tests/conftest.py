@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +39,16 @@ def sel(selector_name: str) -> Iterator[selectors.BaseSelector]:
 def loop_selector(request: pytest.FixtureRequest) -> SelectorSpec:
     """Each selector class by name, then `KqueueStyleSelector` (split, shuffled entries)."""
     return request.param
+
+
+@pytest.fixture
+def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """Two ends of one loopback TCP connection, blocking: (client, server side), closed after the test."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        server_side, _ = listener.accept()
+    with client, server_side:
+        yield client, server_side
 
 
 def open_fds() -> int:

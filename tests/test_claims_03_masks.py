@@ -12,7 +12,6 @@ import selectors
 import socket
 import struct
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,13 +19,9 @@ READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+def pair(tcp_pair: tuple[socket.socket, socket.socket]) -> tuple[socket.socket, socket.socket]:
     """Two ends of one loopback TCP connection: (client, server side)."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client = socket.create_connection(listener.getsockname(), timeout=5)
-        server_side, _ = listener.accept()
-    with client, server_side:
-        yield client, server_side
+    return tcp_pair
 
 
 def _masks(sel: selectors.BaseSelector, timeout: float = 0) -> list[int]:

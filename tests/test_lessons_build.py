@@ -6,7 +6,6 @@ from __future__ import annotations
 import selectors
 import socket
 import struct
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,15 +18,11 @@ KiB, MiB = 1 << 10, 1 << 20
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+def pair(tcp_pair: tuple[socket.socket, socket.socket]) -> tuple[socket.socket, socket.socket]:
     """A connected TCP pair on loopback: (the client's end, the server's accepted end), both non-blocking."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client = socket.create_connection(listener.getsockname(), timeout=2)
-        server, _ = listener.accept()
-    with client, server:
-        client.setblocking(False)
-        server.setblocking(False)
-        yield client, server
+    for sock in tcp_pair:
+        sock.setblocking(False)
+    return tcp_pair
 
 
 # -- 09 §1 Accept and register ----------------------------------------------------------
