@@ -134,9 +134,14 @@ class ServerRun:
             self.returned.set()
 
     def __enter__(self) -> ServerRun:
-        with _default_selector_is(self.selector, unless=_takes_selector(self.serve)):
-            self.thread.start()
-            self._wait_started()
+        try:
+            with _default_selector_is(self.selector, unless=_takes_selector(self.serve)):
+                self.thread.start()
+                self._wait_started()
+        except BaseException:  # e.g. no thread could be started: nothing else will close these
+            self.selector.close()
+            self.listener.close()
+            raise
         return self
 
     def _wait_started(self) -> None:
@@ -264,6 +269,7 @@ class Client:
     sndbuf: int | None = None
     sock: socket.socket | None = None
     sent: int = 0
+    sends: int = 0  # send() calls that took bytes: picks the next chunk size, whatever the kernel took
     received: bytearray = field(default_factory=bytearray)
     eof: bool = False
     reset: bool = False
@@ -312,7 +318,7 @@ class Client:
             self._read(selector)
 
     def _write(self, selector: selectors.BaseSelector) -> None:
-        size = self.chunks[self.sent % len(self.chunks)] if self.chunks else 256 * KiB
+        size = self.chunks[self.sends % len(self.chunks)] if self.chunks else 256 * KiB
         try:
             self.sent += self.sock.send(memoryview(self.payload)[self.sent : self.sent + size])  # type: ignore[union-attr]
         except BlockingIOError:
@@ -320,6 +326,7 @@ class Client:
         except OSError:
             self.reset = True
             return self.close(selector)
+        self.sends += 1
         self.peak, self.last_sent = max(self.peak, self.sent - len(self.received)), time.monotonic()
         if self.sent >= len(self.payload):
             self._all_sent(selector)
