@@ -13,6 +13,7 @@ import selectors
 import socket
 import time
 from collections.abc import Callable, Generator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..client import EchoClient, EchoResult
@@ -33,12 +34,12 @@ TIMEOUT = 5.0
 # -- exercise 1: predict what a generator and a coroutine accept ----------------------
 
 #: What the prediction is about: each is tried on a new generator and a new native coroutine.
-OPERATIONS: dict[str, Callable[[Any], Any]] = {
+OPERATIONS: Mapping[str, Callable[[Any], Any]] = MappingProxyType({
     "next": next,
     "send": lambda obj: obj.send(None),
     "iter": iter,
     "__await__": lambda obj: obj.__await__(),
-}
+})
 _WHY = {
     ("generator", "next"): "a generator is an iterator: next() runs it to its first yield",
     ("generator", "send"): "send(None) starts a generator, as Task does with ours",

@@ -11,6 +11,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
+from types import MappingProxyType
 from typing import Any
 
 from ..implementations import FD_SETSIZE, available_selectors
@@ -36,7 +37,7 @@ _PICK_CASES: tuple[tuple[str, int, bool], ...] = (
 # Four sockets at these fds, registered a, b, c, d, made readable b, d, a, c.
 # The numbers make the four orders differ: readiness b d a c (epoll),
 # registration a b c d (poll), fd modulo 8 c a d b (select's set), fd a d b c.
-PREDICT_NUMBERS: dict[str, int] = {"a": 921, "b": 931, "c": 936, "d": 930}
+PREDICT_NUMBERS: Mapping[str, int] = MappingProxyType({"a": 921, "b": 931, "c": 936, "d": 930})
 PREDICT_REGISTERED, PREDICT_READIED = "abcd", "bdac"
 _WHY = {
     "EpollSelector": f"epoll reports sockets in the order they became ready ({', '.join(PREDICT_READIED)})",
