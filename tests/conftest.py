@@ -47,7 +47,9 @@ def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     with contextlib.ExitStack() as stack:
         with socket.create_server(("127.0.0.1", 0)) as listener:
             listener.settimeout(5)
-            client = stack.enter_context(socket.create_connection(listener.getsockname(), timeout=5))
+            client = stack.enter_context(
+                socket.create_connection(listener.getsockname(), timeout=5)
+            )
             server_side = stack.enter_context(listener.accept()[0])
         server_side.settimeout(5)  # a claim that turns false fails in 5 s instead of hanging
         yield client, server_side

@@ -37,7 +37,9 @@ _POLL_WRITE = select.POLLOUT | select.POLLHUP | select.POLLERR
 class KqueueStyleSelector(selectors._BaseSelectorImpl):
     """Poll-based, but reporting as `selectors.KqueueSelector` does (see the module)."""
 
-    def __init__(self, seed: int = 0, order: Callable[[list[Entry]], list[Entry]] | None = None) -> None:
+    def __init__(
+        self, seed: int = 0, order: Callable[[list[Entry]], list[Entry]] | None = None
+    ) -> None:
         super().__init__()
         self._poll = select.poll()
         self._order = order if order is not None else _shuffler(seed)
@@ -46,7 +48,10 @@ class KqueueStyleSelector(selectors._BaseSelectorImpl):
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         key = super().register(fileobj, events, data)
         try:
-            self._poll.register(key.fd, (select.POLLIN if events & READ else 0) | (select.POLLOUT if events & WRITE else 0))
+            self._poll.register(
+                key.fd,
+                (select.POLLIN if events & READ else 0) | (select.POLLOUT if events & WRITE else 0),
+            )
         except BaseException:
             super().unregister(fileobj)
             raise
@@ -67,7 +72,11 @@ class KqueueStyleSelector(selectors._BaseSelectorImpl):
             key = self._fd_to_key.get(fd)
             if key is None:
                 continue
-            filters = [m for m, bits in ((READ, _POLL_READ), (WRITE, _POLL_WRITE)) if revents & bits and key.events & m]
+            filters = [
+                m
+                for m, bits in ((READ, _POLL_READ), (WRITE, _POLL_WRITE))
+                if revents & bits and key.events & m
+            ]
             self.splits += len(filters) > 1
             ready.extend((key, m) for m in filters)
         return self._order(ready)

@@ -26,18 +26,34 @@ def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, 
     return code, out, err
 
 
-def test_smoke_run_has_every_row_and_every_echo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_smoke_run_has_every_row_and_every_echo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "bench.json"
     code, out, err = run_main(
-        capsys, "--rounds", "1", "--connections", "2", "--messages", "50", "--sizes", "64,4096",
-        "--servers", ",".join(SMOKE_SERVERS), "--quiet", "--json", str(path),
+        capsys,
+        "--rounds",
+        "1",
+        "--connections",
+        "2",
+        "--messages",
+        "50",
+        "--sizes",
+        "64,4096",
+        "--servers",
+        ",".join(SMOKE_SERVERS),
+        "--quiet",
+        "--json",
+        str(path),
     )
     assert code == 0, err
     header, *lines = out.split("\n\n")[0].splitlines()
     assert [c.strip() for c in header.split("  ") if c.strip()] == list(bench.TABLE_COLUMNS)
     assert [line.split()[0] for line in lines] == [*SMOKE_SERVERS, *SMOKE_SERVERS]
     rows = json.loads(path.read_text())["rows"]
-    assert [(row["server"], row["size"]) for row in rows] == [(s, n) for n in (64, 4096) for s in SMOKE_SERVERS]
+    assert [(row["server"], row["size"]) for row in rows] == [
+        (s, n) for n in (64, 4096) for s in SMOKE_SERVERS
+    ]
     for row in rows:
         assert row["sent"] == row["echoed"] == 50, row
         assert row["us_per_message"] > 0 and row["note"] == ""
@@ -45,7 +61,13 @@ def test_smoke_run_has_every_row_and_every_echo(tmp_path: Path, capsys: pytest.C
 
 
 def test_run_benchmark_returns_rows_with_samples() -> None:
-    options = bench.BenchOptions(rounds=2, connections=3, messages=30, sizes=(100,), servers=("raw-selectors", "asyncio-streams"))
+    options = bench.BenchOptions(
+        rounds=2,
+        connections=3,
+        messages=30,
+        sizes=(100,),
+        servers=("raw-selectors", "asyncio-streams"),
+    )
     rows = bench.run_benchmark(options)
     assert [row.server for row in rows] == ["raw-selectors", "asyncio-streams"]
     assert rows[0].ratio_to_floor == 1.0
@@ -71,34 +93,64 @@ def test_targets_are_judged_from_the_medians() -> None:
     assert verdicts["echoserver-record ≤ 1.25× raw-selectors CPU/msg at 64 B"] is False
     assert verdicts["echoserver ≤ 1× asyncio-protocol CPU/msg at 64 B"] is True  # 0.35×
     rows[3] = bench.Row("asyncio-protocol", 64, 10.0, 0.2, 1.0, 1.0)
-    assert {text: met for text, met, _ in bench.check_targets(rows)}["echoserver ≤ 1× asyncio-protocol CPU/msg at 64 B"] is False
+    assert {text: met for text, met, _ in bench.check_targets(rows)}[
+        "echoserver ≤ 1× asyncio-protocol CPU/msg at 64 B"
+    ] is False
 
 
-def test_scale_run_echoes_every_unique_payload_byte_exact_and_records_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_scale_run_echoes_every_unique_payload_byte_exact_and_records_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "scale.json"
-    code, out, err = run_main(capsys, "--scale", "--connections", "300", "--selector", "poll", "--quiet", "--json", str(path))
+    code, out, err = run_main(
+        capsys,
+        "--scale",
+        "--connections",
+        "300",
+        "--selector",
+        "poll",
+        "--quiet",
+        "--json",
+        str(path),
+    )
     assert code == 0, err
     document = json.loads(path.read_text())
     plain, recording = document["scale"]
     assert (plain["server"], recording["server"]) == ("echoserver", "echoserver-record")
     for result in (plain, recording):
-        assert result["selector"] == "PollSelector" and result["connections"] == result["verified"] == 300
+        assert (
+            result["selector"] == "PollSelector"
+            and result["connections"] == result["verified"] == 300
+        )
         assert result["payload_bytes"] == sum(bench._scale_size(i) for i in range(300))
-        assert result["server_maxrss_kib"] > 0 and result["load_maxrss_kib"] > 0 and result["server_cpu_s"] > 0
+        assert (
+            result["server_maxrss_kib"] > 0
+            and result["load_maxrss_kib"] > 0
+            and result["server_cpu_s"] > 0
+        )
     assert plain["events_recorded"] is None
     # accept, register, ready, recv, send, ready, eof, unregister, close at least, per connection
     assert recording["events_recorded"] >= 9 * 300 and recording["events_dropped"] == 0
-    assert 0 < recording["bytes_per_event"] < 200  # a short run: the arrays' first allocations dominate
+    assert (
+        0 < recording["bytes_per_event"] < 200
+    )  # a short run: the arrays' first allocations dominate
     assert out.count("300/300 connections echoed") == 2 and "recorded" in out
     targets = {target["target"]: target["met"] for target in document["targets"]}
     assert targets["the recording server keeps every event"] is True
-    assert targets["C100K: 100,000 concurrent connections, byte-exact, recorded"] is None  # not tried with 300
+    assert (
+        targets["C100K: 100,000 concurrent connections, byte-exact, recorded"] is None
+    )  # not tried with 300
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="other 127.x addresses exist by default on Linux only")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="other 127.x addresses exist by default on Linux only",
+)
 def test_load_connections_spread_over_source_addresses() -> None:
-    assert [bench._source_address(i) for i in (0, bench.PER_SOURCE - 1, bench.PER_SOURCE, 5 * bench.PER_SOURCE)] == [
-        "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.7"]
+    assert [
+        bench._source_address(i)
+        for i in (0, bench.PER_SOURCE - 1, bench.PER_SOURCE, 5 * bench.PER_SOURCE)
+    ] == ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.7"]
     with socket.create_server(("127.0.0.1", 0)) as listener:
         socks = bench._connect_batch(listener.getsockname()[1], 2, 5.0, first=bench.PER_SOURCE - 1)
         try:
@@ -113,7 +165,11 @@ def test_recording_is_measured_and_judged() -> None:
     assert cost.us_per_event > 0 and 26 <= cost.bytes_per_event <= 200  # 26 B of columns, at least
     verdicts = bench.check_recording(bench.RecordingCost(1, 0.25, 40.0, 10, 2.0))
     assert [met for _, met, _ in verdicts] == [True, True, False]
-    assert [met for _, met, _ in bench.check_recording(bench.RecordingCost(1, 0.31, 49.0))] == [False, False, None]  # not drawn: n/a
+    assert [met for _, met, _ in bench.check_recording(bench.RecordingCost(1, 0.31, 49.0))] == [
+        False,
+        False,
+        None,
+    ]  # not drawn: n/a
 
 
 def test_payloads_differ_between_connections() -> None:
@@ -157,16 +213,23 @@ def test_a_wrong_echo_is_caught() -> None:
         (["--scale", "--servers", "asyncio-protocol"], "--scale supports echoserver"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["--connections", "10000"], "at most 1000, got 10000; add --scale"),
-        (["--scale", "--deadline", "0"], "--deadline: must be a positive number of seconds, got '0'"),
+        (
+            ["--scale", "--deadline", "0"],
+            "--deadline: must be a positive number of seconds, got '0'",
+        ),
     ],
 )
-def test_bad_arguments_are_named(capsys: pytest.CaptureFixture[str], argv: list[str], named: str) -> None:
+def test_bad_arguments_are_named(
+    capsys: pytest.CaptureFixture[str], argv: list[str], named: str
+) -> None:
     code, out, err = run_main(capsys, *argv)
     assert code == 2 and out == ""
     assert named in err
 
 
-def test_too_many_connections_for_the_hard_limit_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_too_many_connections_for_the_hard_limit_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY:
         pytest.skip("no hard limit on open files here")
@@ -192,7 +255,9 @@ def test_the_echo_lab_at_scale_a_recorded_10k_style_run_keeps_every_event() -> N
     assert run.verified == run.connections == 300 and run.payload_bytes == payload
     assert run.timeline.dropped == 0 and set(run.phase_s) == {"connect", "echo", "close"}
     counts = run.timeline.counts()
-    assert counts["accept"] == counts["eof"] == counts["close"] - 1 == 300  # and the listener's close
+    assert (
+        counts["accept"] == counts["eof"] == counts["close"] - 1 == 300
+    )  # and the listener's close
     assert run.timeline.bytes_moved() == {"recv": payload, "send": payload}
     assert str(run) == (
         f"300/300 connections echoed {payload:,} bytes byte-exact\n"

@@ -27,7 +27,9 @@ import book  # noqa: E402  (tools/book.py reads README's Binder line for the sit
 
 def binder_requirements() -> dict[str, str]:
     env = yaml.safe_load((BINDER / "environment.yml").read_text(encoding="utf-8"))
-    assert all(isinstance(item, str) for item in env["dependencies"]), "binder/environment.yml has a pip section"
+    assert all(isinstance(item, str) for item in env["dependencies"]), (
+        "binder/environment.yml has a pip section"
+    )
     return dict(map(split, env["dependencies"]))
 
 
@@ -57,8 +59,11 @@ def test_conda_forge_is_the_channel() -> None:
 def test_post_build_installs_the_project_without_touching_its_dependencies() -> None:
     post_build = BINDER / "postBuild"
     assert os.access(post_build, os.X_OK), "binder/postBuild must be executable"
-    commands = [shlex.split(line) for line in post_build.read_text(encoding="utf-8").splitlines()
-                if line.strip() and not line.startswith("#")]
+    commands = [
+        shlex.split(line)
+        for line in post_build.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert ["python", "-m", "pip", "install", "--no-deps", "--editable", "."] in commands
 
 
@@ -66,7 +71,12 @@ def test_readme_badge_is_one_line_that_opens_the_first_notebook() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     lines = [line for line in readme.splitlines() if "mybinder.org/v2/" in line]
     assert len(lines) == 1, f"the Binder URL must be set on one line, found {len(lines)}"
-    assert re.fullmatch(r"\[binder\]: https://mybinder\.org/v2/gh/[^/\s]+/[^/\s]+/[^?\s]+"
-                        r"\?urlpath=lab/tree/notebooks/00-start-here\.ipynb", lines[0]), lines[0]
+    assert re.fullmatch(
+        r"\[binder\]: https://mybinder\.org/v2/gh/[^/\s]+/[^/\s]+/[^?\s]+"
+        r"\?urlpath=lab/tree/notebooks/00-start-here\.ipynb",
+        lines[0],
+    ), lines[0]
     assert "][binder]" in readme, "no link uses the [binder] line"
-    assert book.binder_link(readme, "03-masks.ipynb").endswith("?urlpath=lab/tree/notebooks/03-masks.ipynb")
+    assert book.binder_link(readme, "03-masks.ipynb").endswith(
+        "?urlpath=lab/tree/notebooks/03-masks.ipynb"
+    )

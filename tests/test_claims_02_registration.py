@@ -121,10 +121,17 @@ def test_unregister_before_close_a_closed_socket_per_class(selector_name: str) -
 
 
 #: the notebook's close_then_reuse(): the data of a new socket on the old fd goes to
-REUSED_FD = {"EpollSelector": [], "PollSelector": ["old"], "DevpollSelector": ["old"], "SelectSelector": ["old"]}
+REUSED_FD = {
+    "EpollSelector": [],
+    "PollSelector": ["old"],
+    "DevpollSelector": ["old"],
+    "SelectSelector": ["old"],
+}
 
 
-def test_unregister_before_close_a_reused_fd_is_taken_for_the_old_socket(selector_name: str) -> None:
+def test_unregister_before_close_a_reused_fd_is_taken_for_the_old_socket(
+    selector_name: str,
+) -> None:
     with _selector(selector_name) as sel:
         old, peer = socket.socketpair()
         sel.register(old, READ, "old")

@@ -40,7 +40,9 @@ def test_1_bits_a_registration_needs_at_least_one_event(sel: selectors.BaseSelec
 # -- 2. Registered events and the ready mask -------------------------------------
 
 
-def test_2_ready_mask_is_a_subset_and_one_combined_entry_here(sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_2_ready_mask_is_a_subset_and_one_combined_entry_here(
+    sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]
+) -> None:
     client, server_side = pair
     sel.register(client, READ | WRITE)
     assert _masks(sel, 1) == [WRITE]
@@ -54,7 +56,9 @@ def test_2_ready_mask_is_a_subset_and_one_combined_entry_here(sel: selectors.Bas
 # -- 3. A connected socket is always writable: the WRITE busy loop ----------------
 
 
-def test_3_always_writable_write_fires_on_every_call(sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_3_always_writable_write_fires_on_every_call(
+    sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]
+) -> None:
     client, _ = pair
     sel.register(client, READ | WRITE)
     assert all(_masks(sel, 5) == [WRITE] for _ in range(200))
@@ -74,7 +78,9 @@ def test_4_readable_a_listener_with_a_connection_waiting(sel: selectors.BaseSele
             listener.accept()[0].close()
 
 
-def test_4_readable_end_of_file_and_recv_returns_empty(sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_4_readable_end_of_file_and_recv_returns_empty(
+    sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]
+) -> None:
     client, server_side = pair
     sel.register(server_side, READ)
     client.close()
@@ -83,7 +89,9 @@ def test_4_readable_end_of_file_and_recv_returns_empty(sel: selectors.BaseSelect
     assert _masks(sel) == [READ], "EOF stays readable: ignore it and the loop spins"
 
 
-def test_4_readable_a_reset_is_a_pending_error(sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_4_readable_a_reset_is_a_pending_error(
+    sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]
+) -> None:
     client, server_side = pair
     sel.register(server_side, READ)
     client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -100,7 +108,9 @@ def test_4_readable_a_reset_is_a_pending_error(sel: selectors.BaseSelector, pair
 # -- 5. How long select() waits: None, 0, or seconds -------------------------------
 
 
-def test_5_how_long_a_positive_timeout_waits_and_returns_empty(sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_5_how_long_a_positive_timeout_waits_and_returns_empty(
+    sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]
+) -> None:
     client, _ = pair
     sel.register(client, READ)
     assert sel.select(0) == []
@@ -112,7 +122,9 @@ def test_5_how_long_a_positive_timeout_waits_and_returns_empty(sel: selectors.Ba
 # -- 6. Level-triggered: unread data keeps firing -------------------------------
 
 
-def test_6_level_triggered_unread_data_keeps_firing(sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_6_level_triggered_unread_data_keeps_firing(
+    sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]
+) -> None:
     client, server_side = pair
     sel.register(client, READ)
     server_side.send(b"ping")

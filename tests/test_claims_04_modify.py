@@ -40,7 +40,9 @@ class _KernelCalls:
 # -- 1. modify() changes the events, the data, or both ------------------------------
 
 
-def test_1_modify_returns_a_new_key_for_the_same_fd(sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_1_modify_returns_a_new_key_for_the_same_fd(
+    sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]
+) -> None:
     a, _ = pair
     key = sel.register(a, READ, "on_read")
     new_key = sel.modify(a, READ | WRITE, "on_ready")
@@ -48,7 +50,9 @@ def test_1_modify_returns_a_new_key_for_the_same_fd(sel: selectors.BaseSelector,
     assert new_key is not key and new_key.fd == key.fd and sel.get_key(a) is new_key
 
 
-def test_1_modify_without_data_throws_the_callback_away(sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_1_modify_without_data_throws_the_callback_away(
+    sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]
+) -> None:
     a, _ = pair
     sel.register(a, READ, "on_read")
     assert sel.modify(a, READ | WRITE).data is None
@@ -56,7 +60,9 @@ def test_1_modify_without_data_throws_the_callback_away(sel: selectors.BaseSelec
     assert sel.modify(a, READ | WRITE).data is None, "even when the events do not change"
 
 
-def test_1_only_a_change_of_events_reaches_the_kernel(selector_name: str, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_1_only_a_change_of_events_reaches_the_kernel(
+    selector_name: str, pair: tuple[socket.socket, socket.socket]
+) -> None:
     cls = available_selectors()[selector_name]
     if not issubclass(cls, selectors._PollLikeSelector):
         pytest.skip(f"{selector_name} keeps no kernel object between calls")
@@ -72,7 +78,9 @@ def test_1_only_a_change_of_events_reaches_the_kernel(selector_name: str, pair: 
         sel._selector = kernel.real
 
 
-def test_1_select_and_kqueue_modify_by_unregister_and_register(selector_name: str, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_1_select_and_kqueue_modify_by_unregister_and_register(
+    selector_name: str, pair: tuple[socket.socket, socket.socket]
+) -> None:
     cls = available_selectors()[selector_name]
     if issubclass(cls, selectors._PollLikeSelector):
         pytest.skip(f"{selector_name} modifies in place")
@@ -97,7 +105,9 @@ def test_1_select_and_kqueue_modify_by_unregister_and_register(selector_name: st
 # -- 2. The client's switch: READ|WRITE -> READ --------------------------------------
 
 
-def test_2_the_switch_to_read_stops_the_write_reports(sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_2_the_switch_to_read_stops_the_write_reports(
+    sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]
+) -> None:
     a, _ = pair
     sel.register(a, READ | WRITE)
     assert [[mask for _, mask in sel.select(0)] for _ in range(3)] == [[WRITE]] * 3
@@ -130,7 +140,9 @@ def test_3_registered_for_write_only_a_full_socket_waits_without_spinning(
 # -- 4. modify() needs a registered file object --------------------------------------
 
 
-def test_4_modify_needs_a_registered_file_object(sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_4_modify_needs_a_registered_file_object(
+    sel: selectors.BaseSelector, pair: tuple[socket.socket, socket.socket]
+) -> None:
     a, _ = pair
     with pytest.raises(KeyError, match="is not registered"):
         sel.modify(a, READ)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from echo_lib import EchoClient, EchoServer, SelectorLoop, available_selectors
-from echo_lib.implementations import FD_SETSIZE
+from echo_lib.driver.implementations import FD_SETSIZE
 from echo_lib.lessons.implementations import MoreFds, SocketsAt, dup_to, ready_order
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -50,9 +50,16 @@ def test_1_the_classes_all_share_base_selector(selector_name: str) -> None:
 def _echo_run(cls: type[selectors.BaseSelector]) -> tuple[list[str], dict[str, int], str]:
     with SelectorLoop(cls) as loop:
         server = EchoServer(loop=loop).start()
-        clients = [EchoClient(server.address, MESSAGES, name=f"client-{i}", loop=loop).start() for i in (1, 2, 3)]
+        clients = [
+            EchoClient(server.address, MESSAGES, name=f"client-{i}", loop=loop).start()
+            for i in (1, 2, 3)
+        ]
         loop.run_until(lambda: all(c.done for c in clients) and server.connections == 0)
-    return [str(c.result()) for c in clients], loop.timeline.bytes_moved("server"), loop.timeline.summary()
+    return (
+        [str(c.result()) for c in clients],
+        loop.timeline.bytes_moved("server"),
+        loop.timeline.summary(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +76,20 @@ def test_2_same_results_on_every_class(selector_name: str, reference_run: Any) -
 
 def test_2_same_results_poll_listing_equals_epoll_listing() -> None:
     if not {"EpollSelector", "PollSelector"} <= set(available_selectors()):
-        pytest.skip("the claim compares PollSelector with EpollSelector; this platform lacks one of them")
+        pytest.skip(
+            "the claim compares PollSelector with EpollSelector; this platform lacks one of them"
+        )
     assert _echo_run(selectors.PollSelector)[2] == _echo_run(selectors.EpollSelector)[2]
 
 
 # -- 3. Three classes, three orders ------------------------------------------------
 
 
-def _ready_order(cls: type[selectors.BaseSelector], socks: dict[str, socket.socket], peers: dict[str, socket.socket]) -> list[str]:
+def _ready_order(
+    cls: type[selectors.BaseSelector],
+    socks: dict[str, socket.socket],
+    peers: dict[str, socket.socket],
+) -> list[str]:
     return ready_order(cls, socks, peers, REGISTERED, READIED)
 
 
@@ -85,7 +98,9 @@ def numbered() -> Iterator[tuple[dict[str, socket.socket], dict[str, socket.sock
     with MoreFds(max(NUMBERS.values()) + 64), SocketsAt(NUMBERS) as (socks, peers):
         got = {name: sock.fileno() for name, sock in socks.items()}
         if got != NUMBERS:
-            pytest.skip(f"could not place the sockets at {NUMBERS} (got {got}): descriptors in use or RLIMIT_NOFILE too low")
+            pytest.skip(
+                f"could not place the sockets at {NUMBERS} (got {got}): descriptors in use or RLIMIT_NOFILE too low"
+            )
         yield socks, peers
 
 
@@ -96,7 +111,9 @@ def _expected_order(selector_name: str, socks: dict[str, socket.socket]) -> list
         return list(REGISTERED)  # the pollfd array, built from a dict: registration order
     if selector_name == "SelectSelector":
         by_fd = {sock.fileno(): name for name, sock in socks.items()}
-        return [by_fd[fd] for fd in set(by_fd) | set()]  # `r | w` in SelectSelector.select: set order
+        return [
+            by_fd[fd] for fd in set(by_fd) | set()
+        ]  # `r | w` in SelectSelector.select: set order
     pytest.skip(f"07 makes no claim about the order of {selector_name}")
 
 
@@ -113,7 +130,9 @@ def test_3_three_orders_set_order_is_fd_modulo_table_size_not_fd_order() -> None
 
 def test_3_three_orders_are_three_different_orders(numbered: Any) -> None:
     socks, peers = numbered
-    orders = {name: tuple(_ready_order(cls, socks, peers)) for name, cls in available_selectors().items()}
+    orders = {
+        name: tuple(_ready_order(cls, socks, peers)) for name, cls in available_selectors().items()
+    }
     assert len(set(orders.values())) == len(orders), orders
 
 
@@ -173,7 +192,9 @@ def test_4_idle_cost_epoll_changes_its_kernel_list_with_one_call_each() -> None:
 
 @contextlib.contextmanager
 def _socket_at(number: int) -> Iterator[socket.socket]:
-    low, peer = socket.socketpair()  # connected and idle: never readable (an unconnected socket is: HUP)
+    low, peer = (
+        socket.socketpair()
+    )  # connected and idle: never readable (an unconnected socket is: HUP)
     with MoreFds(number + 64) as fds, low, peer:
         if fds.limit is not None and fds.limit <= number:
             pytest.skip(f"RLIMIT_NOFILE ({fds.limit}) leaves no fd {number}")

@@ -21,12 +21,22 @@ import pytest
 
 from echo_lib import resolve_selector
 from echo_lib.lessons.connections import (
-    close_with_reset, handling, interval_timer, outcome, refusing_address, tcp_pair, unanswered_address,
+    close_with_reset,
+    handling,
+    interval_timer,
+    outcome,
+    refusing_address,
+    tcp_pair,
+    unanswered_address,
 )
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the notebook shows this on Linux only")
-has_setitimer = pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no signal.setitimer (Windows)")
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the notebook shows this on Linux only"
+)
+has_setitimer = pytest.mark.skipif(
+    not hasattr(signal, "setitimer"), reason="no signal.setitimer (Windows)"
+)
 
 
 def so_error(sock: socket.socket) -> str:
@@ -42,24 +52,36 @@ def connecting() -> Iterator[socket.socket]:
 
 
 class TestNonBlockingConnect:
-    def test_connect_ex_returns_einprogress_even_on_loopback(self, connecting: socket.socket) -> None:
+    def test_connect_ex_returns_einprogress_even_on_loopback(
+        self, connecting: socket.socket
+    ) -> None:
         with socket.create_server(("127.0.0.1", 0)) as listener:
             assert errno.errorcode[connecting.connect_ex(listener.getsockname())] == "EINPROGRESS"
 
-    def test_connect_raises_blocking_io_error_where_connect_ex_returns_the_errno(self, connecting: socket.socket) -> None:
-        with socket.create_server(("127.0.0.1", 0)) as listener, pytest.raises(BlockingIOError) as raised:
+    def test_connect_raises_blocking_io_error_where_connect_ex_returns_the_errno(
+        self, connecting: socket.socket
+    ) -> None:
+        with (
+            socket.create_server(("127.0.0.1", 0)) as listener,
+            pytest.raises(BlockingIOError) as raised,
+        ):
             connecting.connect(listener.getsockname())
         assert raised.value.errno == errno.EINPROGRESS
 
     def test_writable_means_connected(self, connecting: socket.socket, selector_name: str) -> None:
-        with socket.create_server(("127.0.0.1", 0)) as listener, resolve_selector(selector_name)() as sel:
+        with (
+            socket.create_server(("127.0.0.1", 0)) as listener,
+            resolve_selector(selector_name)() as sel,
+        ):
             connecting.connect_ex(listener.getsockname())
             sel.register(connecting, WRITE)
             assert [mask for _, mask in sel.select(timeout=5)] == [WRITE]
             assert so_error(connecting) == "0"
             assert connecting.getpeername() == listener.getsockname()
 
-    def test_a_refused_connect_is_writable_too_and_so_error_says_econnrefused(self, connecting: socket.socket, selector_name: str) -> None:
+    def test_a_refused_connect_is_writable_too_and_so_error_says_econnrefused(
+        self, connecting: socket.socket, selector_name: str
+    ) -> None:
         with refusing_address() as address, resolve_selector(selector_name)() as sel:
             assert errno.errorcode[connecting.connect_ex(address)] == "EINPROGRESS"
             sel.register(connecting, WRITE)
@@ -68,7 +90,9 @@ class TestNonBlockingConnect:
             assert so_error(connecting) == "0", "reading SO_ERROR clears it"
 
     @linux_only
-    def test_a_pending_connect_is_not_writable_until_the_selector_times_out(self, connecting: socket.socket, selector_name: str) -> None:
+    def test_a_pending_connect_is_not_writable_until_the_selector_times_out(
+        self, connecting: socket.socket, selector_name: str
+    ) -> None:
         with unanswered_address() as address, resolve_selector(selector_name)() as sel:
             connecting.connect_ex(address)
             sel.register(connecting, WRITE)
@@ -79,7 +103,9 @@ class TestNonBlockingConnect:
             assert raised.value.errno == errno.ENOTCONN
 
 
-def _pump(sender: socket.socket, receiver: socket.socket, message: bytes) -> tuple[list[int], list[int]]:
+def _pump(
+    sender: socket.socket, receiver: socket.socket, message: bytes
+) -> tuple[list[int], list[int]]:
     """Move ``message`` through one selector in this thread: the sizes of each send() and recv()."""
     sends, recvs, view = [], [], memoryview(message)
     with selectors.DefaultSelector() as sel:
@@ -168,11 +194,31 @@ ROWS: list[tuple[str, Prepare, str, str]] = [
     ("peer_half_closed", lambda client, server: server.shutdown(socket.SHUT_WR), "b''", "5"),
     ("peer_closed", lambda client, server: server.close(), "b''", "5"),
     ("peer_closed_after_we_sent", _sent_once, "b''", "BrokenPipeError (EPIPE)"),
-    ("peer_reset", lambda client, server: close_with_reset(server), "ConnectionResetError (ECONNRESET)", "ConnectionResetError (ECONNRESET)"),
-    ("peer_closed_with_data_unread", _unread, "ConnectionResetError (ECONNRESET)", "ConnectionResetError (ECONNRESET)"),
-    ("we_shut_down_writing", lambda client, server: client.shutdown(socket.SHUT_WR), "BlockingIOError (EAGAIN)", "BrokenPipeError (EPIPE)"),
+    (
+        "peer_reset",
+        lambda client, server: close_with_reset(server),
+        "ConnectionResetError (ECONNRESET)",
+        "ConnectionResetError (ECONNRESET)",
+    ),
+    (
+        "peer_closed_with_data_unread",
+        _unread,
+        "ConnectionResetError (ECONNRESET)",
+        "ConnectionResetError (ECONNRESET)",
+    ),
+    (
+        "we_shut_down_writing",
+        lambda client, server: client.shutdown(socket.SHUT_WR),
+        "BlockingIOError (EAGAIN)",
+        "BrokenPipeError (EPIPE)",
+    ),
     ("our_send_buffer_is_full", _fill, "BlockingIOError (EAGAIN)", "BlockingIOError (EAGAIN)"),
-    ("we_closed_our_socket", lambda client, server: client.close(), "OSError (EBADF)", "OSError (EBADF)"),
+    (
+        "we_closed_our_socket",
+        lambda client, server: client.close(),
+        "OSError (EBADF)",
+        "OSError (EBADF)",
+    ),
 ]
 
 
@@ -186,19 +232,27 @@ def _live(prepare: Prepare, call: Callable[[socket.socket], object]) -> str:
 
 
 class TestWhatRecvAndSendRaise:
-    @pytest.mark.parametrize(("situation", "prepare", "recv", "send"), ROWS, ids=[row[0] for row in ROWS])
+    @pytest.mark.parametrize(
+        ("situation", "prepare", "recv", "send"), ROWS, ids=[row[0] for row in ROWS]
+    )
     def test_the_table_row(self, situation: str, prepare: Prepare, recv: str, send: str) -> None:
         assert _live(prepare, lambda sock: sock.recv(1024)) == recv
         assert _live(prepare, lambda sock: sock.send(b"hello")) == send
 
     def test_the_three_are_connection_errors(self) -> None:
-        assert all(issubclass(cls, ConnectionError) for cls in (ConnectionResetError, BrokenPipeError, ConnectionRefusedError))
+        assert all(
+            issubclass(cls, ConnectionError)
+            for cls in (ConnectionResetError, BrokenPipeError, ConnectionRefusedError)
+        )
 
     def test_after_a_reset_the_next_recv_returns_eof(self) -> None:
         client, server = tcp_pair()
         with client, server:
             close_with_reset(server)
-            assert [outcome(lambda: client.recv(1024)) for _ in range(2)] == ["ConnectionResetError (ECONNRESET)", "b''"]
+            assert [outcome(lambda: client.recv(1024)) for _ in range(2)] == [
+                "ConnectionResetError (ECONNRESET)",
+                "b''",
+            ]
 
     def test_python_ignores_sigpipe(self) -> None:
         assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
@@ -256,7 +310,12 @@ class TestSignalsAndEINTR:
 
         a, b = socket.socketpair()
         sender = threading.Thread(target=send_sigint_once_in_select)
-        with a, b, selectors.DefaultSelector() as sel, handling(signal.SIGINT, signal.default_int_handler):
+        with (
+            a,
+            b,
+            selectors.DefaultSelector() as sel,
+            handling(signal.SIGINT, signal.default_int_handler),
+        ):
             sel.register(a, READ)
             sender.start()
             try:
@@ -291,7 +350,13 @@ class TestSignalsAndEINTR:
                 result["ready"] = sel.select(timeout=0.3)
 
         started = threading.Event()
-        with a, b, handling(signal.SIGINT, lambda signum, frame: ran_in.append(threading.current_thread().name)):
+        with (
+            a,
+            b,
+            handling(
+                signal.SIGINT, lambda signum, frame: ran_in.append(threading.current_thread().name)
+            ),
+        ):
             loop = threading.Thread(target=background_loop, name="loop")
             loop.start()
             assert started.wait(5)
@@ -321,8 +386,13 @@ class TestEdgeTriggeredEpollAndOneshot:
             a.setblocking(False)
             ep.register(a.fileno(), flags)
             steps = [
-                lambda: b.send(b"x" * 100), lambda: None, lambda: a.recv(10), lambda: b.send(b"y"),
-                lambda: drain(a), lambda: b.send(b"z"), lambda: ep.modify(a.fileno(), flags),
+                lambda: b.send(b"x" * 100),
+                lambda: None,
+                lambda: a.recv(10),
+                lambda: b.send(b"y"),
+                lambda: drain(a),
+                lambda: b.send(b"z"),
+                lambda: ep.modify(a.fileno(), flags),
             ]
             for step in steps:
                 step()
@@ -340,7 +410,12 @@ class TestEdgeTriggeredEpollAndOneshot:
 
     def test_selectors_refuses_epoll_flags(self, selector_name: str) -> None:
         a, b = socket.socketpair()
-        with a, b, resolve_selector(selector_name)() as sel, pytest.raises(ValueError, match="Invalid events"):
+        with (
+            a,
+            b,
+            resolve_selector(selector_name)() as sel,
+            pytest.raises(ValueError, match="Invalid events"),
+        ):
             sel.register(a, READ | select.EPOLLET)
 
     def test_selectors_reports_unread_data_at_every_select(self, selector_name: str) -> None:

@@ -14,7 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+NOTEBOOKS = sorted(
+    (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]-*.ipynb")
+)
 
 #: a ready mask with both bits: "ready READ|WRITE" in a timeline or a report, "(sock, READ|WRITE)" in a select() list
 COMBINED_READY = re.compile(r"ready\s+READ\|WRITE|, READ\|WRITE\)")
@@ -36,14 +38,18 @@ def _texts(path: Path) -> tuple[str, str]:
 def test_a_combined_ready_mask_comes_with_what_kqueue_shows(path: Path) -> None:
     outputs, prose = _texts(path)
     if COMBINED_READY.search(outputs):
-        assert re.search(r"kqueue[^.]*two (separate )?entries", prose), f"{path.name} shows a READ|WRITE entry but never says kqueue reports two"
+        assert re.search(r"kqueue[^.]*two (separate )?entries", prose), (
+            f"{path.name} shows a READ|WRITE entry but never says kqueue reports two"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_linux_default_selector_comes_with_what_macos_and_windows_show(path: Path) -> None:
     outputs, prose = _texts(path)
     if "EpollSelector" in outputs:
-        assert "KqueueSelector" in prose and "SelectSelector" in prose, f"{path.name} prints EpollSelector without the macOS and Windows classes"
+        assert "KqueueSelector" in prose and "SelectSelector" in prose, (
+            f"{path.name} prints EpollSelector without the macOS and Windows classes"
+        )
 
 
 def test_the_notebooks_are_there() -> None:

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 import pytest
 
 from echo_lib import Event, available_selectors
-from echo_lib.__main__ import SHOW_LIMIT, main, seed_lines
-from echo_lib.implementations import SELECTOR_NAMES
+from echo_lib.cli import SHOW_LIMIT, main, seed_lines
+from echo_lib.driver.implementations import SELECTOR_NAMES
 
 TIMEOUT = 15.0
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -67,9 +67,13 @@ class ServerProcess:
     The child inherits SIGINT ignored with ``sigint_ignored=True``, else SIGINT's default.
     """
 
-    def __init__(self, *args: str, sigint_ignored: bool = False, limit_fds: int | None = None) -> None:
+    def __init__(
+        self, *args: str, sigint_ignored: bool = False, limit_fds: int | None = None
+    ) -> None:
         pipe = subprocess.PIPE
-        command = cli("server", *args) if limit_fds is None else with_fd_limit(limit_fds, "server", *args)
+        command = (
+            cli("server", *args) if limit_fds is None else with_fd_limit(limit_fds, "server", *args)
+        )
         with sigint_for_children(sigint_ignored):
             self.proc = subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True)
         self.lines: queue.Queue[str | None] = queue.Queue()
@@ -121,7 +125,9 @@ def with_fd_limit(limit: int, *args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def server_process(*args: str, sigint_ignored: bool = False, limit_fds: int | None = None) -> Iterator[ServerProcess]:
+def server_process(
+    *args: str, sigint_ignored: bool = False, limit_fds: int | None = None
+) -> Iterator[ServerProcess]:
     server = ServerProcess(*args, sigint_ignored=sigint_ignored, limit_fds=limit_fds)
     try:
         yield server
@@ -150,7 +156,9 @@ def assert_in_order(lines: list[str], expected: list[str]) -> None:
 def payloads(lines: list[str], verb: str) -> bytes:
     """The bytes of every short ``  <verb> b'...'`` line, joined."""
     prefix = f"  {verb} "
-    return b"".join(ast.literal_eval(line[len(prefix) :]) for line in lines if line.startswith(prefix))
+    return b"".join(
+        ast.literal_eval(line[len(prefix) :]) for line in lines if line.startswith(prefix)
+    )
 
 
 def byte_count(lines: list[str], verb: str) -> int:
@@ -217,7 +225,10 @@ def assert_server_transcript(lines: list[str], echoed: bytes) -> None:
     accept = re.fullmatch(r"accept\((\('127\.0\.0\.1', \d+\))\)", lines[1])
     assert lines[0] == "waiting for I/O" and accept, lines
     peer = accept.group(1)
-    assert_in_order(lines, ["waiting for I/O", f"accept({peer})", "waiting for I/O", f"read({peer})", "  closing"])
+    assert_in_order(
+        lines,
+        ["waiting for I/O", f"accept({peer})", "waiting for I/O", f"read({peer})", "  closing"],
+    )
     assert lines[lines.index(f"read({peer})") + 1].startswith("  received b'")
     assert lines[-1] == "shutting down"
     assert payloads(lines, "received") == echoed
@@ -230,27 +241,40 @@ def test_a_long_echo_comes_back_in_chunks_and_the_client_waits_for_all() -> None
         code, lines, errors = server.finish()
     assert (client.returncode, client.stderr, code, errors) == (0, "", 0, "")
     out = client.stdout.splitlines()
-    assert byte_count(out, "sending") == byte_count(out, "received") == byte_count(lines, "received") == size
+    assert (
+        byte_count(out, "sending")
+        == byte_count(out, "received")
+        == byte_count(lines, "received")
+        == size
+    )
     assert sum(line.startswith("  received ") for line in out) > 1
 
 
 def test_repeated_messages_are_sent_in_order() -> None:
     with server_process("--once") as server:
-        client = run_cli("client", "--port", str(server.port()), "--message", "one", "--message", "héllo")
+        client = run_cli(
+            "client", "--port", str(server.port()), "--message", "one", "--message", "héllo"
+        )
         code, lines, errors = server.finish()
     assert (client.returncode, client.stderr, code, errors) == (0, "", 0, "")
     out = client.stdout.splitlines()
-    assert_in_order(out, ["  sending b'one'", "  sending b'h\\xc3\\xa9llo'", "  ready to read", "shutting down"])
+    assert_in_order(
+        out, ["  sending b'one'", "  sending b'h\\xc3\\xa9llo'", "  ready to read", "shutting down"]
+    )
     assert payloads(out, "received") == payloads(lines, "received") == "onehéllo".encode()
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a subprocess on Windows")
+@pytest.mark.skipif(
+    sys.platform == "win32", reason="SIGINT cannot be sent to a subprocess on Windows"
+)
 @pytest.mark.parametrize("sigint_ignored", [False, True], ids=["foreground", "background-job"])
 def test_server_keeps_serving_until_ctrl_c(sigint_ignored: bool) -> None:
     assert_stops_cleanly_on(signal.SIGINT, sigint_ignored)
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM cannot be sent to a subprocess on Windows")
+@pytest.mark.skipif(
+    sys.platform == "win32", reason="SIGTERM cannot be sent to a subprocess on Windows"
+)
 @pytest.mark.parametrize("sigint_ignored", [False, True], ids=["foreground", "background-job"])
 def test_sigterm_stops_the_server_as_cleanly_as_ctrl_c(sigint_ignored: bool) -> None:
     assert_stops_cleanly_on(signal.SIGTERM, sigint_ignored)
@@ -259,7 +283,9 @@ def test_sigterm_stops_the_server_as_cleanly_as_ctrl_c(sigint_ignored: bool) -> 
 def assert_stops_cleanly_on(signum: signal.Signals, sigint_ignored: bool) -> None:
     with server_process(sigint_ignored=sigint_ignored) as server:
         port = server.port()
-        clients = [run_cli("client", "--port", str(port), "--message", f"client {i}") for i in (1, 2)]
+        clients = [
+            run_cli("client", "--port", str(port), "--message", f"client {i}") for i in (1, 2)
+        ]
         server.proc.send_signal(signum)
         code, lines, errors = server.finish()
     assert [c.returncode for c in clients] == [0, 0] and (code, errors) == (0, "")
@@ -279,9 +305,13 @@ def test_out_of_fds_the_server_says_so_once_and_serves_everyone_after_a_pause() 
     with server_process(limit_fds=64) as server:
         port = server.port()
         try:
-            clients += [socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) for _ in range(80)]
+            clients += [
+                socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) for _ in range(80)
+            ]
             seen = lines_until(server, "  error: ")
-            threading.Event().wait(0.5)  # a window to watch for a flood: nothing more may be printed
+            threading.Event().wait(
+                0.5
+            )  # a window to watch for a flood: nothing more may be printed
             for i, sock in enumerate(clients):
                 sock.sendall(b"client %d" % i)
                 sock.shutdown(socket.SHUT_WR)
@@ -294,7 +324,9 @@ def test_out_of_fds_the_server_says_so_once_and_serves_everyone_after_a_pause() 
     assert echoes == [b"client %d" % i for i in range(80)] and (code, errors) == (0, "")
     lines = seen + rest
     accept_errors = [line for line in lines if line.startswith("  error: accept")]
-    assert len(accept_errors) <= 3, f"{len(accept_errors)} accept errors printed, {len(lines)} lines in all"
+    assert len(accept_errors) <= 3, (
+        f"{len(accept_errors)} accept errors printed, {len(lines)} lines in all"
+    )
     assert "Too many open files (EMFILE); not accepting for 1 s at a time" in accept_errors[0]
     assert sum(line.startswith("accept(") for line in lines) == 80 and len(lines) < 2_000
 
@@ -368,7 +400,10 @@ def test_usage_errors_exit_2_in_one_line() -> None:
         (["client", "--port", "ten"], "'ten'"),
         (["client", "--port", "1", "--size", "0"], "'0'"),
         (["client", "--port", "1", "--timeout", "nan"], "'nan'"),
-        (["client", "--port", "1", "--timeout", "1e10"], "timeout must be a number of seconds above 0 and at most 86400, got '1e10'"),
+        (
+            ["client", "--port", "1", "--timeout", "1e10"],
+            "timeout must be a number of seconds above 0 and at most 86400, got '1e10'",
+        ),
         (["client", "--port", "1", "--timeout", "0"], "'0'"),
         (["client", "--port", "0"], "--port 0 only lets a server pick a free port"),
         (["client"], "--port"),
@@ -378,13 +413,17 @@ def test_usage_errors_exit_2_in_one_line() -> None:
         (["server", "--selector", "bogus"], "unknown selector 'bogus'"),
     ],
 )
-def test_bad_usage_is_named(argv: list[str], named: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_usage_is_named(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("error: ") and err.count("\n") == 1 and named in err
 
 
-def test_an_unavailable_selector_is_named_with_the_platform(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unavailable_selector_is_named_with_the_platform(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     missing = [name for name in SELECTOR_NAMES if name not in available_selectors()]
     if not missing:
         pytest.skip("this platform has every selector class")
@@ -416,9 +455,17 @@ MESSAGE = b"This is the message.  "
         (event("server", "accept", detail="conn-1"), None, [f"accept({PEER})"]),
         (event("server/conn-1", "ready", READ), None, [f"read({PEER})"]),
         (event("server/conn-1", "ready", WRITE), None, [f"write({PEER})"]),
-        (event("server/conn-1", "recv", nbytes=20), b"It will be repeated.", ["  received b'It will be repeated.'"]),
+        (
+            event("server/conn-1", "recv", nbytes=20),
+            b"It will be repeated.",
+            ["  received b'It will be repeated.'"],
+        ),
         (event("server/conn-1", "close", detail="echo complete"), None, ["  closing"]),
-        (event("server/conn-1", "error", detail="ConnectionResetError"), None, ["  error: ConnectionResetError"]),
+        (
+            event("server/conn-1", "error", detail="ConnectionResetError"),
+            None,
+            ["  error: ConnectionResetError"],
+        ),
         (event("server/conn-1", "send", nbytes=3, detail="partial"), None, [PARTIAL]),
         (event("server/conn-1", "send", nbytes=20), None, []),
         (event("server/conn-1", "eof", detail="0 bytes still to echo"), None, []),
@@ -436,10 +483,22 @@ def test_server_lines(ev: Event, data: bytes | None, lines: list[str]) -> None:
     ("ev", "data", "lines"),
     [
         (event("client", "ready", READ | WRITE), None, [f"client({PEER})"]),
-        (event("client", "send", nbytes=22), MESSAGE, ["  ready to write", f"  sending {MESSAGE!r}"]),
-        (event("client", "modify", READ, detail="READ|WRITE → READ"), None, ["  ready to write", "  switching to read-only"]),
+        (
+            event("client", "send", nbytes=22),
+            MESSAGE,
+            ["  ready to write", f"  sending {MESSAGE!r}"],
+        ),
+        (
+            event("client", "modify", READ, detail="READ|WRITE → READ"),
+            None,
+            ["  ready to write", "  switching to read-only"],
+        ),
         (event("client", "recv", nbytes=4), b"echo", ["  ready to read", "  received b'echo'"]),
-        (event("client", "eof", detail="4 missing"), None, ["  ready to read", "  the server closed the connection: 4 missing"]),
+        (
+            event("client", "eof", detail="4 missing"),
+            None,
+            ["  ready to read", "  the server closed the connection: 4 missing"],
+        ),
         (event("client", "connect"), None, []),
         (event("client", "close"), None, []),
         (event("client", "select", nbytes=1), None, []),
@@ -456,8 +515,12 @@ def test_a_long_chunk_is_cut_with_its_length() -> None:
 
 
 def test_without_data_or_address_the_count_and_a_placeholder_are_shown() -> None:
-    assert seed_lines(event("server/conn-1", "recv", nbytes=42), "server") == ["  received 42 bytes"]
-    assert seed_lines(event("server", "accept", detail="conn-9"), "server", CONN) == ["accept(<unknown address>)"]
+    assert seed_lines(event("server/conn-1", "recv", nbytes=42), "server") == [
+        "  received 42 bytes"
+    ]
+    assert seed_lines(event("server", "accept", detail="conn-9"), "server", CONN) == [
+        "accept(<unknown address>)"
+    ]
 
 
 def test_an_unknown_role_is_named() -> None:

@@ -56,7 +56,10 @@ def test_early_close_reports_what_is_missing() -> None:
             read_exactly(conn, 990)
         result = client.join(timeout=5)
     assert not result.complete and result.eof and result.missing == 990
-    assert str(result) == "client: sent 1000 bytes, received 10 bytes: 990 missing (server closed early)"
+    assert (
+        str(result)
+        == "client: sent 1000 bytes, received 10 bytes: 990 missing (server closed early)"
+    )
 
 
 def test_a_reset_is_reported() -> None:
@@ -124,11 +127,16 @@ def test_bad_address(address: tuple[str, int]) -> None:
 
 def test_clients_share_one_timeline_with_the_server() -> None:
     with EchoServer() as server:
-        clients = [EchoClient(server.address, name=f"client-{i}", timeline=server.timeline).start() for i in (1, 2)]
+        clients = [
+            EchoClient(server.address, name=f"client-{i}", timeline=server.timeline).start()
+            for i in (1, 2)
+        ]
         results = [c.join(timeout=5) for c in clients]
         wait_for(lambda: server.connections == 0, what="connections to close")
     assert all(r.complete for r in results)
-    assert {"server", "server/conn-1", "server/conn-2", "client-1", "client-2"} <= set(server.timeline.actors())
+    assert {"server", "server/conn-1", "server/conn-2", "client-1", "client-2"} <= set(
+        server.timeline.actors()
+    )
 
 
 def test_run_refuses_a_shared_loop() -> None:
@@ -141,7 +149,10 @@ def test_run_refuses_a_shared_loop() -> None:
 
 @pytest.mark.parametrize("timeout", [0, -1, 1e10, float("nan"), float("inf"), "5", True])
 def test_a_bad_timeout_is_named(timeout: object) -> None:
-    with pytest.raises(ValueError, match=rf"timeout must be a number of seconds above 0 .*, got {re.escape(repr(timeout))}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"timeout must be a number of seconds above 0 .*, got {re.escape(repr(timeout))}",
+    ):
         EchoClient(("127.0.0.1", 1), timeout=timeout)
 
 
@@ -155,7 +166,9 @@ def test_a_bad_timeout_for_join_is_named() -> None:
 
 @pytest.mark.parametrize("recv_size", [0, -5, 2.0])
 def test_a_bad_recv_size_is_named(recv_size: object) -> None:
-    with pytest.raises(ValueError, match=rf"recv_size must be an int of at least 1, got {recv_size!r}"):
+    with pytest.raises(
+        ValueError, match=rf"recv_size must be an int of at least 1, got {recv_size!r}"
+    ):
         EchoClient(("127.0.0.1", 1), recv_size=recv_size)
 
 

@@ -68,8 +68,13 @@ def test_bad_max_buffer_names_the_value(bad: object) -> None:
         EchoConnection(max_buffer=bad)  # type: ignore[arg-type]
 
 
-@given(st.lists(st.binary(max_size=300), max_size=30), st.lists(st.integers(1, 97), min_size=1, max_size=50))
-def test_any_chunks_come_back_intact_in_any_send_sizes(chunks: list[bytes], sizes: list[int]) -> None:
+@given(
+    st.lists(st.binary(max_size=300), max_size=30),
+    st.lists(st.integers(1, 97), min_size=1, max_size=50),
+)
+def test_any_chunks_come_back_intact_in_any_send_sizes(
+    chunks: list[bytes], sizes: list[int]
+) -> None:
     conn = EchoConnection(max_buffer=1 << 20)
     echoed = bytearray()
     for chunk in chunks:

@@ -23,10 +23,15 @@ from echo_lib.exercises import build
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "09-build-your-own-server.ipynb"
 sys.path.insert(0, str(ROOT / "notebooks" / "solutions"))
-import build as solution  # noqa: E402  (notebooks/solutions/build.py)
 import capstone  # noqa: E402  (notebooks/solutions/capstone.py)
 
-CELLS = {c["id"]: "".join(c["source"]) for c in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"}
+import build as solution  # noqa: E402  (notebooks/solutions/build.py)
+
+CELLS = {
+    c["id"]: "".join(c["source"])
+    for c in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    if c["cell_type"] == "code"
+}
 IMPORTS = "import selectors\nREAD, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE\n"
 
 
@@ -70,7 +75,9 @@ MISTAKES = {
 def test_each_step_passes_its_own_check(step: int) -> None:
     feedback = CHECKS[step](server_after(step))
     assert feedback.passed, str(feedback)
-    assert any(e.action == "register" for e in feedback.events)  # the timeline of the learner's server
+    assert any(
+        e.action == "register" for e in feedback.events
+    )  # the timeline of the learner's server
 
 
 @pytest.mark.parametrize("step", sorted(MISTAKES))
@@ -86,25 +93,47 @@ def test_the_finished_server_is_the_capstone_solution_and_passes_every_step() ->
 
 
 def test_step_1_names_a_connection_registered_for_write() -> None:
-    namespace = run_cells(CELLS["step-1-code"].replace('sel.register(sock, READ, "connection")', 'sel.register(sock, READ | WRITE, "connection")'))
+    namespace = run_cells(
+        CELLS["step-1-code"].replace(
+            'sel.register(sock, READ, "connection")',
+            'sel.register(sock, READ | WRITE, "connection")',
+        )
+    )
     text = str(build.check_accept(namespace["serve"]))
-    assert "serve() died with BlockingIOError: [Errno 11] Resource temporarily unavailable in recv(): the socket had nothing to read. " \
+    assert (
+        "serve() died with BlockingIOError: [Errno 11] Resource temporarily unavailable in recv(): the socket had nothing to read. "
         "Was it registered for EVENT_WRITE too?" in text
+    )
 
 
 def test_step_1_names_a_blocking_socket() -> None:
     namespace = run_cells(CELLS["step-1-code"].replace("sock.setblocking(False)", "pass"))
-    assert "5 accepted sockets were left blocking: call sock.setblocking(False)" in str(build.check_accept(namespace["serve"]))
+    assert "5 accepted sockets were left blocking: call sock.setblocking(False)" in str(
+        build.check_accept(namespace["serve"])
+    )
 
 
 def test_step_3_names_a_redundant_modify() -> None:
-    namespace = run_cells(CELLS["step-1-code"], CELLS["step-2-code"], CELLS["step-3-code"].replace("if wanted != conn.mask:", "if True:"))
+    namespace = run_cells(
+        CELLS["step-1-code"],
+        CELLS["step-2-code"],
+        CELLS["step-3-code"].replace("if wanted != conn.mask:", "if True:"),
+    )
     text = str(build.check_buffered_writes(namespace["serve"]))
-    assert "with the mask the socket already had (" in text and "): call it only when the wanted mask changes" in text
+    assert (
+        "with the mask the socket already had (" in text
+        and "): call it only when the wanted mask changes" in text
+    )
 
 
 def test_step_3_names_write_left_registered() -> None:
-    namespace = run_cells(CELLS["step-1-code"], CELLS["step-2-code"], CELLS["step-3-code"].replace("wanted = READ | (WRITE if conn.out else 0)", "wanted = READ | WRITE"))
+    namespace = run_cells(
+        CELLS["step-1-code"],
+        CELLS["step-2-code"],
+        CELLS["step-3-code"].replace(
+            "wanted = READ | (WRITE if conn.out else 0)", "wanted = READ | WRITE"
+        ),
+    )
     text = str(build.check_buffered_writes(namespace["serve"]))
     assert "connections were still registered for EVENT_WRITE after their echo was complete" in text
 
@@ -116,7 +145,10 @@ def test_exercise_2_solution_passes_and_the_notebook_starting_point_is_named() -
     assert str(build.check_on_accept(solution.on_accept_batch)) == "✔ on_accept: all checks passed"
     namespace = run_cells(CELLS["step-2-code"], CELLS["ex2"])
     text = str(build.check_on_accept(namespace["on_accept_batch"]))
-    assert text == "✘ on_accept: 1 problem\n  - one call registered 1 of the 5 waiting connections: loop on accept() until it raises BlockingIOError"
+    assert (
+        text
+        == "✘ on_accept: 1 problem\n  - one call registered 1 of the 5 waiting connections: loop on accept() until it raises BlockingIOError"
+    )
 
 
 def test_exercise_2_an_accept_loop_that_does_not_stop_is_named() -> None:
@@ -127,11 +159,17 @@ def test_exercise_2_an_accept_loop_that_does_not_stop_is_named() -> None:
             sel.register(sock, 1, None)
 
     text = str(build.check_on_accept(on_accept))
-    assert "on_accept raised BlockingIOError once no connection was left: catch it, that is the end of the batch" in text
+    assert (
+        "on_accept raised BlockingIOError once no connection was left: catch it, that is the end of the batch"
+        in text
+    )
 
 
 def test_exercise_3_solution_passes() -> None:
-    assert str(build.check_idle_timeout(solution.serve_with_timeout)) == "✔ close idle connections: all checks passed"
+    assert (
+        str(build.check_idle_timeout(solution.serve_with_timeout))
+        == "✔ close idle connections: all checks passed"
+    )
 
 
 def test_exercise_3_a_server_that_never_closes_idle_connections_is_named() -> None:
@@ -142,13 +180,19 @@ def test_exercise_3_a_server_that_never_closes_idle_connections_is_named() -> No
 def test_exercise_3_closing_too_soon_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(solution, "IDLE_TIMEOUT", 0.05)
     text = str(build.check_idle_timeout(solution.serve_with_timeout))
-    assert "closed sooner than 0.5 s after its last byte: count silence from each connection's own last event" in text
+    assert (
+        "closed sooner than 0.5 s after its last byte: count silence from each connection's own last event"
+        in text
+    )
 
 
 def test_exercise_3_the_notebook_stub_is_reported() -> None:
     namespace = run_cells(CELLS["ex3-code"])
     text = str(build.check_idle_timeout(namespace["serve_with_timeout"]))
-    assert text.startswith("✘ close idle connections: ") and "serve() died with NotImplementedError: your code here" in text
+    assert (
+        text.startswith("✘ close idle connections: ")
+        and "serve() died with NotImplementedError: your code here" in text
+    )
 
 
 def test_no_check_leaves_a_serve_thread_behind() -> None:

@@ -62,12 +62,18 @@ def test_the_rounds_are_what_the_gauntlet_promises() -> None:
     assert partial.passed and len(partial.results) == 1
 
 
-def test_a_serve_without_a_selector_parameter_gets_the_recording_selector_as_its_default_selector() -> None:
+def test_a_serve_without_a_selector_parameter_gets_the_recording_selector_as_its_default_selector() -> (
+    None
+):
     solution = variant()
-    feedback = check_server(lambda listener, stop: solution.serve(listener, stop), rounds=ROUNDS[:1])
+    feedback = check_server(
+        lambda listener, stop: solution.serve(listener, stop), rounds=ROUNDS[:1]
+    )
     assert feedback.passed
     assert any(e.action == "select" for e in feedback.events)
-    assert selectors.DefaultSelector is not None and isinstance(selectors.DefaultSelector(), selectors.BaseSelector)
+    assert selectors.DefaultSelector is not None and isinstance(
+        selectors.DefaultSelector(), selectors.BaseSelector
+    )
 
 
 def test_the_scoreboard_plots_a_table_and_the_timeline() -> None:
@@ -83,10 +89,17 @@ def test_the_scoreboard_plots_a_table_and_the_timeline() -> None:
         texts = [cell.get_text().get_text() for cell in table.tables[0].get_celld().values()]
         assert {"crowd", "big", "server CPU", "fds left", "largest in flight"} <= set(texts)
         assert timeline.get_title() == "your server in round 'big': 3 connections"
-        assert [label.get_text() for label in timeline.get_yticklabels()] == ["your server", "socket-301", "socket-302", "socket-303"]
+        assert [label.get_text() for label in timeline.get_yticklabels()] == [
+            "your server",
+            "socket-301",
+            "socket-302",
+            "socket-303",
+        ]
     finally:
         plt.close(figure)
-    with pytest.raises(ValueError, match=r"no round called 'idle' ran; the rounds were \['crowd', 'big'\]"):
+    with pytest.raises(
+        ValueError, match=r"no round called 'idle' ran; the rounds were \['crowd', 'big'\]"
+    ):
         feedback.plot("idle")
 
 
@@ -100,7 +113,10 @@ def test_sendall_on_a_non_blocking_socket_is_named() -> None:
 
     text = problems(check_server(variant(on_writable=on_writable).serve))
     assert "serve() died with BlockingIOError" in text
-    assert "sendall() (or a bare send()) on a non-blocking socket raises it when the send buffer is full" in text
+    assert (
+        "sendall() (or a bare send()) on a non-blocking socket raises it when the send buffer is full"
+        in text
+    )
 
 
 def test_closing_at_eof_with_echo_still_owed_is_named() -> None:
@@ -134,7 +150,10 @@ def test_keeping_event_write_registered_is_named() -> None:
     module.update = update
     feedback = check_server(module.serve)
     text = problems(feedback)
-    assert "50 connections were registered for EVENT_WRITE: keeping EVENT_WRITE registered with nothing to send spins the loop" in text
+    assert (
+        "50 connections were registered for EVENT_WRITE: keeping EVENT_WRITE registered with nothing to send spins the loop"
+        in text
+    )
     idle = feedback.results[-1]
     assert idle.name == "idle" and idle.wakeups > 200  # counted, not timed: the loop spun
 
@@ -142,7 +161,10 @@ def test_keeping_event_write_registered_is_named() -> None:
 def test_unbounded_buffering_is_named() -> None:
     text = problems(check_server(variant(CAP=1 << 40).serve))
     assert "a client that never reads got 24.0 MiB into the server" in text
-    assert f"(the limit is {MAX_HELD >> 20} MiB): unbounded buffering; stop reading (drop EVENT_READ)" in text
+    assert (
+        f"(the limit is {MAX_HELD >> 20} MiB): unbounded buffering; stop reading (drop EVENT_READ)"
+        in text
+    )
 
 
 def test_dying_on_connection_reset_error_is_named() -> None:
@@ -158,13 +180,22 @@ def test_dying_on_connection_reset_error_is_named() -> None:
 
     module.on_ready = on_ready
     text = problems(check_server(module.serve))
-    assert text.startswith("in round 'resets': serve() died with ConnectionResetError") or "in round 'resets': serve() died with BrokenPipeError" in text
-    assert "catch ConnectionResetError and BrokenPipeError around recv() and send(), close that one, keep serving" in text
+    assert (
+        text.startswith("in round 'resets': serve() died with ConnectionResetError")
+        or "in round 'resets': serve() died with BrokenPipeError" in text
+    )
+    assert (
+        "catch ConnectionResetError and BrokenPipeError around recv() and send(), close that one, keep serving"
+        in text
+    )
 
 
 def test_closing_without_unregister_is_named() -> None:
     text = problems(check_server(variant(close=lambda sel, sock: sock.close()).serve))
-    assert "closing without unregister() leaves a key for a dead fd; unregister(), then close()" in text
+    assert (
+        "closing without unregister() leaves a key for a dead fd; unregister(), then close()"
+        in text
+    )
 
 
 # -- more ways to go wrong, each reported, none hanging -------------------------------
@@ -197,14 +228,21 @@ class Polling(selectors.BaseSelector):
 
 def test_a_polling_loop_is_named() -> None:
     module = variant()
-    feedback = check_server(lambda listener, stop, selector: module.serve(listener, stop, Polling(selector)), rounds=ROUNDS[-1:])
-    assert "the loop polls; give select() a timeout (e.g. 0.05 s) instead of 0" in problems(feedback)
+    feedback = check_server(
+        lambda listener, stop, selector: module.serve(listener, stop, Polling(selector)),
+        rounds=ROUNDS[-1:],
+    )
+    assert "the loop polls; give select() a timeout (e.g. 0.05 s) instead of 0" in problems(
+        feedback
+    )
 
 
 def test_a_serve_that_ignores_stop_is_reported_not_waited_on() -> None:
     release = threading.Event()
 
-    def stubborn(listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector) -> None:
+    def stubborn(
+        listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector
+    ) -> None:
         selector.register(listener, READ)
         selector.unregister(listener)
         selector.close()
@@ -221,7 +259,9 @@ def test_a_serve_that_ignores_stop_is_reported_not_waited_on() -> None:
 
 
 def test_a_serve_that_returns_at_once_is_reported() -> None:
-    def quitter(listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector) -> None:
+    def quitter(
+        listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector
+    ) -> None:
         selector.close()
 
     text = problems(check_server(quitter))
@@ -229,7 +269,9 @@ def test_a_serve_that_returns_at_once_is_reported() -> None:
 
 
 def test_the_notebook_stub_is_reported() -> None:
-    def stub(listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector) -> None:
+    def stub(
+        listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector
+    ) -> None:
         raise NotImplementedError("your code here")
 
     assert str(check_server(stub)) == (

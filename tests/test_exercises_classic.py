@@ -96,7 +96,10 @@ def test_the_seed_client_loses_the_second_piece_of_a_chunked_echo() -> None:
         stage.start("client", classic_client, listener.getsockname(), sock)
         stage.join()
     assert stage.timeline.bytes_moved("client") == {"recv": 21, "send": 42}
-    assert stage.log("server").splitlines()[-1] == "server | the client closed the connection: 21 bytes never sent"
+    assert (
+        stage.log("server").splitlines()[-1]
+        == "server | the client closed the connection: 21 bytes never sent"
+    )
 
 
 @pytest.mark.parametrize(
@@ -104,7 +107,11 @@ def test_the_seed_client_loses_the_second_piece_of_a_chunked_echo() -> None:
     [
         (1, "classic", "served 1 of 2 clients in a row; the server stopped after the first"),
         (1, "fixed", "served 3 of 3 clients in a row"),
-        (2, "classic", "the server died: BlockingIOError: [Errno 11] Resource temporarily unavailable"),
+        (
+            2,
+            "classic",
+            "the server died: BlockingIOError: [Errno 11] Resource temporarily unavailable",
+        ),
         (2, "fixed", "the client got 4194304 of 4194304 bytes back, unchanged"),
         (3, "classic", "the client sent 42 bytes and stopped after 21: 21 bytes lost"),
         (3, "fixed", "client: sent 42 bytes, received 42 bytes: complete"),
@@ -131,7 +138,10 @@ def test_fault_2_fixed_adds_and_drops_event_write() -> None:
 
 
 def test_fault_1_classic_refuses_the_second_client() -> None:
-    assert "client-2: raised ConnectionRefusedError: [Errno 111] Connection refused" in run_fault(1, "classic").details
+    assert (
+        "client-2: raised ConnectionRefusedError: [Errno 111] Connection refused"
+        in run_fault(1, "classic").details
+    )
 
 
 def test_run_fault_rejects_unknown_faults_and_versions() -> None:
@@ -169,7 +179,10 @@ def test_a_program_error_is_kept_logged_and_raised_only_when_asked() -> None:
     runner = stage.start("broken", broken)
     stage.join()
     assert isinstance(runner.error, KeyError) and runner.error.__traceback__ is None
-    assert stage.log() == "broken | about to fail\nbroken | raised KeyError: 'boom' (in broken(): raise KeyError(\"boom\"))"
+    assert (
+        stage.log()
+        == "broken | about to fail\nbroken | raised KeyError: 'boom' (in broken(): raise KeyError(\"boom\"))"
+    )
     with pytest.raises(ValueError, match="already on this stage"):
         stage.start("broken", broken)
 
@@ -180,15 +193,22 @@ def test_a_program_error_is_kept_logged_and_raised_only_when_asked() -> None:
 def test_the_fault_lab_runs_and_shows_text_and_a_plot() -> None:
     lab = fault_lab(3, "fixed")
     try:
-        assert repr(lab) == "<FaultLab: fault 3 (client stops at the first piece), fixed; not run yet>"
+        assert (
+            repr(lab) == "<FaultLab: fault 3 (client stops at the first piece), fixed; not run yet>"
+        )
         assert lab.text() == "not run yet"
         text = lab.run()
-        assert text.splitlines()[0] == "fault 3, fixed: client: sent 42 bytes, received 42 bytes: complete"
+        assert (
+            text.splitlines()[0]
+            == "fault 3, fixed: client: sent 42 bytes, received 42 bytes: complete"
+        )
         assert text.endswith("(the fault: an echo that arrives in two pieces is half lost)")
         kinds = [o["output_type"] for o in lab.out.outputs]
         assert kinds == ["display_data", "stream"]
         assert "image/png" in lab.out.outputs[0]["data"]
-        assert lab._repr_mimebundle_()["text/plain"].endswith("last run: client: sent 42 bytes, received 42 bytes: complete>")
+        assert lab._repr_mimebundle_()["text/plain"].endswith(
+            "last run: client: sent 42 bytes, received 42 bytes: complete>"
+        )
         lab.choose(4, "classic")
         assert lab.run().startswith("fault 4, classic: the second bind failed")
         with pytest.raises(ValueError, match="expected a fault"):
@@ -233,24 +253,36 @@ def test_a_stop_test_that_needs_some_bytes_before_eof_counts_spins_when_none_cam
 
     text = str(check_should_stop(needs_bytes))
     assert text.startswith("✘ should_stop: 1 problem\n")
-    assert "when the server closed the connection without echoing a byte (as a server that died would), the client did not stop" in text
+    assert (
+        "when the server closed the connection without echoing a byte (as a server that died would), the client did not stop"
+        in text
+    )
 
 
 def test_a_stop_test_without_eof_loops_until_the_deadline() -> None:
     text = str(check_should_stop(lambda sent, received, data: received == sent))
-    assert "when the server closed the connection after 21 of 42 bytes, the client did not stop" in text
+    assert (
+        "when the server closed the connection after 21 of 42 bytes, the client did not stop"
+        in text
+    )
 
 
 def test_a_stop_test_that_waits_for_eof_never_stops() -> None:
     text = str(check_should_stop(lambda sent, received, data: not data))
-    assert "all 42 bytes came back but the client did not stop: it waited until its 0.5 s deadline" in text
+    assert (
+        "all 42 bytes came back but the client did not stop: it waited until its 0.5 s deadline"
+        in text
+    )
 
 
 def test_a_stop_test_that_raises_is_named() -> None:
     def stub(bytes_sent: int, bytes_received: int, data: bytes) -> bool:
         raise NotImplementedError("your code here")
 
-    assert str(check_should_stop(stub)) == "✘ should_stop: 1 problem\n  - should_stop raised NotImplementedError: your code here"
+    assert (
+        str(check_should_stop(stub))
+        == "✘ should_stop: 1 problem\n  - should_stop raised NotImplementedError: your code here"
+    )
 
 
 # -- exercise 3: buffered sends ----------------------------------------------------------------
@@ -277,7 +309,10 @@ def test_sendall_raises_blocking_io_error() -> None:
             connection.close()
 
     text = str(check_buffered_echo(classic_read))
-    assert "on_ready raised BlockingIOError: [Errno 11] Resource temporarily unavailable (in classic_read(): connection.sendall(data))" in text
+    assert (
+        "on_ready raised BlockingIOError: [Errno 11] Resource temporarily unavailable (in classic_read(): connection.sendall(data))"
+        in text
+    )
     assert "send() what it takes and keep the rest in pending" in text
 
 
@@ -294,7 +329,10 @@ def test_leaving_event_write_registered_is_a_busy_loop() -> None:
         mysel.modify(connection, READ | WRITE)
 
     text = str(check_buffered_echo(spinner))
-    assert "with nothing pending: a busy loop; drop EVENT_WRITE with modify() once pending is empty" in text
+    assert (
+        "with nothing pending: a busy loop; drop EVENT_WRITE with modify() once pending is empty"
+        in text
+    )
 
 
 def test_never_registering_event_write_stalls_the_echo() -> None:
@@ -308,7 +346,10 @@ def test_never_registering_event_write_stalls_the_echo() -> None:
         _send_pending(connection, pending)
 
     text = str(check_buffered_echo(no_write))
-    assert "of 2097152 bytes back; " in text and "bytes were still pending on the server: register EVENT_WRITE" in text
+    assert (
+        "of 2097152 bytes back; " in text
+        and "bytes were still pending on the server: register EVENT_WRITE" in text
+    )
 
 
 def test_ignoring_eof_leaves_the_connection_open() -> None:
@@ -318,7 +359,9 @@ def test_ignoring_eof_leaves_the_connection_open() -> None:
         _send_pending(connection, pending)
         mysel.modify(connection, (READ | WRITE) if pending else READ)
 
-    assert "after the client closed, the connection stayed open" in str(check_buffered_echo(no_close))
+    assert "after the client closed, the connection stayed open" in str(
+        check_buffered_echo(no_close)
+    )
 
 
 def test_closing_without_unregistering_is_named() -> None:
@@ -332,14 +375,19 @@ def test_closing_without_unregistering_is_named() -> None:
         _send_pending(connection, pending)
         mysel.modify(connection, (READ | WRITE) if pending else READ)
 
-    assert "closed but is still registered: call mysel.unregister(connection)" in str(check_buffered_echo(close_only))
+    assert "closed but is still registered: call mysel.unregister(connection)" in str(
+        check_buffered_echo(close_only)
+    )
 
 
 def test_a_stub_that_raises_is_named() -> None:
     def stub(mysel, connection, mask, pending) -> None:
         raise NotImplementedError("your code here")
 
-    assert str(check_buffered_echo(stub)) == "✘ on_ready: 1 problem\n  - on_ready raised NotImplementedError: your code here"
+    assert (
+        str(check_buffered_echo(stub))
+        == "✘ on_ready: 1 problem\n  - on_ready raised NotImplementedError: your code here"
+    )
 
 
 def test_closing_at_eof_throws_away_the_echo_owed_to_a_half_closed_client() -> None:
@@ -357,9 +405,14 @@ def test_closing_at_eof_throws_away_the_echo_owed_to_a_half_closed_client() -> N
             mysel.modify(connection, wanted)
 
     text = str(check_buffered_echo(close_at_eof))
-    assert text.startswith("✘ on_ready: 1 problem\n  - a client that half-closed (shutdown(SHUT_WR)) got ")
+    assert text.startswith(
+        "✘ on_ready: 1 problem\n  - a client that half-closed (shutdown(SHUT_WR)) got "
+    )
     assert "of 1048576 bytes back: the server closed at EOF with " in text
-    assert "bytes still owed; at EOF stop reading, send what is pending, and close only once it is empty" in text
+    assert (
+        "bytes still owed; at EOF stop reading, send what is pending, and close only once it is empty"
+        in text
+    )
 
 
 # -- exercise 1: the prediction ----------------------------------------------------------------
@@ -378,7 +431,10 @@ def test_a_wrong_prediction_is_told_what_happened_and_why() -> None:
 
 @pytest.mark.parametrize("guess", ["14", 14.0, True, None])
 def test_a_prediction_that_is_not_an_int_is_named(guess: object) -> None:
-    assert str(check_prediction(guess)) == f"✘ prediction: 1 problem\n  - predict a number of bytes (an int), got {guess!r}"
+    assert (
+        str(check_prediction(guess))
+        == f"✘ prediction: 1 problem\n  - predict a number of bytes (an int), got {guess!r}"
+    )
 
 
 def test_the_prediction_runs_the_learners_own_client() -> None:

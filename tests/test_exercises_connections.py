@@ -11,7 +11,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from echo_lib.exercises.connections import check_connect_with_timeout, check_frame_decoder, check_predictions
+from echo_lib.exercises.connections import (
+    check_connect_with_timeout,
+    check_frame_decoder,
+    check_predictions,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
 from connections import FrameDecoder, connect_with_timeout, predictions  # noqa: E402
@@ -33,7 +37,10 @@ def test_a_wrong_prediction_shows_the_live_result() -> None:
 
 def test_unfilled_predictions_are_named() -> None:
     text = str(check_predictions({"connect_ex": ...}))
-    assert "'connect_ex' (the errno name connect_ex() returns" in text and "fill in a string, got Ellipsis" in text
+    assert (
+        "'connect_ex' (the errno name connect_ex() returns" in text
+        and "fill in a string, got Ellipsis" in text
+    )
     assert "'second_send'" in text
 
 
@@ -42,7 +49,9 @@ def test_connect_solution_passes() -> None:
     assert feedback.passed, str(feedback)
 
 
-def flawed_connect(opened: list[socket.socket], *, reads_so_error: bool, closes_on_timeout: bool) -> Callable[..., socket.socket]:
+def flawed_connect(
+    opened: list[socket.socket], *, reads_so_error: bool, closes_on_timeout: bool
+) -> Callable[..., socket.socket]:
     """A connect_with_timeout with chosen faults; every socket it makes goes into ``opened``."""
 
     def connect_with_timeout(address: tuple[str, int], timeout: float) -> socket.socket:
@@ -66,7 +75,13 @@ def flawed_connect(opened: list[socket.socket], *, reads_so_error: bool, closes_
 def feedback_for(reads_so_error: bool, closes_on_timeout: bool) -> str:
     opened: list[socket.socket] = []
     try:
-        return str(check_connect_with_timeout(flawed_connect(opened, reads_so_error=reads_so_error, closes_on_timeout=closes_on_timeout)))
+        return str(
+            check_connect_with_timeout(
+                flawed_connect(
+                    opened, reads_so_error=reads_so_error, closes_on_timeout=closes_on_timeout
+                )
+            )
+        )
     finally:
         for sock in opened:  # the test closes what the flawed version leaves open
             sock.close()
@@ -109,10 +124,14 @@ def test_a_blocking_connect_is_told_to_use_select() -> None:
         for sock in opened:  # shutdown() ends the connect still blocked in the abandoned thread
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        wait_for(lambda: threading.active_count() < threads + 1, what="the abandoned connect() to end")
+        wait_for(
+            lambda: threading.active_count() < threads + 1, what="the abandoned connect() to end"
+        )
         for sock in opened:
             sock.close()
-    assert "a connect that never completes made it hang (blocking did not return within 3.2 s)" in text
+    assert (
+        "a connect that never completes made it hang (blocking did not return within 3.2 s)" in text
+    )
 
 
 def test_frame_decoder_solution_passes() -> None:
@@ -132,7 +151,10 @@ class OneFramePerChunk:
 
 def test_one_frame_per_chunk_fails_on_several_frames_in_one_chunk() -> None:
     text = str(check_frame_decoder(OneFramePerChunk))
-    assert "the whole stream in one chunk (several frames in one recv()): got [b'hello'], expected [b'hello', b''," in text
+    assert (
+        "the whole stream in one chunk (several frames in one recv()): got [b'hello'], expected [b'hello', b'',"
+        in text
+    )
 
 
 class SkipsEmptyFrames(FrameDecoder):
@@ -141,7 +163,9 @@ class SkipsEmptyFrames(FrameDecoder):
 
 
 def test_dropping_zero_length_frames_is_caught() -> None:
-    assert "expected [b'hello', b'', b'frames keep the boundaries', b''," in str(check_frame_decoder(SkipsEmptyFrames))
+    assert "expected [b'hello', b'', b'frames keep the boundaries', b''," in str(
+        check_frame_decoder(SkipsEmptyFrames)
+    )
 
 
 class ShortHeader(FrameDecoder):
@@ -215,4 +239,3 @@ def test_the_notebook_stub_reports_not_implemented() -> None:
         "✘ FrameDecoder: 1 problem\n"
         "  - the whole stream in one chunk (several frames in one recv()): raised NotImplementedError: your code here"
     )
-

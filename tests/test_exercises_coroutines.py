@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
-from echo_lib.exercises.coroutines import check_awaitable_future, check_eager_echo_handler, check_protocol_prediction
+from echo_lib.exercises.coroutines import (
+    check_awaitable_future,
+    check_eager_echo_handler,
+    check_protocol_prediction,
+)
 from echo_lib.lessons.coroutines import Future, Scheduler, echo_handler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
@@ -65,10 +69,12 @@ def test_send_without_waiting_meets_blocking_io_error_and_it_is_explained() -> N
                 if not data:
                     return
                 while data:  # 64 KiB into a 4 KiB send buffer, without ever waiting
-                    data = data[sock.send(data):]
+                    data = data[sock.send(data) :]
 
     problem = only_problem(check_eager_echo_handler(never_waits))
-    assert problem.startswith("with a 2 MiB echo through small buffers, never_waits raised BlockingIOError")
+    assert problem.startswith(
+        "with a 2 MiB echo through small buffers, never_waits raised BlockingIOError"
+    )
     assert "catch it, yield sched.writable(sock), and send the rest" in problem
 
 
@@ -99,12 +105,14 @@ def test_busy_waiting_on_send_is_named() -> None:
                     return
                 while data:
                     try:
-                        data = data[sock.send(data):]
+                        data = data[sock.send(data) :]
                     except BlockingIOError:
                         pass  # and try again at once: a busy loop
 
     problem = only_problem(check_eager_echo_handler(busy))
-    assert problem.startswith("busy echoed 2 MiB through a 4 KiB buffer without once waiting for EVENT_WRITE")
+    assert problem.startswith(
+        "busy echoed 2 MiB through a 4 KiB buffer without once waiting for EVENT_WRITE"
+    )
 
 
 def test_a_socket_left_open_is_named() -> None:
@@ -116,7 +124,10 @@ def test_a_socket_left_open_is_named() -> None:
                 return
             sock.send(data)
 
-    assert only_problem(check_eager_echo_handler(no_with)) == "no_with returned but left its socket open: use `with sock:`"
+    assert (
+        only_problem(check_eager_echo_handler(no_with))
+        == "no_with returned but left its socket open: use `with sock:`"
+    )
 
 
 def test_a_plain_function_is_not_a_handler() -> None:
@@ -172,9 +183,15 @@ class ReturnsNothing(Future):
     ("future_class", "message"),
     [
         (ListIterator, "AwaitableFuture.__iter__ returned 'list_iterator'; make it a generator"),
-        (YieldsTheResult, "yield from future handed the Task None; it must hand over the future itself"),
+        (
+            YieldsTheResult,
+            "yield from future handed the Task None; it must hand over the future itself",
+        ),
         (YieldsTwice, "once resumed, yield from future yielded"),
-        (ReturnsNothing, "once resumed, yield from future gave None; it must give the future's result (1)"),
+        (
+            ReturnsNothing,
+            "once resumed, yield from future gave None; it must give the future's result (1)",
+        ),
         (Future, "yield from future raised AttributeError"),
         (object, "AwaitableFuture must be a class that subclasses Future"),
     ],
@@ -187,11 +204,17 @@ def test_plausible_mistakes_get_the_specific_message(future_class: type, message
 
 
 def test_the_protocol_prediction_solution_passes() -> None:
-    assert str(check_protocol_prediction(solutions.PROTOCOL_PREDICTION)) == "✔ protocol prediction: all checks passed"
+    assert (
+        str(check_protocol_prediction(solutions.PROTOCOL_PREDICTION))
+        == "✔ protocol prediction: all checks passed"
+    )
 
 
 def test_a_coroutine_taken_for_a_generator_is_corrected() -> None:
-    wrong = {**solutions.PROTOCOL_PREDICTION, "coroutine": {"next": True, "send": True, "iter": True, "__await__": True}}
+    wrong = {
+        **solutions.PROTOCOL_PREDICTION,
+        "coroutine": {"next": True, "send": True, "iter": True, "__await__": True},
+    }
     problems = check_protocol_prediction(wrong).problems
     assert len(problems) == 2
     assert problems[0].startswith("coroutine next: you predicted it works; it raises TypeError: ")
@@ -200,6 +223,8 @@ def test_a_coroutine_taken_for_a_generator_is_corrected() -> None:
 
 
 def test_an_empty_or_malformed_prediction_is_named() -> None:
-    assert "generator next: predict True (it works) or False (it raises), got None" in str(check_protocol_prediction({}))
+    assert "generator next: predict True (it works) or False (it raises), got None" in str(
+        check_protocol_prediction({})
+    )
     assert "got 'yes'" in str(check_protocol_prediction({"generator": {"next": "yes"}}))
     assert "expected a dict such as" in str(check_protocol_prediction(["next"]))  # type: ignore[arg-type]

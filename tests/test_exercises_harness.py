@@ -33,7 +33,10 @@ def spins(*args: object) -> bytes:
 
 @pytest.mark.parametrize(
     ("learner", "said"),
-    [(exits, "it called sys.exit(3): an answer must return"), (interrupts, "it raised KeyboardInterrupt")],
+    [
+        (exits, "it called sys.exit(3): an answer must return"),
+        (interrupts, "it raised KeyboardInterrupt"),
+    ],
 )
 def test_ending_the_program_comes_back_as_an_ordinary_error(learner: object, said: str) -> None:
     with pytest.raises(EndedTheProgram, match=said.replace("(", r"\(").replace(")", r"\)")):
@@ -62,13 +65,18 @@ def test_a_thread_that_cannot_be_stopped_is_named() -> None:
         with pytest.raises(DidNotReturn) as info:
             run_with_timeout(blocks, timeout=0.2)
         assert info.value.still_running
-        assert "could not be stopped and still runs in a background thread (exercise-blocks)" in info.value.note
+        assert (
+            "could not be stopped and still runs in a background thread (exercise-blocks)"
+            in info.value.note
+        )
         feedback = Feedback("blocks")
         try:
             raise info.value
         except DidNotReturn:
             feedback.expect(False, "it never returned")
-        assert "it never returned (it could not be stopped" in str(feedback) and "restart the kernel" in str(feedback)
+        assert "it never returned (it could not be stopped" in str(
+            feedback
+        ) and "restart the kernel" in str(feedback)
     finally:
         gate.set()
     info.value.thread.join(5)

@@ -12,13 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from echo_lib.exercises.implementations import check_order_prediction, check_pick_selector, check_select_cost
+from echo_lib.exercises.implementations import (
+    check_order_prediction,
+    check_pick_selector,
+    check_select_cost,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
 from implementations import ORDER_PREDICTION, pick_selector, select_cost  # noqa: E402
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
-needs_select_limit = pytest.mark.skipif(sys.platform == "win32", reason="FD_SETSIZE is a count on Windows")
+needs_select_limit = pytest.mark.skipif(
+    sys.platform == "win32", reason="FD_SETSIZE is a count on Windows"
+)
 
 
 # -- exercise 1: pick_selector ---------------------------------------------------
@@ -31,37 +37,57 @@ def test_pick_selector_solution_passes() -> None:
 @needs_select_limit
 def test_select_everywhere_fails_at_5000() -> None:
     text = str(check_pick_selector(lambda n: selectors.SelectSelector))
-    assert "for 5000 sockets, SelectSelector failed: ValueError: filedescriptor out of range in select()" in text
+    assert (
+        "for 5000 sockets, SelectSelector failed: ValueError: filedescriptor out of range in select()"
+        in text
+    )
 
 
 @needs_select_limit
 def test_choosing_by_count_fails_in_a_busy_process() -> None:
-    text = str(check_pick_selector(lambda n: selectors.SelectSelector if n < 1000 else selectors.DefaultSelector))
-    assert "for 10 sockets in a process that already has over 1024 fds open, SelectSelector failed" in text
+    text = str(
+        check_pick_selector(
+            lambda n: selectors.SelectSelector if n < 1000 else selectors.DefaultSelector
+        )
+    )
+    assert (
+        "for 10 sockets in a process that already has over 1024 fds open, SelectSelector failed"
+        in text
+    )
     assert "FD_SETSIZE limits fd numbers, not how many sockets" in text
 
 
 def test_an_instance_is_not_a_class() -> None:
     name = selectors.DefaultSelector.__name__
     text = str(check_pick_selector(lambda n: selectors.DefaultSelector()))
-    assert f"for 10 sockets, it returned a selector object ({name}()), expected the class: return selectors.{name}, without ()" in text
+    assert (
+        f"for 10 sockets, it returned a selector object ({name}()), expected the class: return selectors.{name}, without ()"
+        in text
+    )
 
 
 def test_a_name_is_not_a_class() -> None:
-    assert "it returned the string 'epoll', expected a class such as selectors.PollSelector" in str(check_pick_selector(lambda n: "epoll"))
+    assert "it returned the string 'epoll', expected a class such as selectors.PollSelector" in str(
+        check_pick_selector(lambda n: "epoll")
+    )
 
 
 def test_the_notebook_stub_is_reported() -> None:
     def stub(n_sockets: int) -> type:
         raise NotImplementedError("your code here")
 
-    assert str(check_pick_selector(stub)) == "✘ pick_selector: 1 problem\n  - for 10 sockets, it raised NotImplementedError: your code here"
+    assert (
+        str(check_pick_selector(stub))
+        == "✘ pick_selector: 1 problem\n  - for 10 sockets, it raised NotImplementedError: your code here"
+    )
 
 
 # -- exercise 2: select_cost -----------------------------------------------------
 
 
-def _on_idle(cls: type, n: int, measure: Callable[[selectors.BaseSelector], float], events: int = READ) -> float:
+def _on_idle(
+    cls: type, n: int, measure: Callable[[selectors.BaseSelector], float], events: int = READ
+) -> float:
     """``measure(sel)`` with n idle socket pairs registered on a new ``cls()``; everything closed after."""
     pairs = [socket.socketpair() for _ in range(n)]
     try:
@@ -75,7 +101,15 @@ def _on_idle(cls: type, n: int, measure: Callable[[selectors.BaseSelector], floa
             b.close()
 
 
-def _timed(cls: type, n: int, *, events: int = READ, calls: int = 200, timeout: float = 0, per_call: bool = True) -> float:
+def _timed(
+    cls: type,
+    n: int,
+    *,
+    events: int = READ,
+    calls: int = 200,
+    timeout: float = 0,
+    per_call: bool = True,
+) -> float:
     def measure(sel: selectors.BaseSelector) -> float:
         start = time.perf_counter()
         for _ in range(calls):
@@ -98,12 +132,17 @@ def test_the_total_instead_of_one_call_is_caught() -> None:
 
 def test_registering_for_write_is_caught() -> None:
     text = str(check_select_cost(lambda cls, n: _timed(cls, n, events=READ | WRITE)))
-    assert "100 sockets were registered for WRITE: an idle connected socket is always writable" in text
+    assert (
+        "100 sockets were registered for WRITE: an idle connected socket is always writable" in text
+    )
 
 
 def test_a_timeout_is_caught() -> None:
     text = str(check_select_cost(lambda cls, n: _timed(cls, n, calls=100, timeout=0.001)))
-    assert "it called select(0.001): with a timeout, select() on idle sockets waits that long; time select(0)" in text
+    assert (
+        "it called select(0.001): with a timeout, select() on idle sockets waits that long; time select(0)"
+        in text
+    )
 
 
 def test_too_few_calls_are_caught() -> None:
@@ -171,14 +210,22 @@ def test_order_prediction_solution_passes() -> None:
 def test_predicting_fd_order_for_select_is_corrected() -> None:
     text = str(check_order_prediction({**ORDER_PREDICTION, "SelectSelector": "adbc"}))
     assert "SelectSelector: you predicted 'adbc', it reported 'cadb'" in text
-    assert "ordered by fd modulo its table size (8 here): a 921 % 8 = 1, b 931 % 8 = 3, c 936 % 8 = 0, d 930 % 8 = 2" in text
+    assert (
+        "ordered by fd modulo its table size (8 here): a 921 % 8 = 1, b 931 % 8 = 3, c 936 % 8 = 0, d 930 % 8 = 2"
+        in text
+    )
 
 
 def test_predicting_registration_order_for_epoll_is_corrected() -> None:
     text = str(check_order_prediction({**ORDER_PREDICTION, "EpollSelector": "abcd"}))
-    assert "EpollSelector: you predicted 'abcd', it reported 'bdac': epoll reports sockets in the order they became ready" in text
+    assert (
+        "EpollSelector: you predicted 'abcd', it reported 'bdac': epoll reports sockets in the order they became ready"
+        in text
+    )
 
 
 def test_a_missing_prediction_and_a_non_dict_are_named() -> None:
     assert "no prediction for PollSelector" in str(check_order_prediction({}))
-    assert "expected a dict such as {'PollSelector': 'abcd'}, got 'abcd'" in str(check_order_prediction("abcd"))  # type: ignore[arg-type]
+    assert "expected a dict such as {'PollSelector': 'abcd'}, got 'abcd'" in str(
+        check_order_prediction("abcd")
+    )  # type: ignore[arg-type]

@@ -37,7 +37,10 @@ def test_reading_with_a_full_buffer_is_caught() -> None:
         return READ | (WRITE if has_pending_output else 0)
 
     text = str(check_wanted_events(no_backpressure))
-    assert "wanted_events(has_pending_output=True, can_accept_more=False) returned READ|WRITE, expected WRITE" in text
+    assert (
+        "wanted_events(has_pending_output=True, can_accept_more=False) returned READ|WRITE, expected WRITE"
+        in text
+    )
     assert (
         "wanted_events(has_pending_output=False, can_accept_more=False) returned READ, expected 0: "
         "nothing to send and no room: 0, and the caller unregisters (a key with no events still wakes on a hang-up)"
@@ -61,4 +64,3 @@ def test_the_notebook_stub_reports_not_implemented() -> None:
         "✘ wanted_events: 1 problem\n"
         "  - wanted_events(has_pending_output=False, can_accept_more=False) raised NotImplementedError: your code here"
     )
-

@@ -41,8 +41,9 @@ def test_modifying_every_time_is_counted() -> None:
         else:
             sel.unregister(sock)
 
-    assert "for a new connection, modify() was called once, expected never: call it only when the mask changes" in str(
-        check_update_registration(always)
+    assert (
+        "for a new connection, modify() was called once, expected never: call it only when the mask changes"
+        in str(check_update_registration(always))
     )
 
 
@@ -53,7 +54,9 @@ def test_dropping_the_data_is_caught() -> None:
         elif _wanted(conn) != sel.get_key(sock).events:
             sel.modify(sock, _wanted(conn))
 
-    assert "after receive_data(b'hello'), the key's data became None: pass key.data along" in str(check_update_registration(no_data))
+    assert "after receive_data(b'hello'), the key's data became None: pass key.data along" in str(
+        check_update_registration(no_data)
+    )
 
 
 def test_no_backpressure_is_caught() -> None:
@@ -64,13 +67,16 @@ def test_no_backpressure_is_caught() -> None:
         elif wanted != sel.get_key(sock).events:
             sel.modify(sock, wanted, sel.get_key(sock).data)
 
-    assert "after receive_data(b'world') filled the buffer (max_buffer=8), it is registered for READ|WRITE, expected WRITE" in str(
-        check_update_registration(reads_on)
+    assert (
+        "after receive_data(b'world') filled the buffer (max_buffer=8), it is registered for READ|WRITE, expected WRITE"
+        in str(check_update_registration(reads_on))
     )
 
 
 def test_modify_to_nothing_instead_of_unregister_is_caught() -> None:
-    def never_unregisters(sel: selectors.BaseSelector, sock: socket.socket, conn: EchoConnection) -> None:
+    def never_unregisters(
+        sel: selectors.BaseSelector, sock: socket.socket, conn: EchoConnection
+    ) -> None:
         key = sel.get_key(sock)
         if _wanted(conn) != key.events:
             sel.modify(sock, _wanted(conn), key.data)
@@ -107,7 +113,9 @@ def test_the_seeds_pop_sends_in_reverse_order() -> None:
         if sent < len(message):
             outgoing.append(message[sent:])
 
-    assert "the echo came back in another order: send the messages first to last" in str(check_on_writable(pops_last))
+    assert "the echo came back in another order: send the messages first to last" in str(
+        check_on_writable(pops_last)
+    )
 
 
 def test_sendall_on_a_non_blocking_socket_is_caught() -> None:
@@ -121,18 +129,25 @@ def test_sendall_on_a_non_blocking_socket_is_caught() -> None:
 
 
 def test_dropping_the_unsent_rest_is_caught() -> None:
-    def drops_rest(sel: selectors.BaseSelector, sock: socket.socket, outgoing: deque[bytes]) -> None:
+    def drops_rest(
+        sel: selectors.BaseSelector, sock: socket.socket, outgoing: deque[bytes]
+    ) -> None:
         if not outgoing:
             sel.modify(sock, READ, sel.get_key(sock).data)
             return
         sock.send(outgoing.popleft())
 
     text = str(check_on_writable(drops_rest))
-    assert "bytes never came back: after a partial send(), keep the unsent rest at the front of outgoing" in text
+    assert (
+        "bytes never came back: after a partial send(), keep the unsent rest at the front of outgoing"
+        in text
+    )
 
 
 def test_never_switching_to_read_is_a_busy_loop() -> None:
-    def never_switches(sel: selectors.BaseSelector, sock: socket.socket, outgoing: deque[bytes]) -> None:
+    def never_switches(
+        sel: selectors.BaseSelector, sock: socket.socket, outgoing: deque[bytes]
+    ) -> None:
         if outgoing:
             sent = sock.send(outgoing[0])
             if sent < len(outgoing[0]):
@@ -155,7 +170,9 @@ def test_switching_without_the_data_is_caught() -> None:
         else:
             outgoing.popleft()
 
-    assert "after modify() the key's data was None: pass key.data along" in str(check_on_writable(no_data))
+    assert "after modify() the key's data was None: pass key.data along" in str(
+        check_on_writable(no_data)
+    )
 
 
 # -- the backpressure lab ------------------------------------------------------------
@@ -164,7 +181,9 @@ def test_switching_without_the_data_is_caught() -> None:
 def test_the_lab_pauses_and_resumes_reading_and_echoes_everything() -> None:
     lab = backpressure_lab(max_buffer=8192, read_per_step=2048)
     summary = lab.run()
-    assert lab.done and summary.splitlines()[0].endswith("65536 of 65536 B back (every byte is back)")
+    assert lab.done and summary.splitlines()[0].endswith(
+        "65536 of 65536 B back (every byte is back)"
+    )
     details = lab.modify_details()
     assert details[:3] == ["READ → READ|WRITE", "READ|WRITE → WRITE", "WRITE → READ|WRITE"]
     assert details[-1] == "READ|WRITE → READ" and lab.mask == "READ"
@@ -180,7 +199,10 @@ def test_the_lab_is_deterministic() -> None:
 
     for max_buffer, read_per_step in ((8192, 2048), (1024, 256), (65536, 3072)):
         first = transcript(max_buffer, read_per_step)
-        assert all(transcript(max_buffer, read_per_step) == first for _ in range(5)), (max_buffer, read_per_step)
+        assert all(transcript(max_buffer, read_per_step) == first for _ in range(5)), (
+            max_buffer,
+            read_per_step,
+        )
 
 
 def test_a_reader_that_reads_nothing_leaves_the_server_waiting_for_write() -> None:
@@ -211,7 +233,10 @@ def test_each_step_line_shows_the_mask_and_the_buffer() -> None:
             "max_buffer 8192 B, the reader takes 2048 B per step, 65536 B to echo",
             line,
         ]
-        assert repr(lab) == "<BackpressureLab max_buffer=8192 read_per_step=2048: step 1, server mask READ, 2048 of 65536 B back>"
+        assert (
+            repr(lab)
+            == "<BackpressureLab max_buffer=8192 read_per_step=2048: step 1, server mask READ, 2048 of 65536 B back>"
+        )
     finally:
         lab.close()
 
@@ -221,7 +246,10 @@ def test_the_widget_drives_the_lab_and_shows_its_lines() -> None:
     try:
         ui = lab.widget
         bundle = lab._repr_mimebundle_()
-        assert bundle["text/plain"] == repr(lab) and "application/vnd.jupyter.widget-view+json" in bundle
+        assert (
+            bundle["text/plain"] == repr(lab)
+            and "application/vnd.jupyter.widget-view+json" in bundle
+        )
         ui.step_button.click()
         assert lab.steps == 1 and ui.out.outputs[-1]["text"] == lab.lines[-1] + "\n"
         ui.run_button.click()
@@ -246,7 +274,8 @@ def test_an_abandoned_lab_closes_its_sockets() -> None:
 
 
 @pytest.mark.parametrize(
-    ("max_buffer", "read_per_step"), [(0, 2048), (8192, -1), (8192, 20000), (True, 2048), (8192, 2048.0)]
+    ("max_buffer", "read_per_step"),
+    [(0, 2048), (8192, -1), (8192, 20000), (True, 2048), (8192, 2048.0)],
 )
 def test_bad_settings_are_refused(max_buffer: object, read_per_step: object) -> None:
     with pytest.raises(ValueError, match="must be an int in"):

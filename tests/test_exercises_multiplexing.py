@@ -6,7 +6,6 @@ import select
 import selectors
 import socket
 import sys
-import time
 from pathlib import Path
 
 from echo_lib.exercises.multiplexing import check_wait_for_any
@@ -31,7 +30,9 @@ def test_returning_keys_instead_of_sockets_is_caught() -> None:
                 sel.register(sock, READ)
             return [key for key, _ in sel.select(timeout)]
 
-    assert "it returned SelectorKey items; return the sockets themselves (key.fileobj)" in str(check_wait_for_any(keys))
+    assert "it returned SelectorKey items; return the sockets themselves (key.fileobj)" in str(
+        check_wait_for_any(keys)
+    )
 
 
 def test_registering_write_too_is_explained() -> None:
@@ -42,7 +43,10 @@ def test_registering_write_too_is_explained() -> None:
             return [key.fileobj for key, _ in sel.select(timeout)]
 
     text = str(check_wait_for_any(read_write))
-    assert "it returned [socks[0], socks[1], socks[2]], expected [socks[1], socks[2]]: was EVENT_WRITE registered too?" in text
+    assert (
+        "it returned [socks[0], socks[1], socks[2]], expected [socks[1], socks[2]]: was EVENT_WRITE registered too?"
+        in text
+    )
 
 
 def test_reading_the_data_is_caught() -> None:
@@ -52,7 +56,9 @@ def test_reading_the_data_is_caught() -> None:
             sock.recv(1024)
         return readable
 
-    assert "the data on socks[1] was gone: only wait, leave reading to the caller" in str(check_wait_for_any(reads))
+    assert "the data on socks[1] was gone: only wait, leave reading to the caller" in str(
+        check_wait_for_any(reads)
+    )
 
 
 def test_no_timeout_never_returns_and_is_released() -> None:
@@ -62,7 +68,10 @@ def test_no_timeout_never_returns_and_is_released() -> None:
                 sel.register(sock, READ)
             return [key.fileobj for key, _ in sel.select()]
 
-    assert "with nothing arriving and a 0.3 s timeout it never returned: give select() the timeout" in str(check_wait_for_any(no_timeout))
+    assert (
+        "with nothing arriving and a 0.3 s timeout it never returned: give select() the timeout"
+        in str(check_wait_for_any(no_timeout))
+    )
 
 
 def test_waiting_only_for_the_first_socket_is_caught() -> None:
@@ -75,7 +84,9 @@ def test_waiting_only_for_the_first_socket_is_caught() -> None:
 
 
 def test_a_selector_never_closed_is_caught() -> None:
-    kept: list[selectors.BaseSelector] = []  # held, so that garbage collection cannot close it either
+    kept: list[
+        selectors.BaseSelector
+    ] = []  # held, so that garbage collection cannot close it either
 
     def never_closes(socks: list[socket.socket], timeout: float) -> list[socket.socket]:
         sel = selectors.DefaultSelector()

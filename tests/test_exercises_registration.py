@@ -27,7 +27,10 @@ def test_the_untouched_stub_is_named() -> None:
     def stub(sel: selectors.BaseSelector, listener: socket.socket) -> socket.socket:
         raise NotImplementedError("your code here")
 
-    assert str(check_accept_one(stub)) == "✘ accept_one: 1 problem\n  - it raised NotImplementedError: replace the `raise` with your code"
+    assert (
+        str(check_accept_one(stub))
+        == "✘ accept_one: 1 problem\n  - it raised NotImplementedError: replace the `raise` with your code"
+    )
 
 
 def test_read_write_no_callback_blocking_and_left_registered_are_all_named() -> None:
@@ -37,7 +40,10 @@ def test_read_write_no_callback_blocking_and_left_registered_are_all_named() -> 
         return listener.accept()[0]
 
     text = str(check_accept_one(sloppy))
-    assert "it registered the listener for READ|WRITE: a new connection makes it readable, register EVENT_READ" in text
+    assert (
+        "it registered the listener for READ|WRITE: a new connection makes it readable, register EVENT_READ"
+        in text
+    )
     assert "it registered the listener with data=None: store the accept callback as data" in text
     assert "the accepted connection is blocking: call conn.setblocking(False)" in text
     assert "the listener is still registered: sel.unregister(listener) before returning" in text
@@ -50,7 +56,9 @@ def test_calling_the_callback_directly_is_caught() -> None:
         sel.unregister(listener)
         return on_accept(listener, mask)
 
-    assert "it never called the callback through the key: call key.data(key.fileobj, mask)" in str(check_accept_one(bypass))
+    assert "it never called the callback through the key: call key.data(key.fileobj, mask)" in str(
+        check_accept_one(bypass)
+    )
 
 
 def test_accepting_without_waiting_is_an_error() -> None:
@@ -71,7 +79,9 @@ def test_returning_the_listener_is_caught() -> None:
         sel.unregister(listener)
         return listener
 
-    assert "the socket it returned is not connected to the client" in str(check_accept_one(wrong_socket))
+    assert "the socket it returned is not connected to the client" in str(
+        check_accept_one(wrong_socket)
+    )
 
 
 # -- set_interest ---------------------------------------------------------------
@@ -95,7 +105,9 @@ def test_unregister_then_register_is_caught() -> None:
         if events:
             sel.register(sock, events)
 
-    assert "unregistered and registered again: one sel.modify() does that" in str(check_set_interest(start_over))
+    assert "unregistered and registered again: one sel.modify() does that" in str(
+        check_set_interest(start_over)
+    )
 
 
 def test_modify_to_zero_leaves_a_key_that_waits_for_nothing() -> None:
@@ -106,9 +118,14 @@ def test_modify_to_zero_leaves_a_key_that_waits_for_nothing() -> None:
             sel.modify(sock, events)
 
     text = str(check_set_interest(modify_only))
-    if not issubclass(selectors.DefaultSelector, selectors._PollLikeSelector):  # pragma: no cover - kqueue, Windows
+    if not issubclass(
+        selectors.DefaultSelector, selectors._PollLikeSelector
+    ):  # pragma: no cover - kqueue, Windows
         # KqueueSelector and SelectSelector modify() by unregister + register, and register(sock, 0) raises
-        assert "it raised ValueError: Invalid events: 0: with no events wanted, unregister instead" in text
+        assert (
+            "it raised ValueError: Invalid events: 0: with no events wanted, unregister instead"
+            in text
+        )
     else:  # epoll, poll and devpoll accept modify(sock, 0) and keep the key
         assert (
             "set_interest(sel, sock, 0) left sock registered for 0, which still wakes select() on a hang-up or an error: "

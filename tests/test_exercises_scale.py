@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from echo_lib.exercises.scale import ECHO_MANY_PAYLOADS, check_echo_many, check_peak_prediction, check_send_some
+from echo_lib.exercises.scale import (
+    ECHO_MANY_PAYLOADS,
+    check_echo_many,
+    check_peak_prediction,
+    check_send_some,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
 from scale import echo_many, predicted_kib, send_some  # noqa: E402
@@ -40,7 +45,10 @@ def test_sendall_is_caught() -> None:
         return len(data)
 
     text = str(check_send_some(with_sendall))
-    assert "with 1 MiB, it raised BlockingIOError: on a non-blocking socket, sendall() raises it once the buffer is full" in text
+    assert (
+        "with 1 MiB, it raised BlockingIOError: on a non-blocking socket, sendall() raises it once the buffer is full"
+        in text
+    )
 
 
 def test_claiming_everything_was_sent_is_caught() -> None:
@@ -52,14 +60,20 @@ def test_claiming_everything_was_sent_is_caught() -> None:
         return len(data)
 
     text = str(check_send_some(claims_all))
-    assert "with 1 MiB, it returned 1048576: a 4 KiB send buffer takes only part of 1048576 bytes; return how many send() took" in text
+    assert (
+        "with 1 MiB, it returned 1048576: a 4 KiB send buffer takes only part of 1048576 bytes; return how many send() took"
+        in text
+    )
 
 
 def test_the_notebook_stub_is_reported() -> None:
     def stub(sock: socket.socket, data: bytes) -> int:
         raise NotImplementedError("your code here")
 
-    assert str(check_send_some(stub)) == "✘ send_some: 1 problem\n  - with a 100-byte message, it raised NotImplementedError: your code here"
+    assert (
+        str(check_send_some(stub))
+        == "✘ send_some: 1 problem\n  - with a 100-byte message, it raised NotImplementedError: your code here"
+    )
 
 
 # -- exercise 2: echo_many --------------------------------------------------------
@@ -94,7 +108,10 @@ def test_one_connection_after_another_is_caught() -> None:
         return echoes
 
     text = str(check_echo_many(one_by_one))
-    assert "the connections were not all open at the same time (conn-2 was accepted after an earlier one had closed)" in text
+    assert (
+        "the connections were not all open at the same time (conn-2 was accepted after an earlier one had closed)"
+        in text
+    )
 
 
 def test_stopping_at_the_first_chunk_is_caught() -> None:
@@ -120,7 +137,9 @@ def test_stopping_at_the_first_chunk_is_caught() -> None:
         return echoes
 
     text = str(check_echo_many(first_chunk))
-    assert "payload 1 (1048576 bytes): got " in text and "bytes back: was it read until EOF?" in text
+    assert (
+        "payload 1 (1048576 bytes): got " in text and "bytes back: was it read until EOF?" in text
+    )
 
 
 def test_echoes_out_of_order_are_named() -> None:
@@ -128,14 +147,20 @@ def test_echoes_out_of_order_are_named() -> None:
         return echo_many(address, payloads)[::-1]
 
     text = str(check_echo_many(reversed_order))
-    assert text == "✘ echo_many: 1 problem\n  - every echo came back, but not in payload order: echoes[i] must be the echo of payloads[i]"
+    assert (
+        text
+        == "✘ echo_many: 1 problem\n  - every echo came back, but not in payload order: echoes[i] must be the echo of payloads[i]"
+    )
 
 
 def test_the_notebook_stub_is_reported() -> None:
     def stub(address: tuple[str, int], payloads: list[bytes]) -> list[bytes]:
         raise NotImplementedError("your code here")
 
-    assert str(check_echo_many(stub)) == "✘ echo_many: 1 problem\n  - it raised NotImplementedError: your code here"
+    assert (
+        str(check_echo_many(stub))
+        == "✘ echo_many: 1 problem\n  - it raised NotImplementedError: your code here"
+    )
 
 
 def test_all_open_then_each_in_turn_with_blocking_calls_is_caught() -> None:
@@ -174,9 +199,15 @@ def test_predicting_max_buffer_alone_is_told_about_the_last_recv() -> None:
 
 
 def test_predicting_too_much_is_told_that_reading_stops() -> None:
-    assert "you predicted 1024 KiB: reading stops while the buffer holds max_buffer (16 KiB) or more" in str(check_peak_prediction(1024))
+    assert (
+        "you predicted 1024 KiB: reading stops while the buffer holds max_buffer (16 KiB) or more"
+        in str(check_peak_prediction(1024))
+    )
 
 
 @pytest.mark.parametrize("guess", [..., "80", 80.0, False])
 def test_a_peak_prediction_that_is_not_an_int_is_named(guess: object) -> None:
-    assert str(check_peak_prediction(guess)) == f"✘ prediction: 1 problem\n  - predict a number of KiB (an int), got {guess!r}"
+    assert (
+        str(check_peak_prediction(guess))
+        == f"✘ prediction: 1 problem\n  - predict a number of KiB (an int), got {guess!r}"
+    )

@@ -34,7 +34,9 @@ def test_waiting_for_eof_without_shutdown_is_a_timeout() -> None:
         with socket.create_connection(address, timeout=1) as sock:
             sock.sendall(message)
             data = b""
-            while chunk := sock.recv(65536):  # the server waits for our EOF: socket.timeout after 1 s
+            while chunk := sock.recv(
+                65536
+            ):  # the server waits for our EOF: socket.timeout after 1 s
                 data += chunk
             return data
 

@@ -88,7 +88,11 @@ def test_an_fd_reused_by_accept_in_the_batch_gets_no_stale_event() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     calls: list[str] = []
     sel = KqueueStyleSelector(order=first_by((x, READ), (listener, READ), (x, WRITE)))
-    with SelectorLoop(lambda: sel) as loop, x_peer, socket.create_connection(listener.getsockname()):
+    with (
+        SelectorLoop(lambda: sel) as loop,
+        x_peer,
+        socket.create_connection(listener.getsockname()),
+    ):
         old_fd = x.fileno()
 
         def on_x(key: selectors.SelectorKey, mask: int) -> None:
@@ -102,7 +106,9 @@ def test_an_fd_reused_by_accept_in_the_batch_gets_no_stale_event() -> None:
                 os.dup2(conn.fileno(), old_fd)
                 conn.close()
                 conn = socket.socket(fileno=old_fd)
-            loop.register(conn, READ | WRITE, lambda key, mask: calls.append("accepted"), actor="accepted")
+            loop.register(
+                conn, READ | WRITE, lambda key, mask: calls.append("accepted"), actor="accepted"
+            )
             calls.append("accept")
 
         loop.register(x, READ | WRITE, on_x, actor="x")
@@ -118,7 +124,9 @@ def test_the_echo_is_whole_in_any_order(seed: int) -> None:
     with SelectorLoop(lambda: KqueueStyleSelector(seed=seed)) as loop:
         server = EchoServer(loop=loop, sndbuf=4096).start()
         messages = [b"a" * 50_000, b"b" * 70_000]
-        clients = [EchoClient(server.address, messages, loop=loop, name=f"c{i}").start() for i in range(3)]
+        clients = [
+            EchoClient(server.address, messages, loop=loop, name=f"c{i}").start() for i in range(3)
+        ]
         loop.run_until(lambda: all(c.done for c in clients) and server.connections == 0)
         assert all(c.result().complete for c in clients), [str(c.result()) for c in clients]
         assert loop.selector.inner.splits > 0, "the run had split READ/WRITE entries to survive"

@@ -34,7 +34,17 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 def make_lab(*args: str, env: dict[str, str] | None = None, dry_run: bool = False) -> list[str]:
     """The ``make lab`` command line, using this Python's environment (never reinstalling it)."""
     stamp = Path(sys.prefix) / ".installed"
-    command = ["make", "--no-print-directory", "-C", str(ROOT), "-o", str(stamp), f"VENV={sys.prefix}", "lab", *args]
+    command = [
+        "make",
+        "--no-print-directory",
+        "-C",
+        str(ROOT),
+        "-o",
+        str(stamp),
+        f"VENV={sys.prefix}",
+        "lab",
+        *args,
+    ]
     return command[:1] + ["-n"] + command[1:] if dry_run else command
 
 
@@ -45,7 +55,9 @@ def lab_recipe(uid: str, tmp_path: Path) -> str:
     (fake / "id").write_text(f"#!/bin/sh\necho {uid}\n")
     (fake / "id").chmod(0o755)
     env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
-    out = subprocess.run(make_lab(dry_run=True), env=env, capture_output=True, text=True, timeout=30, check=True)
+    out = subprocess.run(
+        make_lab(dry_run=True), env=env, capture_output=True, text=True, timeout=30, check=True
+    )
     return next(line for line in out.stdout.splitlines() if "jupyter lab" in line)
 
 
@@ -73,7 +85,9 @@ def read_until_url(process: subprocess.Popen[bytes]) -> tuple[re.Match[str], str
             if (match := URL.search(line)) or not line:
                 break
     if not match:
-        pytest.fail(f"make lab printed no URL of {FIRST} within {START_TIMEOUT:.0f} s:\n{seen[-3000:]}")
+        pytest.fail(
+            f"make lab printed no URL of {FIRST} within {START_TIMEOUT:.0f} s:\n{seen[-3000:]}"
+        )
     return match, seen
 
 
@@ -91,8 +105,14 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
 
 def test_make_lab_prints_the_url_of_the_first_notebook_and_answers(tmp_path: Path) -> None:
     command = make_lab("LAB_FLAGS=--no-browser --ServerApp.port=0")
-    process = subprocess.Popen(command, env=private_jupyter_env(tmp_path), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        env=private_jupyter_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         match, seen = read_until_url(process)
         url, port, token = match.groups()

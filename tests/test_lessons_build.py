@@ -28,7 +28,9 @@ def pair(tcp_pair: tuple[socket.socket, socket.socket]) -> tuple[socket.socket, 
 # -- 09 §1 Accept and register ----------------------------------------------------------
 
 
-def test_09_accept_and_register_write_is_ready_at_once_and_on_every_select(selector_name: str, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_09_accept_and_register_write_is_ready_at_once_and_on_every_select(
+    selector_name: str, pair: tuple[socket.socket, socket.socket]
+) -> None:
     _, conn = pair
     with getattr(selectors, selector_name)() as sel:
         sel.register(conn, READ | WRITE)
@@ -39,7 +41,9 @@ def test_09_accept_and_register_write_is_ready_at_once_and_on_every_select(selec
 # -- 09 §3 Buffered writes ----------------------------------------------------------------
 
 
-def test_09_buffered_writes_send_takes_part_then_raises_blocking_io_error(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_09_buffered_writes_send_takes_part_then_raises_blocking_io_error(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
     client, conn = pair
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * KiB)
     sent = conn.send(bytes(4 * MiB))
@@ -49,7 +53,9 @@ def test_09_buffered_writes_send_takes_part_then_raises_blocking_io_error(pair: 
             conn.send(bytes(MiB))
 
 
-def test_09_buffered_writes_sendall_raises_blocking_io_error_too(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_09_buffered_writes_sendall_raises_blocking_io_error_too(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
     _, conn = pair
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * KiB)
     with pytest.raises(BlockingIOError):
@@ -59,7 +65,9 @@ def test_09_buffered_writes_sendall_raises_blocking_io_error_too(pair: tuple[soc
 # -- 09 §5 Half-close -------------------------------------------------------------------
 
 
-def test_09_half_close_recv_returns_empty_while_the_peer_still_reads(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_09_half_close_recv_returns_empty_while_the_peer_still_reads(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
     client, conn = pair
     client.sendall(b"last words")
     client.shutdown(socket.SHUT_WR)
@@ -92,7 +100,9 @@ def _wait_readable(sock: socket.socket, what: str) -> None:
         assert sel.select(2), f"{what} was not reported within 2 s"
 
 
-def test_09_resets_recv_raises_connection_reset_error(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_09_resets_recv_raises_connection_reset_error(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
     client, conn = pair
     _reset(client)
     _wait_readable(conn, "the reset")
@@ -100,7 +110,9 @@ def test_09_resets_recv_raises_connection_reset_error(pair: tuple[socket.socket,
         conn.recv(4096)
 
 
-def test_09_resets_close_with_unread_data_sends_a_reset(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_09_resets_close_with_unread_data_sends_a_reset(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
     client, conn = pair
     conn.sendall(b"an echo the client never reads")
     _wait_readable(client, "the echo")
@@ -110,7 +122,9 @@ def test_09_resets_close_with_unread_data_sends_a_reset(pair: tuple[socket.socke
         conn.recv(4096)
 
 
-def test_09_resets_send_raises_connection_reset_or_broken_pipe(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_09_resets_send_raises_connection_reset_or_broken_pipe(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
     client, conn = pair
     _reset(client)
     with pytest.raises((ConnectionResetError, BrokenPipeError)):
@@ -159,7 +173,10 @@ def test_side_by_side_shows_each_column_under_its_title() -> None:
         return None
 
     shown = side_by_side(("yours", update), ("the library's", EchoServer._update_registration))
-    assert isinstance(shown, SideBySide) and [title for title, _ in shown.columns] == ["yours", "the library's"]
+    assert isinstance(shown, SideBySide) and [title for title, _ in shown.columns] == [
+        "yours",
+        "the library's",
+    ]
     assert repr(shown).startswith("# --- yours ---\ndef update(conn: object) -> None:")
     assert "def _update_registration(self, peer: _Peer) -> None:" in repr(shown)
     assert "<th style='text-align:left'>the library&#x27;s</th>" in shown._repr_html_()

@@ -17,13 +17,24 @@ from pathlib import Path
 
 import pytest
 
-from echo_lib.lessons.classic import LINGER_ZERO, Stage, classic_client, classic_server, closing_server, edit, resetting_client
+from echo_lib.lessons.classic import (
+    LINGER_ZERO,
+    Stage,
+    classic_client,
+    classic_server,
+    closing_server,
+    edit,
+    resetting_client,
+)
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05-the-classic-echo-pair.ipynb"
 READ = selectors.EVENT_READ
 
 # The edits the notebook makes, as it makes them (sections 4 and 8).
-DELETE_THE_STOP = ("            # Tell the main loop to stop\n            keep_running = False\n", "")
+DELETE_THE_STOP = (
+    "            # Tell the main loop to stop\n            keep_running = False\n",
+    "",
+)
 CATCH_THE_RESET = (
     "        client_address = connection.getpeername()\n"
     "        say('read({})'.format(client_address))\n"
@@ -121,7 +132,10 @@ def test_section_6_fault_3_the_seed_client_spins_when_nothing_comes_back() -> No
 
 
 def test_section_8_a_reset_socket_is_readable_and_its_calls_raise(selector_name: str) -> None:
-    with socket.create_server(("127.0.0.1", 0)) as listener, socket.create_connection(listener.getsockname()) as client:
+    with (
+        socket.create_server(("127.0.0.1", 0)) as listener,
+        socket.create_connection(listener.getsockname()) as client,
+    ):
         conn, _ = listener.accept()
         with conn, getattr(selectors, selector_name)() as sel:
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
@@ -165,21 +179,35 @@ def test_section_8_fault_5_catching_oserror_keeps_serving_the_next_client() -> N
 
 def test_edit_shows_a_diff_and_leaves_the_original_alone() -> None:
     served = edit(classic_server, *DELETE_THE_STOP)
-    assert repr(served).splitlines()[1:] == ["             connection.close()", "-            # Tell the main loop to stop", "-            keep_running = False", " "]
+    assert repr(served).splitlines()[1:] == [
+        "             connection.close()",
+        "-            # Tell the main loop to stop",
+        "-            keep_running = False",
+        " ",
+    ]
     assert served._repr_markdown_().startswith("```diff\n@@ ")
     assert "keep_running = False" in inspect.getsource(classic_server)
-    assert inspect.signature(served) == inspect.signature(classic_server) and served.__name__ == "classic_server"
+    assert (
+        inspect.signature(served) == inspect.signature(classic_server)
+        and served.__name__ == "classic_server"
+    )
 
 
 def test_edit_names_text_that_is_missing_or_repeated() -> None:
-    with pytest.raises(ValueError, match=r"must occur once in classic_server\(\), found 0 times: 'no such line'"):
+    with pytest.raises(
+        ValueError, match=r"must occur once in classic_server\(\), found 0 times: 'no such line'"
+    ):
         edit(classic_server, "no such line", "")
     with pytest.raises(ValueError, match=r"found [2-9] times: 'say\('"):
         edit(classic_server, "say(", "print(")
 
 
 def test_an_edited_program_shows_its_edited_line_in_a_traceback() -> None:
-    broken = edit(classic_server, "        data = connection.recv(1024)\n", "        data = connection.recv(1024) / 0\n")
+    broken = edit(
+        classic_server,
+        "        data = connection.recv(1024)\n",
+        "        data = connection.recv(1024) / 0\n",
+    )
     stage = Stage()
     with socket.socket() as listener, socket.socket() as sock:
         listener.bind(("127.0.0.1", 0))
@@ -193,7 +221,9 @@ def test_an_edited_program_shows_its_edited_line_in_a_traceback() -> None:
 # -- section 2: why the client calls modify() ---------------------------------------------------------
 
 
-def test_section_2_a_connected_socket_registered_for_write_is_reported_on_every_pass(selector_name: str) -> None:
+def test_section_2_a_connected_socket_registered_for_write_is_reported_on_every_pass(
+    selector_name: str,
+) -> None:
     """Without the client's modify() to READ, every select() returns at once: a busy loop."""
     sock, peer = socket.socketpair()
     with sock, peer, getattr(selectors, selector_name)() as sel:

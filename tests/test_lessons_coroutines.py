@@ -105,7 +105,9 @@ def test_a_task_refuses_a_yield_that_is_not_a_future_and_closes_the_generator() 
 
     task = Task(coro())
     assert isinstance(task.exception, TypeError)
-    assert "coro yielded 42; yield sched.readable(sock) or sched.writable(sock)" in str(task.exception)
+    assert "coro yielded 42; yield sched.readable(sock) or sched.writable(sock)" in str(
+        task.exception
+    )
     assert closed == [True]
 
 
@@ -134,7 +136,8 @@ def test_the_scheduler_registers_on_every_wait_and_hands_the_ready_mask_to_the_t
     assert masks == [READ, READ, WRITE]
     assert sched.waits == 3
     assert [(e.action, e.mask) for e in sel.timeline.events(action=("register", "unregister"))] == [
-        ("register", READ), ("unregister", READ)
+        ("register", READ),
+        ("unregister", READ),
     ] * 2 + [("register", WRITE), ("unregister", WRITE)]
     assert a.fileno() == -1
 
@@ -294,7 +297,9 @@ def test_server_selector_names_lanes_like_echo_server() -> None:
         sel.register(conn2.fileno(), READ)  # a plain fd, as asyncio registers
         sel.unregister(listener)
         sel.register(listener, READ)
-    assert [(e.actor, e.action) for e in sel.timeline.events(action=("register", "unregister"))] == [
+    assert [
+        (e.actor, e.action) for e in sel.timeline.events(action=("register", "unregister"))
+    ] == [
         ("server", "register"),
         ("server/conn-1", "register"),
         ("server/conn-1", "unregister"),
@@ -337,7 +342,12 @@ def test_style_timelines_hold_only_what_the_selector_did(runs: dict[str, StyleRu
         actions = {e.action for e in run.timeline.events()}
         assert actions <= {"register", "modify", "unregister", "select", "ready"}, run.style
         assert run.timeline.actors()[0] == "server"
-        assert set(run.timeline.actors()) == {"server", "server/conn-1", "server/conn-2", "server/conn-3"}
+        assert set(run.timeline.actors()) == {
+            "server",
+            "server/conn-1",
+            "server/conn-2",
+            "server/conn-3",
+        }
         times = [e.t for e in run.timeline.events()]
         assert times == sorted(times) and times[-1] > 0
 
@@ -354,7 +364,9 @@ def test_str_of_a_run_is_the_labs_text(runs: dict[str, StyleRun]) -> None:
     ]
 
 
-@pytest.mark.parametrize(("style", "clients"), [("nope", 3), ("callbacks", 0), ("generators", 7), ("callbacks", True)])
+@pytest.mark.parametrize(
+    ("style", "clients"), [("nope", 3), ("callbacks", 0), ("generators", 7), ("callbacks", True)]
+)
 def test_run_style_refuses_bad_arguments(style: str, clients: object) -> None:
     with pytest.raises(ValueError):
         run_style(style, clients)  # type: ignore[arg-type]
@@ -363,7 +375,9 @@ def test_run_style_refuses_bad_arguments(style: str, clients: object) -> None:
 def test_run_clients_refuses_a_bad_count_and_gives_partial_results_on_timeout() -> None:
     with pytest.raises(ValueError, match="clients"):
         run_clients(("127.0.0.1", 9), 0)
-    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (the kernel does), never answers
+    with socket.create_server(
+        ("127.0.0.1", 0)
+    ) as silent:  # accepts (the kernel does), never answers
         results = run_clients(silent.getsockname(), 2, timeout=0.2)
     assert [str(r) for r in results] == [
         f"client-{i}: sent 42 bytes, received 0 bytes: 42 missing (not finished)" for i in (1, 2)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from echo_lib import available_selectors
-from echo_lib.implementations import FD_SETSIZE
+from echo_lib.driver.implementations import FD_SETSIZE
 from echo_lib.lessons.implementations import (
     CostPoint,
     CostTable,
@@ -30,7 +30,10 @@ def test_more_fds_raises_the_soft_limit_and_restores_it() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = soft + 100 if hard == resource.RLIM_INFINITY else min(soft + 100, hard)
     with MoreFds(needed) as fds:
-        assert fds.limit >= min(needed, soft) and resource.getrlimit(resource.RLIMIT_NOFILE)[0] == fds.limit
+        assert (
+            fds.limit >= min(needed, soft)
+            and resource.getrlimit(resource.RLIMIT_NOFILE)[0] == fds.limit
+        )
     assert resource.getrlimit(resource.RLIMIT_NOFILE) == (soft, hard)
 
 
@@ -83,8 +86,14 @@ def test_the_measurement_shows_the_lesson() -> None:
 
 
 def test_a_table_prints_durations_and_notes() -> None:
-    table = CostTable([CostPoint("PollSelector", 1, 0.5e-6), CostPoint("PollSelector", 10_000, 4.2e-3)], ["a note"])
-    assert str(table) == "PollSelector, 1 idle socket: 0.5 µs per select(0)\nPollSelector, 10,000 idle sockets: 4.2 ms per select(0)\na note"
+    table = CostTable(
+        [CostPoint("PollSelector", 1, 0.5e-6), CostPoint("PollSelector", 10_000, 4.2e-3)],
+        ["a note"],
+    )
+    assert (
+        str(table)
+        == "PollSelector, 1 idle socket: 0.5 µs per select(0)\nPollSelector, 10,000 idle sockets: 4.2 ms per select(0)\na note"
+    )
     assert table.growth("PollSelector", 1, 10_000) == pytest.approx(8400)
     assert table.growth("PollSelector", 10, 10_000) is None
     assert "PollSelector: 10 and 10,000 idle sockets were not both measured" in table.verdicts()
@@ -112,7 +121,9 @@ def test_the_lab_measures_adds_points_and_keeps_a_deterministic_repr() -> None:
     lab = select_cost_lab(sockets=10)
     name = selectors.DefaultSelector.__name__
     assert repr(lab) == f"<SelectCostLab: {name}, 10 idle sockets; 0 points measured>"
-    assert repr(select_cost_lab(sockets=10_000)).endswith(", 10,000 idle sockets; 0 points measured>")
+    assert repr(select_cost_lab(sockets=10_000)).endswith(
+        ", 10,000 idle sockets; 0 points measured>"
+    )
     assert lab.text() == "no point measured yet"
     widget = lab.widget
     point = lab.run()
@@ -124,7 +135,9 @@ def test_the_lab_measures_adds_points_and_keeps_a_deterministic_repr() -> None:
     widget.sockets.value = 100  # the dropdowns drive the lab
     assert lab.sockets == 100
     bundle = lab._repr_mimebundle_()
-    assert bundle["text/plain"] == repr(lab) and "application/vnd.jupyter.widget-view+json" in bundle
+    assert (
+        bundle["text/plain"] == repr(lab) and "application/vnd.jupyter.widget-view+json" in bundle
+    )
     lab.clear()
     assert lab.points == [] and lab.text() == "no point measured yet"
 
@@ -191,14 +204,24 @@ def test_sockets_at_chosen_numbers_are_readable_through_their_peer() -> None:
 def test_the_lab_finds_out_when_a_busy_process_pushes_fds_past_fd_setsize() -> None:
     pytest.importorskip("ipywidgets")
     lab = select_cost_lab("SelectSelector", 1000)
-    with MoreFds(4096), IdleSockets(max(1, FD_SETSIZE - 1000 - open_fd_count() + 50)):  # the process is busy
+    with (
+        MoreFds(4096),
+        IdleSockets(max(1, FD_SETSIZE - 1000 - open_fd_count() + 50)),
+    ):  # the process is busy
         assert lab.run() is None
-    assert lab.text().startswith("SelectSelector cannot watch 1,000 idle sockets here: the highest is fd ")
+    assert lab.text().startswith(
+        "SelectSelector cannot watch 1,000 idle sockets here: the highest is fd "
+    )
     assert lab.points == []
 
 
-@pytest.mark.skipif(not hasattr(selectors, "SelectSelector") or sys.platform == "win32", reason="the fd-number limit of select()")
-def test_a_count_that_lands_exactly_on_the_limit_is_marked_as_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.skipif(
+    not hasattr(selectors, "SelectSelector") or sys.platform == "win32",
+    reason="the fd-number limit of select()",
+)
+def test_a_count_that_lands_exactly_on_the_limit_is_marked_as_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # With exactly 24 other descriptors open, 1,000 idle sockets fill every number
     # below FD_SETSIZE: that point is the limit, and no extra point is measured.
     import echo_lib.lessons.implementations as lesson

@@ -94,7 +94,9 @@ def test_a_failing_server_is_raised_in_the_callers_thread() -> None:
         run_clients(broken, 2, hold=0.1)
 
 
-@pytest.mark.parametrize(("clients", "hold"), [(0, 0.4), (7, 0.4), (2, 0.0), (2, 2.0), (2.5, 0.4), (True, 0.4)])
+@pytest.mark.parametrize(
+    ("clients", "hold"), [(0, 0.4), (7, 0.4), (2, 0.0), (2, 2.0), (2.5, 0.4), (True, 0.4)]
+)
 def test_out_of_range_settings_are_refused(clients: object, hold: object) -> None:
     with pytest.raises(ValueError):
         run_clients(blocking_echo_server, clients, hold=hold)  # type: ignore[arg-type]
@@ -114,7 +116,10 @@ def test_the_widget_runs_the_chosen_server_and_shows_a_report_and_a_plot() -> No
         room.clients.value = 3
         run = room.run()
         assert run is not None and run.most_at_once == 3
-        assert repr(room) == "<WaitingRoom: servers blocking, selectors; last run: selectors server, 3 clients>"
+        assert (
+            repr(room)
+            == "<WaitingRoom: servers blocking, selectors; last run: selectors server, 3 clients>"
+        )
         assert room._repr_mimebundle_()["text/plain"] == repr(room)
     finally:
         room.close()

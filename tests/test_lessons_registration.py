@@ -50,19 +50,33 @@ def test_a_walk_through_register_select_modify_unregister(playground) -> None:
 
 def test_the_errors_name_the_socket_not_its_fd(playground) -> None:
     playground.register(read=True)
-    assert playground.register(read=True) == "sel.register(sock, EVENT_READ) -> KeyError: sock is already registered"
+    assert (
+        playground.register(read=True)
+        == "sel.register(sock, EVENT_READ) -> KeyError: sock is already registered"
+    )
     playground.unregister()
     assert playground.unregister() == "sel.unregister(sock) -> KeyError: sock is not registered"
-    assert playground.modify(read=True) == "sel.modify(sock, EVENT_READ) -> KeyError: sock is not registered"
-    assert playground.register(read=False) == "sel.register(sock, 0) -> ValueError: Invalid events: 0"
+    assert (
+        playground.modify(read=True)
+        == "sel.modify(sock, EVENT_READ) -> KeyError: sock is not registered"
+    )
+    assert (
+        playground.register(read=False) == "sel.register(sock, 0) -> ValueError: Invalid events: 0"
+    )
 
 
 def test_closing_a_registered_socket_leaves_a_stale_key(playground) -> None:
     playground.register(read=True, write=True)
     assert playground.close_sock() == "sock.close() -> closed, but still registered!"
     assert "sock (closed!): events READ|WRITE" in playground.key_map()
-    assert playground.unregister() == "sel.unregister(sock) -> SelectorKey: events READ|WRITE (removed)"
-    assert playground.register(read=True) == "sel.register(sock, EVENT_READ) -> ValueError: Invalid file descriptor: -1"
+    assert (
+        playground.unregister()
+        == "sel.unregister(sock) -> SelectorKey: events READ|WRITE (removed)"
+    )
+    assert (
+        playground.register(read=True)
+        == "sel.register(sock, EVENT_READ) -> ValueError: Invalid file descriptor: -1"
+    )
 
 
 def test_the_timeline_keeps_the_name_sock_across_unregister(playground) -> None:

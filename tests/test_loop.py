@@ -10,8 +10,16 @@ import threading
 
 import pytest
 
-from echo_lib import EchoClient, EchoServer, RecordingSelector, SelectorLoop, Timeline, resolve_selector, stop_all
-from echo_lib.loop import Callback
+from echo_lib import (
+    EchoClient,
+    EchoServer,
+    RecordingSelector,
+    SelectorLoop,
+    Timeline,
+    resolve_selector,
+    stop_all,
+)
+from echo_lib.driver.loop import Callback
 
 from .conftest import LOOP_SELECTORS, SelectorSpec, open_fds, wait_for
 
@@ -27,7 +35,13 @@ def test_recording_selector_records_plain_selectors_code(loop_selector: Selector
         ready = sel.select(timeout=1)
         sel.unregister(a)
     assert [(key.data, mask) for key, mask in ready] == [("callback", WRITE)]
-    assert [e.action for e in sel.timeline] == ["register", "modify", "select", "ready", "unregister"]
+    assert [e.action for e in sel.timeline] == [
+        "register",
+        "modify",
+        "select",
+        "ready",
+        "unregister",
+    ]
     assert sel.timeline.events(action="modify")[0].detail == "READ → READ|WRITE"
     assert sel.timeline.actors() == ["socket-1", "selector"]
 
@@ -126,7 +140,9 @@ def test_step_skips_a_key_unregistered_earlier_in_the_same_step() -> None:
 def test_stop_all_stops_every_live_loop_and_frees_threads_and_ports() -> None:
     threads, fds = threading.active_count(), open_fds()
     servers = [EchoServer().start() for _ in range(3)]
-    hanging = socket.create_connection(servers[0].address, timeout=5)  # a client that never finishes
+    hanging = socket.create_connection(
+        servers[0].address, timeout=5
+    )  # a client that never finishes
     client = EchoClient(servers[1].address, [b"x" * 10]).start()
     wait_for(lambda: servers[0].connections == 1, what="the accept")
     assert stop_all() >= 4
@@ -166,7 +182,7 @@ def test_a_given_timeline_is_used() -> None:
 def test_select_past_fd_setsize_is_explained() -> None:
     import resource
 
-    from echo_lib.implementations import FD_SETSIZE, FdSetSizeError
+    from echo_lib.driver.implementations import FD_SETSIZE, FdSetSizeError
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < FD_SETSIZE + 64:
@@ -177,7 +193,9 @@ def test_select_past_fd_setsize_is_explained() -> None:
         high = max(socks, key=lambda s: s.fileno())
         with SelectorLoop("select") as loop:
             loop.register(high, READ, lambda key, mask: None, actor="high")
-            with pytest.raises(FdSetSizeError, match=r"cannot watch fd \d{4,}: .* use PollSelector") as info:
+            with pytest.raises(
+                FdSetSizeError, match=r"cannot watch fd \d{4,}: .* use PollSelector"
+            ) as info:
                 loop.step(0)
             assert int(str(info.value).split("fd ")[1].split(":")[0]) >= FD_SETSIZE
             loop.selector.unregister(high)
@@ -190,12 +208,18 @@ def test_select_past_fd_setsize_is_explained() -> None:
 # -- stale keys: an fd closed, then reused, within one batch ---------------------
 
 
-def test_a_stale_event_never_reaches_a_socket_that_reused_the_fd(loop_selector: SelectorSpec) -> None:
+def test_a_stale_event_never_reaches_a_socket_that_reused_the_fd(
+    loop_selector: SelectorSpec,
+) -> None:
     # Both a and b are readable. Whichever callback runs first closes the other
     # socket and puts a new socket c on its fd (dup2 makes the reuse certain).
     # The other's READ, still in this batch, belongs to the closed socket: c
     # must not be called with it. c is readable too, so a wrong call would count.
-    (a, a_peer), (b, b_peer), (c, c_peer) = socket.socketpair(), socket.socketpair(), socket.socketpair()
+    (a, a_peer), (b, b_peer), (c, c_peer) = (
+        socket.socketpair(),
+        socket.socketpair(),
+        socket.socketpair(),
+    )
     calls: list[str] = []
     with SelectorLoop(loop_selector) as loop, a_peer, b_peer, c_peer:
 
@@ -207,7 +231,13 @@ def test_a_stale_event_never_reaches_a_socket_that_reused_the_fd(loop_selector: 
                     loop.selector.unregister(other)
                     other.close()
                     os.dup2(c.fileno(), fd)
-                    loop.register(socket.socket(fileno=fd), READ, lambda key, mask: calls.append("c"), actor="c")
+                    loop.register(
+                        socket.socket(fileno=fd),
+                        READ,
+                        lambda key, mask: calls.append("c"),
+                        actor="c",
+                    )
+
             return callback
 
         loop.register(a, READ, replace(b, "a"), actor="a")
@@ -216,7 +246,9 @@ def test_a_stale_event_never_reaches_a_socket_that_reused_the_fd(loop_selector: 
             peer.send(b"x")
         loop.step(timeout=1)
         assert calls in (["a"], ["b"]), "the stale READ of the closed socket reached the new one"
-        assert loop.step(timeout=1) >= 1 and calls[-1] == "c", "the new socket is served from the next select()"
+        assert loop.step(timeout=1) >= 1 and calls[-1] == "c", (
+            "the new socket is served from the next select()"
+        )
     c.close()
 
 
@@ -250,7 +282,9 @@ def test_a_close_interrupted_by_ctrl_c_is_finished_by_stop_all() -> None:
     loop.add_closer(closer)
     with pytest.raises(KeyboardInterrupt):
         loop.close()
-    assert not loop.closed and loop in SelectorLoop._live, "a half-done close must not pass for a closed loop"
+    assert not loop.closed and loop in SelectorLoop._live, (
+        "a half-done close must not pass for a closed loop"
+    )
     assert stop_all() >= 1
     assert loop.closed and a.fileno() == -1 and loop._wake_r.fileno() == -1
     b.close()
@@ -263,7 +297,9 @@ def test_registering_a_registered_socket_from_another_thread_raises_in_the_calle
         loop.start()
         with pytest.raises(KeyError, match="already registered"):
             loop.register(a, READ, lambda key, mask: None)
-        assert loop.running and loop.exception is None, "the caller's mistake must not kill the loop"
+        assert loop.running and loop.exception is None, (
+            "the caller's mistake must not kill the loop"
+        )
 
 
 def test_registering_on_a_closed_loop_is_a_clear_error() -> None:
@@ -283,7 +319,7 @@ def test_call_later_runs_after_its_delay_and_bounds_the_wait() -> None:
 
 
 def test_windows_too_many_sockets_error_is_an_fd_set_size_error() -> None:
-    from echo_lib.implementations import FdSetSizeError, select
+    from echo_lib.driver.implementations import FdSetSizeError, select
 
     class WindowsLikeSelector(selectors.SelectSelector):
         def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
@@ -292,12 +328,14 @@ def test_windows_too_many_sockets_error_is_an_fd_set_size_error() -> None:
     a, b = socket.socketpair()
     with a, b, WindowsLikeSelector() as sel:
         sel.register(a, READ)
-        with pytest.raises(FdSetSizeError, match=r"SelectSelector cannot watch .*FD_SETSIZE \((512|1024)\)"):
+        with pytest.raises(
+            FdSetSizeError, match=r"SelectSelector cannot watch .*FD_SETSIZE \((512|1024)\)"
+        ):
             select(sel, 0)
 
 
 def test_fd_setsize_is_the_first_fd_select_refuses() -> None:
-    from echo_lib.implementations import FD_SETSIZE, FdSetSizeError, select
+    from echo_lib.driver.implementations import FD_SETSIZE, FdSetSizeError, select
 
     if sys.platform == "win32":
         pytest.skip("on Windows the limit is a count of 512 sockets, not an fd number")

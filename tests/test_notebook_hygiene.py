@@ -11,8 +11,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
-MACHINE_PATHS = re.compile(r"(/tmp/ipykernel_\d+|/home/\w+|/root/|/work/|\.venv/|site-packages|[A-Z]:\\\\Users)")
-SECTIONS = ("## Overview", "## Prerequisites", "## Exercises", "## Summary", "## What's next", "## References")
+MACHINE_PATHS = re.compile(
+    r"(/tmp/ipykernel_\d+|/home/\w+|/root/|/work/|\.venv/|site-packages|[A-Z]:\\\\Users)"
+)
+SECTIONS = (
+    "## Overview",
+    "## Prerequisites",
+    "## Exercises",
+    "## Summary",
+    "## What's next",
+    "## References",
+)
 
 sys.path.insert(0, str(ROOT / "tools"))
 import notebooks as nbtools  # noqa: E402  (tools/notebooks.py)
@@ -41,7 +50,9 @@ def test_errors_only_in_cells_tagged_raises_exception(path: Path) -> None:
     for i, cell in enumerate(code_cells(load(path)), 1):
         tagged = "raises-exception" in cell.get("metadata", {}).get("tags", [])
         errors = [o for o in cell["outputs"] if o["output_type"] == "error"]
-        assert tagged == bool(errors), f"code cell {i}: tagged={tagged} but {len(errors)} error outputs"
+        assert tagged == bool(errors), (
+            f"code cell {i}: tagged={tagged} but {len(errors)} error outputs"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -66,7 +77,9 @@ def test_no_output_over_one_megabyte(path: Path) -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_skeleton_sections_are_present(path: Path) -> None:
-    text = "\n".join("".join(c["source"]) for c in load(path)["cells"] if c["cell_type"] == "markdown")
+    text = "\n".join(
+        "".join(c["source"]) for c in load(path)["cells"] if c["cell_type"] == "markdown"
+    )
     assert re.search(r"^# \S", text, re.MULTILINE), "no '# Title'"
     missing = [s for s in SECTIONS if s not in text]
     assert not missing, f"missing sections: {missing}"
@@ -81,7 +94,9 @@ def test_navigation_is_generated_and_current() -> None:
 def test_first_cell_is_the_title_and_navigation_follows(path: Path) -> None:
     cells = load(path)["cells"]
     first, second = ("".join(c["source"]) for c in cells[:2])
-    assert cells[0]["cell_type"] == "markdown" and first.startswith("# "), f"first cell is not the H1: {first[:60]!r}"
+    assert cells[0]["cell_type"] == "markdown" and first.startswith("# "), (
+        f"first cell is not the H1: {first[:60]!r}"
+    )
     assert second.startswith(nbtools.MARKER), "the navigation is not right below the H1"
 
 
@@ -95,7 +110,9 @@ def test_import_cell_starts_with_the_setup_and_prints_nothing(path: Path) -> Non
 def test_setup_lines_are_replaced_not_stacked() -> None:
     import nbformat
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), nbformat.v4.new_code_cell("import x")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# T"), nbformat.v4.new_code_cell("import x")]
+    )
     nav = f"{nbtools.MARKER}\n[Index](x)"
     twice = nbtools.generated(nbtools.generated(nb, nav), nav)
     assert [c.source for c in twice.cells] == ["# T", nav, nbtools.SETUP + "import x", nav]

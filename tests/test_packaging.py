@@ -69,9 +69,11 @@ def test_library_imports_with_the_standard_library_only() -> None:
     import subprocess
 
     code = (
-        "import sys, echo_lib, echo_lib.plotting, echo_lib.widgets; "
+        "import sys, echo_lib, echo_lib.view.plotting, echo_lib.view.widgets; "
         "heavy = sorted(m for m in ('matplotlib', 'ipywidgets', 'IPython', 'numpy') if m in sys.modules); "
         "print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert out.stdout.strip() == "[]"

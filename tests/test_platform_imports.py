@@ -33,7 +33,9 @@ IMPORT_ALL = textwrap.dedent(
 
 
 def test_every_module_imports_without_resource_and_fcntl() -> None:
-    done = subprocess.run([sys.executable, "-c", IMPORT_ALL], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_ALL], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) >= 20  # the walk found the package's modules, not nothing
 
@@ -57,7 +59,10 @@ def test_more_fds_without_resource_changes_nothing(no_posix_modules: None) -> No
 
 
 def test_dup_to_without_fcntl_says_why(no_posix_modules: None) -> None:
-    with socket.socket() as sock, pytest.raises(NotImplementedError, match="has no fcntl.*512 sockets"):
+    with (
+        socket.socket() as sock,
+        pytest.raises(NotImplementedError, match="has no fcntl.*512 sockets"),
+    ):
         dup_to(sock, 1024)
 
 

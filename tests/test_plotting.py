@@ -24,7 +24,16 @@ from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
 
 from echo_lib import ACTIONS, Event, Timeline  # noqa: E402
-from echo_lib.plotting import DENSITY_BINS, GROUPED_LANES, MAX_ANNOTATIONS, MAX_ARROWS, MAX_LANES, MAX_MARKERS, plot_scale, plot_timeline  # noqa: E402
+from echo_lib.view.plotting import (
+    DENSITY_BINS,
+    GROUPED_LANES,
+    MAX_ANNOTATIONS,
+    MAX_ARROWS,
+    MAX_LANES,
+    MAX_MARKERS,
+    plot_scale,
+    plot_timeline,
+)  # noqa: E402
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -44,7 +53,9 @@ def ticking_timeline(maxlen: int | None = None) -> Timeline:
     return Timeline(maxlen=maxlen, clock=lambda: next(ticks) * 1e-3)
 
 
-def echo_timeline(clients: int = 3, messages: int = 2, nbytes: int = 20, maxlen: int | None = None) -> Timeline:
+def echo_timeline(
+    clients: int = 3, messages: int = 2, nbytes: int = 20, maxlen: int | None = None
+) -> Timeline:
     """A server, ``server/conn-N`` and ``client-N``, each client echoing ``messages`` messages."""
     tl = ticking_timeline(maxlen)
     tl.record("server", "register", 3, READ)
@@ -82,7 +93,9 @@ def echo(tl: Timeline, client: str, conn: str, messages: int, nbytes: int) -> No
 
 def events_at(*specs: tuple[float, str, str] | tuple[float, str, str, int, int]) -> list[Event]:
     """Events from (t, actor, action[, mask, nbytes]) tuples, numbered 1, 2, 3, ..."""
-    return [Event(seq, spec[0], spec[1], spec[2], 5, *spec[3:]) for seq, spec in enumerate(specs, 1)]
+    return [
+        Event(seq, spec[0], spec[1], spec[2], 5, *spec[3:]) for seq, spec in enumerate(specs, 1)
+    ]
 
 
 # -- reading a plot back ------------------------------------------------------
@@ -132,7 +145,9 @@ def test_one_lane_per_actor_in_order_of_first_appearance_first_at_the_top() -> N
 def test_every_event_is_drawn_once_at_its_time_in_its_lane() -> None:
     tl = echo_timeline(clients=2)
     ax = plot_timeline(tl)
-    drawn = sorted((round(float(x), 9), round(float(y))) for c in scatters(ax) for x, y in c.get_offsets())
+    drawn = sorted(
+        (round(float(x), 9), round(float(y))) for c in scatters(ax) for x, y in c.get_offsets()
+    )
     lane = {actor: n for n, actor in enumerate(tl.actors())}
     assert drawn == sorted((round(e.t, 9), lane[e.actor]) for e in tl)
 
@@ -180,14 +195,21 @@ def test_a_new_figure_grows_with_its_lanes_up_to_a_cap(lanes: int) -> None:
     height = ax.figure.get_figheight()
     assert 3.0 <= height <= 14.0
     if lanes == 50:
-        assert height > plot_timeline(events_at(*[(n * 0.1, f"a-{n}", "select") for n in range(7)])).figure.get_figheight()
+        assert (
+            height
+            > plot_timeline(
+                events_at(*[(n * 0.1, f"a-{n}", "select") for n in range(7)])
+            ).figure.get_figheight()
+        )
 
 
 # -- markers and legend -------------------------------------------------------
 
 
 def test_the_legend_lists_only_the_actions_present_in_action_order() -> None:
-    ax = plot_timeline(events_at((0.0, "a", "send", 0, 3), (1.0, "a", "select"), (2.0, "b", "recv", 0, 3)))
+    ax = plot_timeline(
+        events_at((0.0, "a", "send", 0, 3), (1.0, "a", "select"), (2.0, "b", "recv", 0, 3))
+    )
     assert legend_labels(ax) == ["select", "recv", "send"]
 
 
@@ -199,7 +221,9 @@ def test_the_legend_of_an_echo_matches_its_actions() -> None:
 
 def test_each_action_has_its_own_marker_and_colour() -> None:
     ax = plot_timeline(events_at(*[(n * 0.1, "a", action) for n, action in enumerate(ACTIONS)]))
-    looks = {(c.get_paths()[0].vertices.tobytes(), tuple(c.get_edgecolor()[0])) for c in scatters(ax)}
+    looks = {
+        (c.get_paths()[0].vertices.tobytes(), tuple(c.get_edgecolor()[0])) for c in scatters(ax)
+    }
     assert len(scatters(ax)) == len(looks) == len(ACTIONS)
 
 
@@ -212,7 +236,9 @@ def test_the_number_of_artists_does_not_grow_with_the_number_of_events() -> None
     small, big = echo_timeline(clients=5, messages=30), echo_timeline(clients=5, messages=2900)
     assert 1_000 <= len(small) < 2_000 and len(big) >= 100_000
     ax_small, ax_big = plot_timeline(small), plot_timeline(big, mode="markers")
-    assert len(ax_small.collections) == len(ax_big.collections) == len(legend_labels(ax_small)) + 1  # + arrows
+    assert (
+        len(ax_small.collections) == len(ax_big.collections) == len(legend_labels(ax_small)) + 1
+    )  # + arrows
     assert len(ax_big.texts) <= MAX_ANNOTATIONS
     assert len(ax_big.lines) == len(ax_small.lines) and len(ax_big.patches) == len(ax_small.patches)
 
@@ -392,7 +418,9 @@ def test_a_timeline_that_dropped_its_oldest_events_draws_no_arrows() -> None:
     assert arrows(ax) == [] and len(scatters(ax)) > 0
 
 
-ACTORS = st.sampled_from(["server", "client-1", "client-2", "server/conn-1", "server/conn-2", "x/y"])
+ACTORS = st.sampled_from(
+    ["server", "client-1", "client-2", "server/conn-1", "server/conn-2", "x/y"]
+)
 EVENTS = st.lists(
     st.tuples(
         st.floats(0, 10),
@@ -405,16 +433,23 @@ EVENTS = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(EVENTS)
 def test_any_events_plot_without_error(specs: list[tuple[float, str, str, int, int]]) -> None:
-    events = [Event(seq, t, actor, action, 5, mask, nbytes) for seq, (t, actor, action, mask, nbytes) in enumerate(specs, 1)]
+    events = [
+        Event(seq, t, actor, action, 5, mask, nbytes)
+        for seq, (t, actor, action, mask, nbytes) in enumerate(specs, 1)
+    ]
     ax = plot_timeline(events)
     try:
         assert lane_labels(ax) == list(dict.fromkeys(e.actor for e in events))
         assert len(arrows(ax)) <= MAX_ARROWS and len(ax.texts) <= MAX_ANNOTATIONS + 1
         moves = set(lane_moves(ax))
-        assert all(("/" in a) != ("/" in b) for a, b in moves)  # always between a client and a connection
+        assert all(
+            ("/" in a) != ("/" in b) for a, b in moves
+        )  # always between a client and a connection
     finally:
         plt.close(ax.figure)
 
@@ -437,10 +472,15 @@ def legend_title(ax: Axes) -> str:
 
 
 def test_the_mode_switches_to_density_above_max_markers_and_the_legend_says_so() -> None:
-    few, many = plot_timeline(many_events(3, MAX_MARKERS)), plot_timeline(many_events(3, MAX_MARKERS + 1))
+    few, many = (
+        plot_timeline(many_events(3, MAX_MARKERS)),
+        plot_timeline(many_events(3, MAX_MARKERS + 1)),
+    )
     assert "one marker each" in legend_title(few) and len(scatters(few)) == 2 and not few.images
     assert "density" in legend_title(many) and f"{MAX_MARKERS + 1:,} events" in legend_title(many)
-    assert len(many.images) == 1 and not many.collections and legend_labels(many) == ["recv", "send"]
+    assert (
+        len(many.images) == 1 and not many.collections and legend_labels(many) == ["recv", "send"]
+    )
 
 
 def test_density_counts_every_event_in_its_lane_action_and_bin() -> None:
@@ -457,7 +497,10 @@ def test_a_window_zooms_in_and_brings_markers_back() -> None:
     ax = plot_timeline(tl, window=(10.0, 11.0))
     left, right = ax.get_xlim()
     assert left < 10.0 < 11.0 < right and right - left < 1.2
-    assert "one marker each" in legend_title(ax) and sum(len(c.get_offsets()) for c in scatters(ax)) == 1001
+    assert (
+        "one marker each" in legend_title(ax)
+        and sum(len(c.get_offsets()) for c in scatters(ax)) == 1001
+    )
 
 
 @pytest.mark.parametrize("bad", [(2.0, 1.0), (1.0,), "ab", 5])
@@ -474,13 +517,22 @@ def test_lanes_stay_legible_from_one_to_ten_thousand_actors(actors: int) -> None
     tl.record("server", "select", nbytes=1)  # a family of one keeps its own lane
     ax = plot_timeline(tl)
     lanes = lane_labels(ax)
-    assert len(lanes) <= (MAX_LANES if actors < MAX_LANES else 1.5 * GROUPED_LANES) and lanes[-1] == "server"
+    assert (
+        len(lanes) <= (MAX_LANES if actors < MAX_LANES else 1.5 * GROUPED_LANES)
+        and lanes[-1] == "server"
+    )
     if actors + 1 <= MAX_LANES:
         assert len(lanes) == actors + 1
     else:
         runs = lanes[:-1]
-        assert runs[0].startswith("server/conn-0 … ") and runs[-1].split(" … ")[-1].split(" (")[0] == f"server/conn-{actors - 1}"
-        assert sum(int(run.rsplit("(", 1)[1].rstrip(")")) if " … " in run else 1 for run in runs) == actors
+        assert (
+            runs[0].startswith("server/conn-0 … ")
+            and runs[-1].split(" … ")[-1].split(" (")[0] == f"server/conn-{actors - 1}"
+        )
+        assert (
+            sum(int(run.rsplit("(", 1)[1].rstrip(")")) if " … " in run else 1 for run in runs)
+            == actors
+        )
     ax.figure.canvas.draw()
     boxes = [label.get_window_extent() for label in ax.get_yticklabels()]
     assert min(label.get_fontsize() for label in ax.get_yticklabels()) >= 5
@@ -502,20 +554,41 @@ def test_a_million_events_draw_as_one_image_with_bounded_artists() -> None:
 
 def scale_row(server: str, connections: int, recorded: int | None) -> dict[str, object]:
     return {
-        "server": server, "selector": "EpollSelector", "connections": connections, "verified": connections,
-        "connect_s": 3.0, "echo_s": 2.0, "close_s": 1.0, "server_maxrss_kib": 50 * 1024, "load_maxrss_kib": 60 * 1024,
-        "events_recorded": recorded, "events_dropped": 0 if recorded else None,
+        "server": server,
+        "selector": "EpollSelector",
+        "connections": connections,
+        "verified": connections,
+        "connect_s": 3.0,
+        "echo_s": 2.0,
+        "close_s": 1.0,
+        "server_maxrss_kib": 50 * 1024,
+        "load_maxrss_kib": 60 * 1024,
+        "events_recorded": recorded,
+        "events_dropped": 0 if recorded else None,
     }
 
 
 def test_a_scale_run_is_drawn_as_phases_and_memory() -> None:
-    figure = plot_scale([scale_row("echoserver", 19_700, None), scale_row("echoserver-record", 19_700, 180_000)])
+    figure = plot_scale(
+        [scale_row("echoserver", 19_700, None), scale_row("echoserver-record", 19_700, 180_000)]
+    )
     times, memory = figure.axes
-    assert len(times.patches) == 3 * 2 and len(memory.patches) == 2 * 2  # 3 phases, 2 processes, 2 servers
+    assert (
+        len(times.patches) == 3 * 2 and len(memory.patches) == 2 * 2
+    )  # 3 phases, 2 processes, 2 servers
     notes = [text.get_text() for text in times.texts]
-    assert notes == ["19,700 byte-exact\nnot recorded", "19,700 byte-exact\n180,000 events recorded, 0 dropped"]
-    assert "1,024 KiB" not in "".join(t.get_text() for t in memory.texts) and "(2.6 KiB/conn)" in memory.texts[0].get_text()
-    assert figure._suptitle.get_text() == "19,700 concurrent connections to one EchoServer thread on EpollSelector"
+    assert notes == [
+        "19,700 byte-exact\nnot recorded",
+        "19,700 byte-exact\n180,000 events recorded, 0 dropped",
+    ]
+    assert (
+        "1,024 KiB" not in "".join(t.get_text() for t in memory.texts)
+        and "(2.6 KiB/conn)" in memory.texts[0].get_text()
+    )
+    assert (
+        figure._suptitle.get_text()
+        == "19,700 concurrent connections to one EchoServer thread on EpollSelector"
+    )
     figure.canvas.draw()
 
 

@@ -68,9 +68,14 @@ def test_partial_writes_with_a_small_send_buffer(loop_selector: SelectorSpec) ->
 
 def test_half_close_flushes_the_pending_echo(loop_selector: SelectorSpec) -> None:
     payload = b"half-close " * 300_000  # 3.3 MB: more than the socket buffers hold
-    with EchoServer(selector=loop_selector) as server, socket.create_connection(server.address, timeout=10) as sock:
+    with (
+        EchoServer(selector=loop_selector) as server,
+        socket.create_connection(server.address, timeout=10) as sock,
+    ):
         received = bytearray()
-        sender = threading.Thread(target=lambda: (sock.sendall(payload), sock.shutdown(socket.SHUT_WR)))
+        sender = threading.Thread(
+            target=lambda: (sock.sendall(payload), sock.shutdown(socket.SHUT_WR))
+        )
         sender.start()
         received += recv_until_eof(sock, len(payload))
         sender.join(timeout=10)
@@ -94,17 +99,21 @@ def test_connection_reset_closes_only_that_connection(loop_selector: SelectorSpe
 
 def test_a_client_that_never_reads_cannot_grow_the_server(loop_selector: SelectorSpec) -> None:
     cap = 64 * 1024
-    with EchoServer(selector=loop_selector, max_buffer=cap, recv_size=16 * 1024, sndbuf=4096) as server:
-        with socket.socket() as hog:
-            hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            hog.connect(server.address)
-            send_until_server_buffer_is_full(hog, server, cap)
-            iterations = server.loop.iterations
-            threading.Event().wait(0.3)  # a measurement window, not synchronisation
-            assert server.loop.iterations - iterations <= 2, "the server loop spins while stalled"
-            assert server.buffered() <= cap + 16 * 1024
-            modifies = [e.detail for e in server.timeline.events("server/conn-1", "modify")]
-            assert modifies[-1].endswith("→ WRITE"), "reading must pause while the buffer is full"
+    with (
+        EchoServer(
+            selector=loop_selector, max_buffer=cap, recv_size=16 * 1024, sndbuf=4096
+        ) as server,
+        socket.socket() as hog,
+    ):
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        hog.connect(server.address)
+        send_until_server_buffer_is_full(hog, server, cap)
+        iterations = server.loop.iterations
+        threading.Event().wait(0.3)  # a measurement window, not synchronisation
+        assert server.loop.iterations - iterations <= 2, "the server loop spins while stalled"
+        assert server.buffered() <= cap + 16 * 1024
+        modifies = [e.detail for e in server.timeline.events("server/conn-1", "modify")]
+        assert modifies[-1].endswith("→ WRITE"), "reading must pause while the buffer is full"
 
 
 def send_until_server_buffer_is_full(hog: socket.socket, server: EchoServer, cap: int) -> None:
@@ -127,7 +136,12 @@ def test_hundreds_of_concurrent_connections_with_big_payloads() -> None:
     sizes = [1, 4096, 100_000, 2 * MiB, 5 * MiB]
     with EchoServer(record=False) as server, SelectorLoop(record=False) as loop:
         clients = [
-            EchoClient(server.address, [bytes([i % 251]) * sizes[i % len(sizes)]], loop=loop, name=f"client-{i}")
+            EchoClient(
+                server.address,
+                [bytes([i % 251]) * sizes[i % len(sizes)]],
+                loop=loop,
+                name=f"client-{i}",
+            )
             for i in range(250)
         ]
         for client in clients:
@@ -144,9 +158,13 @@ def shared_server() -> EchoServer:
         yield server
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.binary(max_size=5000), max_size=12))
-def test_any_list_of_byte_strings_comes_back_intact(shared_server: EchoServer, messages: list[bytes]) -> None:
+def test_any_list_of_byte_strings_comes_back_intact(
+    shared_server: EchoServer, messages: list[bytes]
+) -> None:
     client = EchoClient(shared_server.address, messages, record=False)
     result = client.run()
     assert result.complete and client.received_data == b"".join(messages)
@@ -155,7 +173,9 @@ def test_any_list_of_byte_strings_comes_back_intact(shared_server: EchoServer, m
 def deterministic_run(loop_selector: SelectorSpec) -> str:
     with SelectorLoop(loop_selector) as loop:
         server = EchoServer(loop=loop).start()
-        clients = [EchoClient(server.address, loop=loop, name=f"client-{i}").start() for i in (1, 2)]
+        clients = [
+            EchoClient(server.address, loop=loop, name=f"client-{i}").start() for i in (1, 2)
+        ]
         loop.run_until(lambda: all(c.done for c in clients) and server.connections == 0)
     return loop.timeline.summary()
 
@@ -216,7 +236,9 @@ def test_stop_is_idempotent_and_closes_everything() -> None:
 def test_on_recv_sees_every_chunk_in_order() -> None:
     chunks: list[tuple[str, bytes]] = []
     with SelectorLoop() as loop:
-        server = EchoServer(loop=loop, on_recv=lambda actor, data: chunks.append((actor, data))).start()
+        server = EchoServer(
+            loop=loop, on_recv=lambda actor, data: chunks.append((actor, data))
+        ).start()
         client = EchoClient(server.address, [b"abc", b"defg"], loop=loop).start()
         loop.run_until(lambda: client.done)
     assert b"".join(data for _, data in chunks) == b"abcdefg"
@@ -243,13 +265,18 @@ def free_fds_below(limit: int) -> int:
     return limit - len([fd for fd in map(int, os.listdir("/proc/self/fd")) if fd < limit])
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts fds in /proc/self/fd (Linux)")
+@pytest.mark.skipif(
+    not os.path.isdir("/proc/self/fd"), reason="counts fds in /proc/self/fd (Linux)"
+)
 def test_out_of_fds_the_server_backs_off_says_so_once_and_recovers() -> None:
     with SelectorLoop("epoll" if hasattr(selectors, "EpollSelector") else None) as loop:
         server = EchoServer(loop=loop, accept_retry_delay=0.5).start()
         clients = [socket.create_connection(server.address, timeout=5) for _ in range(4)]
         limit = max(map(int, os.listdir("/proc/self/fd"))) + 1
-        clients += [socket.create_connection(server.address, timeout=5) for _ in range(free_fds_below(limit) + 1)]
+        clients += [
+            socket.create_connection(server.address, timeout=5)
+            for _ in range(free_fds_below(limit) + 1)
+        ]
         for sock in clients:
             sock.sendall(b"ping")
             sock.shutdown(socket.SHUT_WR)
@@ -260,8 +287,14 @@ def test_out_of_fds_the_server_backs_off_says_so_once_and_recovers() -> None:
                 steps += 1
         listener_ready = len(loop.timeline.events("server", "ready"))
         errors = loop.timeline.events("server", "error")
-        assert steps >= 5 and listener_ready == 1, f"the listener was reported ready in {listener_ready} of {steps} steps"
-        assert len(errors) == 1 and "EMFILE" in errors[0].detail and "not accepting for 0.5 s" in errors[0].detail
+        assert steps >= 5 and listener_ready == 1, (
+            f"the listener was reported ready in {listener_ready} of {steps} steps"
+        )
+        assert (
+            len(errors) == 1
+            and "EMFILE" in errors[0].detail
+            and "not accepting for 0.5 s" in errors[0].detail
+        )
         loop.run_until(lambda: server.accepted == len(clients) and server.connections == 0)
         assert len(loop.timeline.events("server", "error")) == 1, "said once"
     for sock in clients:
@@ -270,7 +303,7 @@ def test_out_of_fds_the_server_backs_off_says_so_once_and_recovers() -> None:
 
 
 def test_select_selector_refuses_the_connection_past_fd_setsize_and_serves_the_others() -> None:
-    from echo_lib.implementations import FD_SETSIZE
+    from echo_lib.driver.implementations import FD_SETSIZE
 
     resource = pytest.importorskip("resource", reason="the POSIX limit is on fd numbers")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -289,14 +322,20 @@ def test_select_selector_refuses_the_connection_past_fd_setsize_and_serves_the_o
             os.close(fd)
             socks += [socket.create_connection(server.address, timeout=5) for _ in range(4)]
             loop.run_until(lambda: server.accepted + server.refused == 5)
-            assert server.refused >= 2 and all(peer.fd < FD_SETSIZE for peer in server._peers.values())
+            assert server.refused >= 2 and all(
+                peer.fd < FD_SETSIZE for peer in server._peers.values()
+            )
             socks[0].sendall(b"still served")
             socks[0].shutdown(socket.SHUT_WR)
             loop.run_until(lambda: server.connections == 0)
             errors = loop.timeline.events("server", "error")
-            assert len(errors) == 1 and f"FD_SETSIZE ({FD_SETSIZE})" in errors[0].detail, "said once"
+            assert len(errors) == 1 and f"FD_SETSIZE ({FD_SETSIZE})" in errors[0].detail, (
+                "said once"
+            )
         assert recv_until_eof(socks[0], 100) == b"still served"
-        assert sum(recv_until_eof(sock, 100) == b"" for sock in socks[1:]) >= 2, "a refused client sees EOF"
+        assert sum(recv_until_eof(sock, 100) == b"" for sock in socks[1:]) >= 2, (
+            "a refused client sees EOF"
+        )
     finally:
         for fd in fillers:
             os.close(fd)
@@ -318,7 +357,9 @@ def test_entering_a_stopped_server_again_is_a_clear_error() -> None:
 
 @pytest.mark.parametrize("recv_size", [0, -1, 1.5, True])
 def test_a_bad_recv_size_is_named(recv_size: object) -> None:
-    with pytest.raises(ValueError, match=rf"recv_size must be an int of at least 1, got {recv_size!r}"):
+    with pytest.raises(
+        ValueError, match=rf"recv_size must be an int of at least 1, got {recv_size!r}"
+    ):
         EchoServer(recv_size=recv_size)
 
 

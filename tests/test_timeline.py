@@ -13,7 +13,12 @@ READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
 def test_mask_names() -> None:
-    assert [mask_name(m) for m in (0, READ, WRITE, READ | WRITE)] == ["-", "READ", "WRITE", "READ|WRITE"]
+    assert [mask_name(m) for m in (0, READ, WRITE, READ | WRITE)] == [
+        "-",
+        "READ",
+        "WRITE",
+        "READ|WRITE",
+    ]
 
 
 def test_mask_name_rejects_other_bits() -> None:
@@ -34,7 +39,12 @@ def test_events_are_numbered_and_immutable() -> None:
 
 def test_filter_by_actor_prefix_and_action() -> None:
     tl = Timeline()
-    for actor, action in [("server", "accept"), ("server/conn-1", "recv"), ("serverless", "recv"), ("client-1", "send")]:
+    for actor, action in [
+        ("server", "accept"),
+        ("server/conn-1", "recv"),
+        ("serverless", "recv"),
+        ("client-1", "send"),
+    ]:
         tl.record(actor, action)
     assert [e.actor for e in tl.events(actor="server")] == ["server", "server/conn-1"]
     assert [e.actor for e in tl.events(action="recv")] == ["server/conn-1", "serverless"]

@@ -17,7 +17,7 @@ from collections import deque
 import pytest
 
 from echo_lib import EchoClient, EchoServer, Event, Timeline, mask_name
-from echo_lib.timeline import BATCH, Columns
+from echo_lib.core.timeline import BATCH, Columns
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -29,7 +29,15 @@ class ReferenceTimeline:
         self.events: deque[Event] = deque(maxlen=maxlen)
         self.seq = 0
 
-    def record(self, actor: str, action: str, fd: int = -1, mask: int = 0, nbytes: int = 0, detail: str = "") -> None:
+    def record(
+        self,
+        actor: str,
+        action: str,
+        fd: int = -1,
+        mask: int = 0,
+        nbytes: int = 0,
+        detail: str = "",
+    ) -> None:
         self.seq += 1
         self.events.append(Event(self.seq, 0.0, actor, action, fd, mask, nbytes, detail))
 
@@ -39,7 +47,9 @@ class ReferenceTimeline:
         for e in self.events:
             mask = mask_name(e.mask) if e.mask else ""
             nbytes = str(e.nbytes) if e.action in ("recv", "send", "select") else ""
-            lines.append(f"{e.seq:>4}  {e.actor:<{width}}  {e.action:<10}  {mask:<10}  {nbytes:>7}  {e.detail}".rstrip())
+            lines.append(
+                f"{e.seq:>4}  {e.actor:<{width}}  {e.action:<10}  {mask:<10}  {nbytes:>7}  {e.detail}".rstrip()
+            )
         return "\n".join(lines) if lines else "(no events)"
 
 
@@ -51,7 +61,15 @@ class TeeTimeline(Timeline):
         self.reference = ReferenceTimeline(maxlen)
         self._tee_lock = threading.Lock()  # keeps both in the same order across threads
 
-    def record(self, actor: str, action: str, fd: int = -1, mask: int = 0, nbytes: int = 0, detail: str = "") -> None:
+    def record(
+        self,
+        actor: str,
+        action: str,
+        fd: int = -1,
+        mask: int = 0,
+        nbytes: int = 0,
+        detail: str = "",
+    ) -> None:
         with self._tee_lock:
             super().record(actor, action, fd, mask, nbytes, detail)
             self.reference.record(actor, action, fd, mask, nbytes, detail)
@@ -64,16 +82,29 @@ def without_time(events: list[Event]) -> list[tuple[object, ...]]:
 def assert_same(tl: TeeTimeline) -> None:
     assert tl.summary() == tl.reference.summary()
     assert without_time(tl.events()) == without_time(list(tl.reference.events))
-    assert tl.dropped == tl.reference.seq - len(tl.reference.events) and len(tl) == len(tl.reference.events)
+    assert tl.dropped == tl.reference.seq - len(tl.reference.events) and len(tl) == len(
+        tl.reference.events
+    )
 
 
 def random_events(count: int, seed: int) -> list[tuple[str, str, int, int, int, str]]:
     rng = random.Random(seed)
-    actors = ["server", *(f"server/conn-{i}" for i in range(1, 40)), *(f"client-{i}" for i in range(1, 40))]
+    actors = [
+        "server",
+        *(f"server/conn-{i}" for i in range(1, 40)),
+        *(f"client-{i}" for i in range(1, 40)),
+    ]
     actions = ["register", "modify", "select", "ready", "accept", "recv", "send", "eof", "close"]
     details = ["", "", "", "partial", "wait, 1 ready", "READ → READ|WRITE", "listener"]
     return [
-        (rng.choice(actors), rng.choice(actions), rng.randrange(-1, 70000), rng.randrange(4), rng.randrange(1 << 31), rng.choice(details))
+        (
+            rng.choice(actors),
+            rng.choice(actions),
+            rng.randrange(-1, 70000),
+            rng.randrange(4),
+            rng.randrange(1 << 31),
+            rng.choice(details),
+        )
         for _ in range(count)
     ]
 
@@ -98,13 +129,18 @@ def test_columns_round_trip_through_events() -> None:
     for call in random_events(500, seed=2):
         tl.record(*call)
     columns = tl.columns()
-    assert columns.rows == 500 and columns.events() == tl.events() and columns._replace(first_seq=1) == columns
+    assert (
+        columns.rows == 500
+        and columns.events() == tl.events()
+        and columns._replace(first_seq=1) == columns
+    )
     assert Columns.from_events(tl.events()).events() == tl.events()
     assert Columns.from_events([]).events() == []
 
 
 @pytest.mark.parametrize(
-    ("field", "bad"), [("nbytes", "three"), ("nbytes", 1 << 31), ("mask", 256), ("fd", None), ("detail", 7)]
+    ("field", "bad"),
+    [("nbytes", "three"), ("nbytes", 1 << 31), ("mask", 256), ("fd", None), ("detail", 7)],
 )
 def test_a_bad_event_is_refused_by_name_and_the_others_kept(field: str, bad: object) -> None:
     tl = Timeline()
@@ -183,7 +219,15 @@ def test_a_subclass_record_method_stays_in_charge() -> None:
     calls: list[tuple[object, ...]] = []
 
     class Counting(Timeline):
-        def record(self, actor: str, action: str, fd: int = -1, mask: int = 0, nbytes: int = 0, detail: str = "") -> None:
+        def record(
+            self,
+            actor: str,
+            action: str,
+            fd: int = -1,
+            mask: int = 0,
+            nbytes: int = 0,
+            detail: str = "",
+        ) -> None:
             calls.append((actor, action, nbytes))
             super().record(actor, action, fd, mask, nbytes, detail)
 
@@ -235,10 +279,20 @@ def test_concurrent_writers_and_readers_lose_nothing() -> None:
 def test_summary_of_a_recorded_echo_run_is_unchanged(maxlen: int | None) -> None:
     tl = TeeTimeline(maxlen)
     with EchoServer(timeline=tl) as server:
-        clients = [EchoClient(server.address, [b"hello" * (i + 1), b"world"], timeline=tl, name=f"client-{i}") for i in range(3)]
+        clients = [
+            EchoClient(
+                server.address, [b"hello" * (i + 1), b"world"], timeline=tl, name=f"client-{i}"
+            )
+            for i in range(3)
+        ]
         for client in clients:
             client.start()
         results = [client.join(timeout=10) for client in clients]
     assert all(result.complete for result in results)
     assert_same(tl)
-    assert tl.dropped > 0 if maxlen else tl.bytes_moved("server") == {"recv": sum(c.expected for c in clients), "send": sum(c.expected for c in clients)}
+    assert (
+        tl.dropped > 0
+        if maxlen
+        else tl.bytes_moved("server")
+        == {"recv": sum(c.expected for c in clients), "send": sum(c.expected for c in clients)}
+    )

@@ -17,8 +17,8 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
 from echo_lib import SelectorLoop, available_selectors  # noqa: E402
-from echo_lib.implementations import SELECTOR_NAMES  # noqa: E402
-from echo_lib.widgets import (  # noqa: E402
+from echo_lib.driver.implementations import SELECTOR_NAMES  # noqa: E402
+from echo_lib.view.widgets import (  # noqa: E402
     MAX_RUN_BYTES,
     EchoConfig,
     EchoLab,
@@ -63,7 +63,10 @@ def stepper() -> StepThrough:
 
 
 def test_lab_repr_before_a_run_is_deterministic(lab: EchoLab) -> None:
-    assert repr(lab) == f"<EchoLab: 3 clients x 2 messages of 1 KiB, {DEFAULT}, SO_SNDBUF system default; not run yet>"
+    assert (
+        repr(lab)
+        == f"<EchoLab: 3 clients x 2 messages of 1 KiB, {DEFAULT}, SO_SNDBUF system default; not run yet>"
+    )
     assert lab.text() == "not run yet" and lab.last_results == [] and lab.out.outputs == ()
 
 
@@ -110,7 +113,10 @@ def test_lab_run_returns_results_and_each_run_replaces_the_output(lab: EchoLab) 
     first = lab.run()
     lab.clients.value = 2
     second = lab.run()
-    assert [r.name for r in first] == ["client-1"] and [r.name for r in second] == ["client-1", "client-2"]
+    assert [r.name for r in first] == ["client-1"] and [r.name for r in second] == [
+        "client-1",
+        "client-2",
+    ]
     assert len(lab.out.outputs) == 2 and stdout_of(lab).count("total bytes echoed") == 1
     assert lab.last_timeline is not None and lab.last_timeline.counts("server")["accept"] == 2
 
@@ -195,7 +201,11 @@ def test_lab_close_closes_the_widgets_and_refuses_to_run(lab: EchoLab) -> None:
 def test_step_zero_shows_the_setup(stepper: StepThrough) -> None:
     text = stepper.text()
     assert text.startswith("step 0: nothing selected yet\n")
-    assert key_map(text) == {"server": ("READ", "-"), "client-1": ("READ|WRITE", "-"), "client-2": ("READ|WRITE", "-")}
+    assert key_map(text) == {
+        "server": ("READ", "-"),
+        "client-1": ("READ|WRITE", "-"),
+        "client-2": ("READ|WRITE", "-"),
+    }
     assert "events while setting up:" in text and stepper.steps == 0 and not stepper.done
 
 
@@ -214,9 +224,15 @@ def test_first_step_listener_ready_for_read_clients_for_write(stepper: StepThrou
 def test_step_events_are_exactly_the_new_ones(stepper: StepThrough) -> None:
     stepper.step()
     stepper.step()
-    listed = [int(line.split()[0]) for line in stepper.text().split("events in step 2:\n", 1)[1].splitlines()]
+    listed = [
+        int(line.split()[0])
+        for line in stepper.text().split("events in step 2:\n", 1)[1].splitlines()
+    ]
     seqs = [e.seq for e in stepper.timeline.events()]
-    assert listed == seqs[seqs.index(listed[0]) :] and stepper.timeline.events()[listed[0] - 1].action == "select"
+    assert (
+        listed == seqs[seqs.index(listed[0]) :]
+        and stepper.timeline.events()[listed[0] - 1].action == "select"
+    )
 
 
 def test_stepping_reaches_done(selector_name: str) -> None:
@@ -292,14 +308,19 @@ def test_output_is_replaced_not_appended(stepper: StepThrough) -> None:
     for _ in range(3):
         stepper.step()
         html, stream = stepper.out.outputs
-        assert html["data"]["text/html"].startswith("<table>") and html["data"]["text/plain"] in stepper.text()
+        assert (
+            html["data"]["text/html"].startswith("<table>")
+            and html["data"]["text/plain"] in stepper.text()
+        )
         assert stream["text"].startswith(f"events in step {stepper.steps}:")
 
 
 def test_repr_is_deterministic(stepper: StepThrough) -> None:
     assert repr(stepper) == "<StepThrough echo: 2 clients x 2 messages; step 0>"
     stepper.run_to_end()
-    assert repr(stepper) == f"<StepThrough echo: 2 clients x 2 messages; step {stepper.steps}, done>"
+    assert (
+        repr(stepper) == f"<StepThrough echo: 2 clients x 2 messages; step {stepper.steps}, done>"
+    )
     assert stepper._repr_mimebundle_()["text/plain"] == repr(stepper)
 
 
@@ -309,7 +330,10 @@ def test_a_failing_callback_is_one_line_and_stops_stepping(stepper: StepThrough)
 
     stepper.clients[0].on_writable = boom  # type: ignore[method-assign]
     stepper.step()
-    assert stepper.status.value == "step 1: error: RuntimeError: boom second line (Reset to start over)"
+    assert (
+        stepper.status.value
+        == "step 1: error: RuntimeError: boom second line (Reset to start over)"
+    )
     assert stepper.error is not None and repr(stepper).endswith(", error>")
     assert stepper.step() == 0 and stepper.run_to_end() == 0 and stepper.steps == 1
     stepper.reset()
@@ -368,7 +392,9 @@ def test_an_abandoned_stepper_closes_its_sockets() -> None:
         ({"selector": "nonsense"}, ValueError, "unknown selector 'nonsense'"),
     ],
 )
-def test_step_through_rejects_bad_arguments(kwargs: dict[str, object], error: type[Exception], message: str) -> None:
+def test_step_through_rejects_bad_arguments(
+    kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
     with pytest.raises(error, match=re.escape(message)):
         step_through(**kwargs)
 
@@ -384,8 +410,10 @@ def test_step_through_missing_selector_raises_before_opening_anything() -> None:
 def test_widgets_module_imports_with_the_standard_library_only() -> None:
     import subprocess
 
-    code = "import sys, echo_lib.widgets; print(sorted(m for m in ('ipywidgets', 'matplotlib', 'IPython') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    code = "import sys, echo_lib.view.widgets; print(sorted(m for m in ('ipywidgets', 'matplotlib', 'IPython') if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 

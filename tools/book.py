@@ -48,7 +48,9 @@ MANIFEST = SCREENSHOTS / "manifest.json"
 TAKEN = ROOT / "build" / "screenshots"  # where the browser suite saves them
 OUT = ROOT / "build" / "book"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-BINDER_LINE = re.compile(r"^\[binder\]: (https://mybinder\.org/v2/gh/([^/\s]+)/([^/\s]+)/([^?\s]+))\S*$", re.MULTILINE)
+BINDER_LINE = re.compile(
+    r"^\[binder\]: (https://mybinder\.org/v2/gh/([^/\s]+)/([^/\s]+)/([^?\s]+))\S*$", re.MULTILINE
+)
 LINK = re.compile(r"\]\((?!https?:|#|mailto:)([^)\s]+)\)")
 STAGED = ("docs/binder-badge.svg",)  # files besides the pages that stage() copies
 
@@ -56,7 +58,11 @@ STAGED = ("docs/binder-badge.svg",)  # files besides the pages that stage() copi
 def widget_cells(path: Path) -> list[nbformat.NotebookNode]:
     """The code cells of a notebook whose committed outputs hold a widget view."""
     nb = nbformat.read(path, as_version=4)
-    return [c for c in nb.cells if c.cell_type == "code" and any(WIDGET_MIME in o.get("data", {}) for o in c.outputs)]
+    return [
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and any(WIDGET_MIME in o.get("data", {}) for o in c.outputs)
+    ]
 
 
 def shot_name(path: Path, cell: nbformat.NotebookNode) -> str:
@@ -78,8 +84,11 @@ def out_of_step() -> list[str]:
     recorded = json.loads(MANIFEST.read_text(encoding="utf-8")) if MANIFEST.exists() else {}
     present = {p.name for p in SCREENSHOTS.glob("*.png")}
     problems = [f"{name}: missing" for name in sorted(set(wanted) - present)]
-    problems += [f"{name}: the cell changed since it was taken" for name in sorted(wanted)
-                 if name in present and recorded.get(name) != wanted[name]]
+    problems += [
+        f"{name}: the cell changed since it was taken"
+        for name in sorted(wanted)
+        if name in present and recorded.get(name) != wanted[name]
+    ]
     problems += [f"{name}: no widget cell shows it" for name in sorted(present - set(wanted))]
     return problems
 
@@ -93,7 +102,9 @@ def copy_screenshots() -> None:
     wanted = wanted_screenshots()
     missing = [name for name in wanted if not (TAKEN / name).exists()]
     if missing:
-        raise FileNotFoundError(f"no screenshot in {TAKEN} for {missing!r}: run the browser suite first")
+        raise FileNotFoundError(
+            f"no screenshot in {TAKEN} for {missing!r}: run the browser suite first"
+        )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for old in SCREENSHOTS.glob("*.png"):
         old.unlink()
@@ -111,7 +122,11 @@ def binder_link(readme: str, notebook: str) -> str | None:
 def repository_link(readme: str, path: str) -> str | None:
     """The repository's page for ``path``, from the Binder line's owner/name/ref; None without it."""
     match = BINDER_LINE.search(readme)
-    return f"https://github.com/{match.group(2)}/{match.group(3)}/tree/{match.group(4)}/{path}" if match else None
+    return (
+        f"https://github.com/{match.group(2)}/{match.group(3)}/tree/{match.group(4)}/{path}"
+        if match
+        else None
+    )
 
 
 def site_link(readme: str, target: str, folder: str = "") -> str:
@@ -146,14 +161,20 @@ def license_page() -> str:
     return "# License\n\n```text\n" + (ROOT / "LICENSE").read_text(encoding="utf-8") + "```\n"
 
 
-def screenshot_outputs(path: Path, cell: nbformat.NotebookNode, binder: str | None) -> list[nbformat.NotebookNode]:
+def screenshot_outputs(
+    path: Path, cell: nbformat.NotebookNode, binder: str | None
+) -> list[nbformat.NotebookNode]:
     """A widget cell's outputs on the site: the cell's screenshot and how to use the real thing."""
     png = base64.b64encode((SCREENSHOTS / shot_name(path, cell)).read_bytes()).decode("ascii")
     launch = f' or <a href="{binder}">launch it on Binder</a>' if binder else ""
     note = f"<p><em>A screenshot: run this in JupyterLab to use it{launch}.</em></p>"
     return [
-        nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "screenshot of the widget"}),
-        nbformat.v4.new_output("display_data", data={"text/html": note, "text/plain": "run this in JupyterLab"}),
+        nbformat.v4.new_output(
+            "display_data", data={"image/png": png, "text/plain": "screenshot of the widget"}
+        ),
+        nbformat.v4.new_output(
+            "display_data", data={"text/html": note, "text/plain": "run this in JupyterLab"}
+        ),
     ]
 
 
@@ -172,7 +193,9 @@ def site_notebook(path: Path, readme: str) -> nbformat.NotebookNode:
             cell.source = with_site_links(cell.source, readme, "notebooks")
         elif any(WIDGET_MIME in o.get("data", {}) for o in cell.outputs):
             if not (SCREENSHOTS / shot_name(path, cell)).exists():
-                raise FileNotFoundError(f"{shot_name(path, cell)!r} is not in {SCREENSHOTS}: run `make screenshots`")
+                raise FileNotFoundError(
+                    f"{shot_name(path, cell)!r} is not in {SCREENSHOTS}: run `make screenshots`"
+                )
             cell.outputs = screenshot_outputs(path, cell, binder)
     return nb
 
@@ -188,7 +211,9 @@ def stage(src: Path) -> int:
     paths = nbtools.numbered()
     for path in paths:
         nbformat.write(site_notebook(path, readme), src / "notebooks" / path.name)
-    (src / "index.md").write_text(landing_page(readme, [f"notebooks/{p.stem}" for p in paths]), encoding="utf-8")
+    (src / "index.md").write_text(
+        landing_page(readme, [f"notebooks/{p.stem}" for p in paths]), encoding="utf-8"
+    )
     (src / "license.md").write_text(license_page(), encoding="utf-8")
     return len(paths) + 2
 
@@ -204,15 +229,31 @@ def build(out: Path = OUT) -> Path:
     html = out / "html"
     for previous in (html, out / "doctrees"):  # a page left from an earlier build must not survive
         shutil.rmtree(previous, ignore_errors=True)
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(DOCS), "-W", "--keep-going", "-q",
-               "-d", str(out / "doctrees"), str(out / "src"), str(html)]
+    command = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-b",
+        "html",
+        "-c",
+        str(DOCS),
+        "-W",
+        "--keep-going",
+        "-q",
+        "-d",
+        str(out / "doctrees"),
+        str(out / "src"),
+        str(html),
+    ]
     subprocess.run(command, check=True, timeout=600)
     print(f"{pages} pages in {html} ({time.monotonic() - started:.1f} s)")
     return html
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["build", "screenshots", "check"])
     parser.add_argument("--out", type=Path, default=OUT, help="build folder (default: build/book)")
     args = parser.parse_args(argv)

@@ -1,50 +1,20 @@
-"""Checkers for the notebooks' exercises.
+"""Checkers for the notebooks' exercises, one module per notebook, over a shared harness.
 
 Each checker runs the learner's code against real sockets (a real
 `EchoServer` on loopback where a server is needed) and returns `Feedback`
-that says specifically what is wrong, not just "incorrect". One module per
-notebook topic; the solutions in ``notebooks/solutions/`` pass every checker
-and are tested (tests/test_exercises.py).
+that says specifically what is wrong, not just "incorrect". The learner's
+code runs through `run_with_timeout` (from `echo_lib.driver.wait`), so a
+broken answer comes back as feedback, never as a hung kernel. The solutions in
+``notebooks/solutions/`` pass every checker (tests/test_exercises_graded.py).
 """
 
 from __future__ import annotations
 
-import ctypes
 import sys
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
 
-__all__ = ["DidNotReturn", "EndedTheProgram", "Feedback", "run_with_timeout"]
+from ..driver.wait import STOP_WAIT, DidNotReturn, EndedTheProgram, run_with_timeout
 
-T = TypeVar("T")
-
-#: Seconds to wait for learner code to end once it has been asked to stop.
-STOP_WAIT = 1.0
-
-
-class DidNotReturn(TimeoutError):
-    """The learner's code was still running when the checker stopped waiting.
-
-    `thread` is the thread that ran it; `still_running` says whether it could
-    not be stopped (see `run_with_timeout`), and `note` says so in words.
-    """
-
-    def __init__(self, message: str, thread: threading.Thread, note: str) -> None:
-        super().__init__(message)
-        self.thread, self.note = thread, note
-
-    @property
-    def still_running(self) -> bool:
-        return self.thread.is_alive()
-
-
-class EndedTheProgram(RuntimeError):
-    """Learner code called ``sys.exit()`` or raised `KeyboardInterrupt`: told as an ordinary error.
-
-    A checker reports it like any other exception, instead of letting it end
-    the kernel's cell (or, outside a notebook, the program).
-    """
+__all__ = ["STOP_WAIT", "DidNotReturn", "EndedTheProgram", "Feedback", "run_with_timeout"]
 
 
 class Feedback:
@@ -88,79 +58,3 @@ class Feedback:
         return "\n".join([f"✘ {self.title}: {count}", *(f"  - {p}" for p in self.problems)])
 
     __repr__ = __str__
-
-
-def run_with_timeout(function: Callable[..., T], *args: Any, timeout: float = 5.0) -> T:
-    """Call ``function(*args)`` in a daemon thread and wait at most ``timeout`` s.
-
-    Learner code may block forever (a blocking ``recv()`` on a socket that
-    never gets data, a ``select()`` with no timeout) or spin; the checker must
-    not. Code still running after ``timeout`` is asked to stop (`_stop`) and
-    given `STOP_WAIT` more seconds. ``sys.exit()`` and `KeyboardInterrupt` in
-    it come back as `EndedTheProgram`, never as the real thing.
-
-    Raises `DidNotReturn` (a `TimeoutError`) naming the function and saying
-    whether it was stopped or still runs; `EndedTheProgram`; or whatever else
-    the function raised (which may itself be a `socket.timeout`).
-    """
-    name = str(getattr(function, "__name__", function))
-    outcome: dict[str, Any] = {}
-    guard = threading.Lock()  # the stop request is sent only while target() can still catch it
-
-    def target() -> None:
-        try:
-            try:
-                outcome["value"] = function(*args)
-            except (SystemExit, KeyboardInterrupt) as exc:
-                outcome["error"] = EndedTheProgram(_ended(exc))
-            except BaseException as exc:  # handed to the caller's thread
-                outcome["error"] = exc
-            finally:
-                with guard:
-                    outcome["finished"] = True
-        except _StopRequested:
-            pass  # asked to stop: the caller has already raised DidNotReturn
-
-    thread = threading.Thread(target=target, name=f"exercise-{name}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise DidNotReturn(f"{name} did not return within {timeout:g} s", thread, _stop(thread, guard, outcome))
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
-def _ended(exc: BaseException) -> str:
-    if isinstance(exc, SystemExit):
-        code = "" if exc.code is None else repr(exc.code)
-        return f"it called sys.exit({code}): an answer must return, not end the program"
-    return "it raised KeyboardInterrupt: an answer must return, not interrupt the program"
-
-
-class _StopRequested(BaseException):
-    """Raised inside learner code that ran too long (a BaseException: ``except Exception`` cannot keep it)."""
-
-
-# CPython can raise an exception in another thread: PyThreadState_SetAsyncExc
-# schedules it, and the thread raises it the next time it runs Python
-# bytecode. So a loop that spins in Python stops; code blocked inside one C
-# call (recv() or select() with no timeout, a lock's acquire()) does not,
-# until that call returns. Nothing else can stop a thread from outside:
-# then the honest answer is to say that it still runs, and how to end it.
-# The request is sent under ``guard`` and only if the learner's code has not
-# finished, so that it always lands inside target()'s try, never after it.
-def _stop(thread: threading.Thread, guard: threading.Lock, outcome: dict[str, Any]) -> str:
-    """Ask ``thread`` to stop, wait `STOP_WAIT` s, and say in words whether it did."""
-    with guard:
-        if not outcome.get("finished"):
-            ident = ctypes.c_ulong(thread.ident or 0)
-            if ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, ctypes.py_object(_StopRequested)) > 1:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, None)  # hit more than one thread: undo
-    thread.join(STOP_WAIT)
-    if not thread.is_alive():
-        return "it was stopped"
-    return (
-        f"it could not be stopped and still runs in a background thread ({thread.name}), "
-        "probably blocked in a call with no timeout; restart the kernel to end it"
-    )

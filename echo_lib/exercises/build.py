@@ -21,7 +21,16 @@ from typing import Any
 
 from . import DidNotReturn, Feedback, run_with_timeout
 from .capstone import ROUNDS, GauntletFeedback, Round, judge_returned, judge_stop, run_rounds
-from .serving import KiB, MiB, Client, ServerRun, close_all, drive, echo_clients, serve_error_problem
+from .serving import (
+    Client,
+    KiB,
+    MiB,
+    ServerRun,
+    close_all,
+    drive,
+    echo_clients,
+    serve_error_problem,
+)
 
 __all__ = [
     "check_accept",
@@ -72,7 +81,11 @@ def _judge_registrations(feedback: Feedback, run: ServerRun) -> None:
 
 def check_accept(serve: Serve) -> GauntletFeedback:
     """Step 1: five clients at once are accepted, registered for EVENT_READ (non-blocking), and echoed."""
-    return _check("accept and register", serve, Round("five", "5 clients at once", _five, 3.0, _judge_registrations))
+    return _check(
+        "accept and register",
+        serve,
+        Round("five", "5 clients at once", _five, 3.0, _judge_registrations),
+    )
 
 
 # -- step 2: per-connection state as key.data --------------------------------------------
@@ -90,7 +103,9 @@ def _judge_state(feedback: Feedback, run: ServerRun) -> None:
 
 def check_state(serve: Serve) -> GauntletFeedback:
     """Step 2: each connection is registered with its own state object as ``key.data``."""
-    return _check("per-connection state", serve, Round("five", "5 clients at once", _five, 3.0, _judge_state))
+    return _check(
+        "per-connection state", serve, Round("five", "5 clients at once", _five, 3.0, _judge_state)
+    )
 
 
 # -- step 3: buffered writes, modify() only when the mask changes ------------------------
@@ -104,7 +119,11 @@ def _judge_writes(feedback: Feedback, run: ServerRun) -> None:
             break
     feedback.expect(not writers, f"{len(writers)} connections were still registered for EVENT_WRITE after their echo "
                     "was complete: modify() back to EVENT_READ once the buffer is empty")  # fmt: skip
-    same = [e for e in run.selector.timeline.events(None, "modify") if len(set(e.detail.split(" → "))) == 1]
+    same = [
+        e
+        for e in run.selector.timeline.events(None, "modify")
+        if len(set(e.detail.split(" → "))) == 1
+    ]
     feedback.expect(not same, f"modify() was called {len(same)} times with the mask the socket already had "
                     f"({same[0].detail if same else ''}): call it only when the wanted mask changes")  # fmt: skip
 
@@ -122,7 +141,9 @@ def check_buffered_writes(serve: Serve) -> GauntletFeedback:
 
 def check_backpressure(serve: Serve) -> GauntletFeedback:
     """Step 4: a client sends 24 MiB and never reads; the server holds at most `MAX_HELD` for it."""
-    return _check("backpressure", serve, Round("hog", "24 MiB sent, never read; 3 others", _hog_and_busy, 5.0))
+    return _check(
+        "backpressure", serve, Round("hog", "24 MiB sent, never read; 3 others", _hog_and_busy, 5.0)
+    )
 
 
 def check_half_close(serve: Serve) -> GauntletFeedback:
@@ -156,7 +177,11 @@ def _drive(feedback: Feedback, run: ServerRun, clients: list[Client]) -> bool:
     if drive(run, clients, time.monotonic() + 3.0):
         return True
     if run.died:
-        why = "serve() returned before stop was set" if run.error is None else serve_error_problem(run.error)
+        why = (
+            "serve() returned before stop was set"
+            if run.error is None
+            else serve_error_problem(run.error)
+        )
     else:
         why = f"the {len(clients)} clients did not get their echo within 3 s"
     return feedback.expect(False, why)
@@ -165,7 +190,9 @@ def _drive(feedback: Feedback, run: ServerRun, clients: list[Client]) -> bool:
 # -- exercise: accept in a batch -----------------------------------------------------------
 
 
-def check_on_accept(on_accept: Callable[[selectors.BaseSelector, socket.socket], object]) -> Feedback:
+def check_on_accept(
+    on_accept: Callable[[selectors.BaseSelector, socket.socket], object],
+) -> Feedback:
     """``on_accept(sel, listener)`` must accept every waiting connection in one call, and return when none is left."""
     feedback = Feedback("on_accept")
     with selectors.DefaultSelector() as sel, socket.create_server(("127.0.0.1", 0)) as listener:
@@ -174,10 +201,14 @@ def check_on_accept(on_accept: Callable[[selectors.BaseSelector, socket.socket],
         clients = [socket.create_connection(listener.getsockname(), timeout=2) for _ in range(5)]
         try:
             _call_on_accept(feedback, on_accept, sel, listener)
-            accepted = [k.fileobj for k in list(sel.get_map().values()) if k.fileobj is not listener]
+            accepted = [
+                k.fileobj for k in list(sel.get_map().values()) if k.fileobj is not listener
+            ]
             feedback.expect(len(accepted) == 5, f"one call registered {len(accepted)} of the 5 waiting connections: "
                             "loop on accept() until it raises BlockingIOError")  # fmt: skip
-            feedback.expect(all(not s.getblocking() for s in accepted), "an accepted socket was left blocking")
+            feedback.expect(
+                all(not s.getblocking() for s in accepted), "an accepted socket was left blocking"
+            )
         finally:
             _close_registered(sel, skip=listener)
             for client in clients:
@@ -192,13 +223,24 @@ def _close_registered(sel: selectors.BaseSelector, skip: socket.socket) -> None:
             key.fileobj.close()
 
 
-def _call_on_accept(feedback: Feedback, on_accept: Callable[..., object], sel: selectors.BaseSelector, listener: socket.socket) -> None:
+def _call_on_accept(
+    feedback: Feedback,
+    on_accept: Callable[..., object],
+    sel: selectors.BaseSelector,
+    listener: socket.socket,
+) -> None:
     try:
         run_with_timeout(on_accept, sel, listener, timeout=2)
     except DidNotReturn:
-        feedback.expect(False, "on_accept did not return within 2 s: is the listener non-blocking, and does the loop stop at BlockingIOError?")
+        feedback.expect(
+            False,
+            "on_accept did not return within 2 s: is the listener non-blocking, and does the loop stop at BlockingIOError?",
+        )
     except BlockingIOError:
-        feedback.expect(False, "on_accept raised BlockingIOError once no connection was left: catch it, that is the end of the batch")
+        feedback.expect(
+            False,
+            "on_accept raised BlockingIOError once no connection was left: catch it, that is the end of the batch",
+        )
     except Exception as exc:
         feedback.expect(False, f"on_accept raised {type(exc).__name__}: {exc}")
 
@@ -259,6 +301,8 @@ def _judge_silences(feedback: Feedback, seen: dict[str, float], clients: list[Cl
     still = len(clients) - len(seen)
     feedback.expect(not still, f"{still} silent connections were still open 3 s after the echo: after each "
                     f"select(), close every connection whose last event is more than IDLE_TIMEOUT ({IDLE_TIMEOUT} s) ago")  # fmt: skip
-    early = [c.name for c in clients if c.name in seen and seen[c.name] - c.last_sent < IDLE_TIMEOUT]
+    early = [
+        c.name for c in clients if c.name in seen and seen[c.name] - c.last_sent < IDLE_TIMEOUT
+    ]
     feedback.expect(not early, f"{', '.join(early)} closed sooner than {IDLE_TIMEOUT} s after its last byte: "
                     "count silence from each connection's own last event")  # fmt: skip

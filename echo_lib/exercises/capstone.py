@@ -30,11 +30,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import Event
+from ..core.events import Event
 from . import Feedback
-from .serving import KiB, MiB, Client, ServerRun, close_all, drive, echo_clients, serve_error_problem
+from .serving import (
+    Client,
+    KiB,
+    MiB,
+    ServerRun,
+    close_all,
+    drive,
+    echo_clients,
+    serve_error_problem,
+)
 
-__all__ = ["MAX_HELD", "ROUNDS", "GauntletFeedback", "Round", "RoundResult", "check_server", "judge_idle", "judge_returned", "judge_stop", "play_round", "run_rounds"]
+__all__ = [
+    "MAX_HELD",
+    "ROUNDS",
+    "GauntletFeedback",
+    "Round",
+    "RoundResult",
+    "check_server",
+    "judge_idle",
+    "judge_returned",
+    "judge_stop",
+    "play_round",
+    "run_rounds",
+]
 
 WRITE = selectors.EVENT_WRITE
 MAX_HELD = 4 * MiB  # the most a server may hold for one client that never reads
@@ -51,7 +72,9 @@ class Round:
     what: str
     clients: Callable[[random.Random], list[Client]]
     limit: float = 5.0
-    inspect: Callable[[Feedback, ServerRun], object] | None = None  # looks at the server while its clients are connected
+    inspect: Callable[[Feedback, ServerRun], object] | None = (
+        None  # looks at the server while its clients are connected
+    )
 
 
 @dataclass
@@ -67,7 +90,10 @@ class RoundResult:
     peak: int
     left_open: int
     wakeups: int
-    events: tuple[int, int] = (0, 0)  # the round's timeline events: seq after the first, up to the last
+    events: tuple[int, int] = (
+        0,
+        0,
+    )  # the round's timeline events: seq after the first, up to the last
 
 
 def _slow_reader_and_hog(rng: random.Random) -> list[Client]:
@@ -78,7 +104,9 @@ def _slow_reader_and_hog(rng: random.Random) -> list[Client]:
 
 def _resets(rng: random.Random) -> list[Client]:
     resets = echo_clients(rng, "reset", 20, (64 * KiB, 128 * KiB), mode="reset", rcvbuf=4 * KiB)
-    return [c for pair in zip(resets, echo_clients(rng, "calm", 20, (16 * KiB, 64 * KiB))) for c in pair]
+    return [
+        c for pair in zip(resets, echo_clients(rng, "calm", 20, (16 * KiB, 64 * KiB))) for c in pair
+    ]
 
 
 class GauntletFeedback(Feedback):
@@ -97,13 +125,21 @@ class GauntletFeedback(Feedback):
         """
         import matplotlib.pyplot as plt
 
-        from ..plotting import plot_timeline
+        from ..view.plotting import plot_timeline
 
         shown = self.round_events(round_name)
-        actors = ["your server", *list(dict.fromkeys(e.actor for e in shown if e.actor.startswith("socket-")))[:lanes]]
+        actors = [
+            "your server",
+            *list(dict.fromkeys(e.actor for e in shown if e.actor.startswith("socket-")))[:lanes],
+        ]
         figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7.5), height_ratios=(1, 1.4))
         _draw_table(top, self.results)
-        plot_timeline(shown[:events], bottom, actors=actors, title=f"your server in round {round_name!r}: {len(actors) - 1} connections")
+        plot_timeline(
+            shown[:events],
+            bottom,
+            actors=actors,
+            title=f"your server in round {round_name!r}: {len(actors) - 1} connections",
+        )
         figure.tight_layout()
         return figure
 
@@ -113,16 +149,30 @@ class GauntletFeedback(Feedback):
             if result.name == round_name:
                 first, last = result.events
                 return [e for e in self.events if first < e.seq <= last]
-        raise ValueError(f"no round called {round_name!r} ran; the rounds were {[r.name for r in self.results]!r}")
+        raise ValueError(
+            f"no round called {round_name!r} ran; the rounds were {[r.name for r in self.results]!r}"
+        )
 
 
 def _draw_table(ax: Any, results: list[RoundResult]) -> None:
-    header = ("round", "clients", "bytes", "exact", "wall", "server CPU", "largest in flight", "fds left", "wake-ups")
+    header = (
+        "round",
+        "clients",
+        "bytes",
+        "exact",
+        "wall",
+        "server CPU",
+        "largest in flight",
+        "fds left",
+        "wake-ups",
+    )
     rows = [(r.name, r.clients, f"{r.bytes / MiB:.1f} MiB", "✔" if r.exact else "✘", f"{r.wall:.2f} s",
              "n/a" if r.cpu is None else f"{r.cpu * 1000:.0f} ms", f"{r.peak / KiB:.0f} KiB", r.left_open, r.wakeups)
             for r in results]  # fmt: skip
     ax.axis("off")
-    table = ax.table(cellText=rows or [("(no round ran)", *[""] * 8)], colLabels=header, loc="center")
+    table = ax.table(
+        cellText=rows or [("(no round ran)", *[""] * 8)], colLabels=header, loc="center"
+    )
     table.auto_set_font_size(False)
     table.set_fontsize(9)
     table.scale(1, 1.4)
@@ -138,7 +188,9 @@ def check_server(serve: Serve, *, seed: int = 11, rounds: tuple[Round, ...] | No
     of rounds run. Raises `OSError` only if no listening socket can be made.
     """
     feedback = GauntletFeedback("your server against the gauntlet")
-    run = run_rounds(feedback, serve, ROUNDS if rounds is None else rounds, seed=seed, progress=progress)
+    run = run_rounds(
+        feedback, serve, ROUNDS if rounds is None else rounds, seed=seed, progress=progress
+    )
     judge_stop(feedback, run)
     return feedback
 
@@ -151,16 +203,25 @@ def run_rounds(feedback: GauntletFeedback, serve: Serve, rounds: tuple[Round, ..
         for number, spec in enumerate(rounds, 1):
             finished = play_round(run, spec, rng, min(end, time.monotonic() + spec.limit), feedback)
             if progress is not None:
-                progress(f"round {number}/{len(rounds)} {spec.name}: {spec.what}: {'✔' if finished else '✘'}")
+                progress(
+                    f"round {number}/{len(rounds)} {spec.name}: {spec.what}: {'✔' if finished else '✘'}"
+                )
             if not finished or run.died_early:
                 break
     feedback.events = run.selector.timeline.events()
     return run
 
 
-def play_round(run: ServerRun, spec: Round, rng: random.Random, deadline: float, feedback: GauntletFeedback) -> bool:
+def play_round(
+    run: ServerRun, spec: Round, rng: random.Random, deadline: float, feedback: GauntletFeedback
+) -> bool:
     """One round, judged; False if the round could not finish."""
-    clients, since, cpu, start = spec.clients(rng), run.selector.timeline.last_seq, run.cpu(), time.monotonic()
+    clients, since, cpu, start = (
+        spec.clients(rng),
+        run.selector.timeline.last_seq,
+        run.cpu(),
+        time.monotonic(),
+    )
     try:
         finished = drive(run, clients, deadline)
         if finished and spec.inspect is not None:
@@ -176,7 +237,9 @@ def play_round(run: ServerRun, spec: Round, rng: random.Random, deadline: float,
     return finished and not run.died
 
 
-def _result(spec: Round, clients: list[Client], wall: float, cpu: float | None, left: int, wakeups: int) -> RoundResult:
+def _result(
+    spec: Round, clients: list[Client], wall: float, cpu: float | None, left: int, wakeups: int
+) -> RoundResult:
     echoed = [c for c in clients if c.mode not in ("reset", "hog")]
     return RoundResult(spec.name, len(clients), sum(c.sent + len(c.received) for c in clients),
                        all(c.exact for c in echoed), wall, cpu, max(c.peak for c in clients), left, wakeups)  # fmt: skip
@@ -190,7 +253,11 @@ def _cpu_since(run: ServerRun, before: float | None) -> float | None:
 def _left_open(run: ServerRun, timeout: float = 2.0) -> int:
     """Sockets the server still holds once its clients have gone (given ``timeout`` s to close them)."""
     pause, deadline = threading.Event(), time.monotonic() + timeout
-    while (left := len(run.selector.open_sockets(skip=run.listener))) and time.monotonic() < deadline and not run.died:
+    while (
+        (left := len(run.selector.open_sockets(skip=run.listener)))
+        and time.monotonic() < deadline
+        and not run.died
+    ):
         pause.wait(0.01)
     return left
 
@@ -198,9 +265,20 @@ def _left_open(run: ServerRun, timeout: float = 2.0) -> int:
 # -- judging ----------------------------------------------------------------------
 
 
-def _judge_round(feedback: Feedback, run: ServerRun, spec: Round, clients: list[Client], finished: bool, left: int) -> None:
+def _judge_round(
+    feedback: Feedback,
+    run: ServerRun,
+    spec: Round,
+    clients: list[Client],
+    finished: bool,
+    left: int,
+) -> None:
     if run.died:
-        why = "serve() returned before stop was set" if run.error is None else serve_error_problem(run.error)
+        why = (
+            "serve() returned before stop was set"
+            if run.error is None
+            else serve_error_problem(run.error)
+        )
         feedback.expect(False, f"in round {spec.name!r}: {why}")
         return
     if not finished:
@@ -217,7 +295,10 @@ def _judge_round(feedback: Feedback, run: ServerRun, spec: Round, clients: list[
 def _judge_stuck(feedback: Feedback, spec: Round, clients: list[Client]) -> None:
     stuck = [c for c in clients if c.mode != "hog" and not c.done]
     if not stuck:
-        feedback.expect(False, f"round {spec.name!r} ran out of time waiting for the server to stop reading from the hog")
+        feedback.expect(
+            False,
+            f"round {spec.name!r} ran out of time waiting for the server to stop reading from the hog",
+        )
         return
     first = stuck[0]
     feedback.expect(False, f"round {spec.name!r} ran out of time: {len(stuck)} of {len(clients)} clients were still waiting "
@@ -234,7 +315,10 @@ def _judge_clients(feedback: Feedback, spec: Round, clients: list[Client]) -> No
             kinds.setdefault(kind, []).append(example)
     for kind, examples in kinds.items():
         count = f"{len(examples)} client{'s' if len(examples) > 1 else ''}"
-        feedback.expect(False, f"in round {spec.name!r}, {count} ({examples[0]}{', ...' if len(examples) > 1 else ''}): {kind}")
+        feedback.expect(
+            False,
+            f"in round {spec.name!r}, {count} ({examples[0]}{', ...' if len(examples) > 1 else ''}): {kind}",
+        )
 
 
 def _what_went_wrong(client: Client) -> tuple[str, str]:
@@ -245,7 +329,10 @@ def _what_went_wrong(client: Client) -> tuple[str, str]:
     if got < want and client.mode == "echo":
         return ("the echo stopped short at EOF: the server closed at EOF with echo still owed; after a half-close "
                 "keep flushing, and close only when nothing is pending"), example  # fmt: skip
-    at = next((i for i, (a, b) in enumerate(zip(client.received, client.payload)) if a != b), min(got, want))
+    at = next(
+        (i for i, (a, b) in enumerate(zip(client.received, client.payload)) if a != b),
+        min(got, want),
+    )
     return ("the echo differs from what was sent: bytes that a partial send() did not take were lost or sent twice",
             f"{example}, the first wrong one at offset {at}")  # fmt: skip
 
@@ -263,7 +350,10 @@ def _kernel_allowance(run: ServerRun, hog: Client) -> int:
     sizes = (hog.sndbuf or 0, hog.rcvbuf or 0)
     listener = run.listener
     if listener.fileno() >= 0:
-        sizes += (listener.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF), listener.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        sizes += (
+            listener.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF),
+            listener.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+        )
     return 2 * sum(sizes)
 
 
@@ -300,7 +390,10 @@ def judge_stop(feedback: Feedback, run: ServerRun) -> None:
     if run.selector.timeline.dropped == 0 and counts["register"] > counts["unregister"]:
         feedback.expect(False, f"{_sockets(counts['register'] - counts['unregister'])} never unregistered: on stop, "
                         "unregister() each socket, then close() it, then close the selector")  # fmt: skip
-    feedback.expect(not run.left_open, f"after serve() returned, {_sockets(run.left_open)} still open: close every connection on stop")
+    feedback.expect(
+        not run.left_open,
+        f"after serve() returned, {_sockets(run.left_open)} still open: close every connection on stop",
+    )
     feedback.expect(run.selector.closed, "serve() returned without closing its selector")
 
 
@@ -309,14 +402,37 @@ def _sockets(count: int) -> str:
 
 
 ROUNDS: tuple[Round, ...] = (
-    Round("crowd", "300 clients at once, 1-16 KiB each, random chunks",
-          lambda rng: echo_clients(rng, "crowd", 300, (KiB, 16 * KiB), chunk=4 * KiB)),  # fmt: skip
-    Round("big", "4 clients, 2-4 MiB each, through 16 KiB buffers",
-          lambda rng: echo_clients(rng, "big", 4, (2 * MiB, 4 * MiB), read_size=16 * KiB, rcvbuf=16 * KiB)),  # fmt: skip
-    Round("half-close", "40 clients send 128-256 KiB, half-close, read 4 KiB at a time",
-          lambda rng: echo_clients(rng, "half", 40, (128 * KiB, 256 * KiB), read_size=4 * KiB, rcvbuf=8 * KiB)),  # fmt: skip
+    Round(
+        "crowd",
+        "300 clients at once, 1-16 KiB each, random chunks",
+        lambda rng: echo_clients(rng, "crowd", 300, (KiB, 16 * KiB), chunk=4 * KiB),
+    ),  # fmt: skip
+    Round(
+        "big",
+        "4 clients, 2-4 MiB each, through 16 KiB buffers",
+        lambda rng: echo_clients(
+            rng, "big", 4, (2 * MiB, 4 * MiB), read_size=16 * KiB, rcvbuf=16 * KiB
+        ),
+    ),  # fmt: skip
+    Round(
+        "half-close",
+        "40 clients send 128-256 KiB, half-close, read 4 KiB at a time",
+        lambda rng: echo_clients(
+            rng, "half", 40, (128 * KiB, 256 * KiB), read_size=4 * KiB, rcvbuf=8 * KiB
+        ),
+    ),  # fmt: skip
     Round("resets", "20 clients reset mid-stream, 20 others are echoed", _resets),
-    Round("slow reader, hog", "1 KiB reads; 24 MiB sent, never read; 10 others", _slow_reader_and_hog, limit=8.0),
-    Round("idle", f"50 clients connected, silent for {IDLE} s",
-          lambda rng: echo_clients(rng, "idle", 50, (100, 1000), mode="idle"), limit=4.0, inspect=judge_idle),  # fmt: skip
+    Round(
+        "slow reader, hog",
+        "1 KiB reads; 24 MiB sent, never read; 10 others",
+        _slow_reader_and_hog,
+        limit=8.0,
+    ),
+    Round(
+        "idle",
+        f"50 clients connected, silent for {IDLE} s",
+        lambda rng: echo_clients(rng, "idle", 50, (100, 1000), mode="idle"),
+        limit=4.0,
+        inspect=judge_idle,
+    ),  # fmt: skip
 )

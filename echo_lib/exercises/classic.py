@@ -19,7 +19,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..lessons.classic import Stage, chunked_echo_server, classic_client, closing_server, finish_echo, send_without_reading
+from ..lessons.classic import (
+    Stage,
+    chunked_echo_server,
+    classic_client,
+    closing_server,
+    finish_echo,
+    send_without_reading,
+)
 from . import Feedback
 
 __all__ = ["check_buffered_echo", "check_prediction", "check_should_stop"]
@@ -38,7 +45,9 @@ OnReady = Callable[[selectors.BaseSelector, socket.socket, int, bytearray], obje
 # -- exercise 1: predict what the seed's client receives --------------------------------
 
 
-def check_prediction(predicted_bytes: object, client: Callable[..., Any] = classic_client) -> Feedback:
+def check_prediction(
+    predicted_bytes: object, client: Callable[..., Any] = classic_client
+) -> Feedback:
     """Run ``client`` (the seed's, by default) against a server that echoes 42 bytes in 3 pieces.
 
     ``predicted_bytes`` is the learner's guess of how many bytes the client
@@ -55,12 +64,17 @@ def check_prediction(predicted_bytes: object, client: Callable[..., Any] = class
         stage.start("server", chunked_echo_server, listener, nbytes=TOTAL, pieces=3)
         run = stage.start("client", client, listener.getsockname(), sock, seconds=CLIENT_SECONDS)
         stage.join(timeout=CLIENT_SECONDS + 5)
-    if not feedback.expect(run.error is None, f"the client raised {type(run.error).__name__}: {run.error}{run.where}"):
+    if not feedback.expect(
+        run.error is None, f"the client raised {type(run.error).__name__}: {run.error}{run.where}"
+    ):
         return feedback
     received = stage.timeline.bytes_moved("client")["recv"]
     why = ("keep_running = not (data or ...) is False after the first recv() that returns any bytes"
            if received < TOTAL else "this client's stop test waits for the whole echo")  # fmt: skip
-    feedback.expect(predicted_bytes == received, f"you predicted {predicted_bytes} bytes; the client received {received} of {TOTAL}: {why}")
+    feedback.expect(
+        predicted_bytes == received,
+        f"you predicted {predicted_bytes} bytes; the client received {received} of {TOTAL}: {why}",
+    )
     return feedback
 
 
@@ -98,13 +112,17 @@ def _client(server_address, sock, mysel, say, should_stop, seconds=CLIENT_SECOND
     return {"sent": bytes_sent, "received": bytes_received, "stopped": not keep_running}
 
 
-def _run_client(server: Callable[..., Any], should_stop: ShouldStop, **server_kwargs: Any) -> tuple[dict[str, Any] | None, str]:
+def _run_client(
+    server: Callable[..., Any], should_stop: ShouldStop, **server_kwargs: Any
+) -> tuple[dict[str, Any] | None, str]:
     """One run of the learner's client against ``server``: (stats, error text)."""
     stage = Stage(max_wait=MAX_WAIT)
     with socket.socket() as listener, socket.socket() as sock:
         listener.bind((LOCALHOST, 0))
         stage.start("server", server, listener, **server_kwargs)
-        client = stage.start("client", _client, listener.getsockname(), sock, should_stop=should_stop)
+        client = stage.start(
+            "client", _client, listener.getsockname(), sock, should_stop=should_stop
+        )
         stage.join(timeout=CLIENT_SECONDS + 5)
     if client.error is not None:
         exc = client.error
@@ -128,11 +146,20 @@ def check_should_stop(should_stop: ShouldStop) -> Feedback:
         return feedback
     received, lost = stats["received"], TOTAL - stats["received"]
     if stats["stopped"]:
-        feedback.expect(lost == 0, f"with the echo in 3 pieces of 14 bytes, the client stopped after {received} of {TOTAL} bytes: {lost} bytes lost")
+        feedback.expect(
+            lost == 0,
+            f"with the echo in 3 pieces of 14 bytes, the client stopped after {received} of {TOTAL} bytes: {lost} bytes lost",
+        )
     elif lost == 0:
-        feedback.expect(False, f"all {TOTAL} bytes came back but the client did not stop: it waited until its {CLIENT_SECONDS:g} s deadline (the server keeps the connection open until the client closes it)")
+        feedback.expect(
+            False,
+            f"all {TOTAL} bytes came back but the client did not stop: it waited until its {CLIENT_SECONDS:g} s deadline (the server keeps the connection open until the client closes it)",
+        )
     else:
-        feedback.expect(False, f"with the echo in 3 pieces of 14 bytes, the client got {received} of {TOTAL} bytes and never stopped")
+        feedback.expect(
+            False,
+            f"with the echo in 3 pieces of 14 bytes, the client got {received} of {TOTAL} bytes and never stopped",
+        )
     for echo in (TOTAL // 2, 0):
         stats, error = _run_client(closing_server, should_stop, echo=echo)
         if not feedback.expect(not error, error):
@@ -142,7 +169,11 @@ def check_should_stop(should_stop: ShouldStop) -> Feedback:
 
 
 def _no_stop_at_eof(echo: int) -> str:
-    what = f"after {echo} of {TOTAL} bytes" if echo else "without echoing a byte (as a server that died would)"
+    what = (
+        f"after {echo} of {TOTAL} bytes"
+        if echo
+        else "without echoing a byte (as a server that died would)"
+    )
     return (
         f"when the server closed the connection {what}, the client did not stop: "
         "select() kept reporting READ and recv() kept returning b'' until the deadline "
@@ -188,7 +219,9 @@ def _buffered_server(listener, mysel, on_ready, stats, seconds=10.0):
     while not stats.stop.is_set() and time.monotonic() < deadline:
         for key, mask in mysel.select(timeout=SELECT_TIMEOUT):
             if key.fileobj is listener:
-                _drop_stale(mysel, stats)  # a closed, registered socket's fd would clash with the new one
+                _drop_stale(
+                    mysel, stats
+                )  # a closed, registered socket's fd would clash with the new one
                 conn, _ = listener.accept()
                 conn.setblocking(False)
                 with stats.lock:
@@ -236,7 +269,9 @@ def check_buffered_echo(on_ready: OnReady) -> Feedback:
     stats = _Stats()
     stage = Stage(take_turns=False)
     with socket.socket() as listener, socket.socket() as reader, socket.socket() as half:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)  # the connection inherits it
+        listener.setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER
+        )  # the connection inherits it
         listener.bind((LOCALHOST, 0))
         server = stage.start("server", _buffered_server, listener, on_ready=on_ready, stats=stats)
         try:
@@ -256,20 +291,31 @@ def _pattern(size: int) -> bytes:
     return (bytes(range(256)) * (size // 256 + 1))[:size]
 
 
-def _drive_client(reader: socket.socket, listener: socket.socket, payload: bytes, stats: _Stats, server: Any) -> tuple[bytes, bytes, int, bool]:
+def _drive_client(
+    reader: socket.socket, listener: socket.socket, payload: bytes, stats: _Stats, server: Any
+) -> tuple[bytes, bytes, int, bool]:
     """The slow client: send without reading, read the echo, idle, close.
 
     Returns (echo, payload, idle wake-ups while it sat idle, server closed).
     """
     reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
     reader.settimeout(5)
-    _wait(lambda: listener.fileno() < 0 or listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN), 5)
+    _wait(
+        lambda: (
+            listener.fileno() < 0 or listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        ),
+        5,
+    )
     reader.connect(listener.getsockname())
     sent = send_without_reading(reader, payload)
-    _wait(lambda: stats.pending_bytes() > 0 or server.done, 2)  # the server holds output it cannot send yet
+    _wait(
+        lambda: stats.pending_bytes() > 0 or server.done, 2
+    )  # the server holds output it cannot send yet
     echo = finish_echo(reader, payload, sent, timeout=1.0)
     idle_before, rounds_before = stats.idle, stats.rounds
-    _wait(lambda: stats.rounds >= rounds_before + IDLE_ROUNDS or server.done, 2)  # an idle connection: a busy loop shows now
+    _wait(
+        lambda: stats.rounds >= rounds_before + IDLE_ROUNDS or server.done, 2
+    )  # an idle connection: a busy loop shows now
     idle = stats.idle - idle_before
     conn = next(iter(stats.conns()), None)
     reader.close()
@@ -277,7 +323,9 @@ def _drive_client(reader: socket.socket, listener: socket.socket, payload: bytes
     return echo, payload, idle, closed
 
 
-def _half_close_client(half: socket.socket, listener: socket.socket, payload: bytes, stats: _Stats, server: Any) -> tuple[bytes, bytes, int]:
+def _half_close_client(
+    half: socket.socket, listener: socket.socket, payload: bytes, stats: _Stats, server: Any
+) -> tuple[bytes, bytes, int]:
     """Send everything, shut down writing while the echo is owed, read until EOF.
 
     Returns (echo, payload, bytes still pending when the server closed the connection).
@@ -314,14 +362,19 @@ def _report_error(feedback: Feedback, exc: BaseException, where: str) -> Feedbac
     return feedback
 
 
-def _judge_first(feedback: Feedback, echo: bytes, payload: bytes, idle: int, closed: bool, stats: _Stats) -> None:
+def _judge_first(
+    feedback: Feedback, echo: bytes, payload: bytes, idle: int, closed: bool, stats: _Stats
+) -> None:
     _judge_echo(feedback, echo, payload, stats)
     feedback.expect(
         idle < IDLE_ROUNDS // 2,
         f"select() reported the idle connection writable in {idle} of {IDLE_ROUNDS} rounds with nothing pending: "
         "a busy loop; drop EVENT_WRITE with modify() once pending is empty",
     )
-    if feedback.expect(closed, "after the client closed, the connection stayed open: when recv() returns b'' and nothing is pending, unregister and close it"):
+    if feedback.expect(
+        closed,
+        "after the client closed, the connection stayed open: when recv() returns b'' and nothing is pending, unregister and close it",
+    ):
         feedback.expect(
             not stats.still_registered,
             "the connection was closed but is still registered: call mysel.unregister(connection) before connection.close()",

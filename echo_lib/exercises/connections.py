@@ -18,10 +18,23 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ..lessons.connections import close_with_reset, outcome, refusing_address, tcp_pair, unanswered_address
+from ..lessons.connections import (
+    close_with_reset,
+    outcome,
+    refusing_address,
+    tcp_pair,
+    unanswered_address,
+)
 from . import DidNotReturn, Feedback, run_with_timeout
 
-__all__ = ["HEADER", "PREDICTION_QUESTIONS", "check_connect_with_timeout", "check_frame_decoder", "check_predictions", "encode"]
+__all__ = [
+    "HEADER",
+    "PREDICTION_QUESTIONS",
+    "check_connect_with_timeout",
+    "check_frame_decoder",
+    "check_predictions",
+    "encode",
+]
 
 HEADER = struct.Struct("!I")  # the length prefix: 4 bytes, unsigned, big-endian (network order)
 ConnectWithTimeout = Callable[[tuple[str, int], float], socket.socket]
@@ -50,7 +63,9 @@ def _so_error_when_refused() -> str:
         return errno.errorcode[sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)]
 
 
-def _after_peer_closed(prepare: Callable[[socket.socket, socket.socket], None], call: Callable[[socket.socket], object]) -> str:
+def _after_peer_closed(
+    prepare: Callable[[socket.socket, socket.socket], None], call: Callable[[socket.socket], object]
+) -> str:
     client, server = tcp_pair()
     with client, server:
         prepare(client, server)
@@ -82,22 +97,30 @@ def _send(sock: socket.socket) -> int:
     return sock.send(b"second")
 
 
-PREDICTION_QUESTIONS: Mapping[str, tuple[str, Callable[[], str]]] = MappingProxyType({
-    "connect_ex": ("the errno name connect_ex() returns: non-blocking socket, listening loopback port", _connect_ex_errno),
-    "so_error": ("the errno name in SO_ERROR once a refused connect is writable", _so_error_when_refused),
-    "unread": (
-        "what recv() returns or raises after the peer closed with our data unread",
-        lambda: _after_peer_closed(_unread_then_close, _recv),
-    ),
-    "after_reset": (
-        "what the next recv() returns after one recv() raised ConnectionResetError",
-        lambda: _after_peer_closed(_reset_then_recv_once, _recv),
-    ),
-    "second_send": (
-        "what the second send() returns or raises after the peer closed",
-        lambda: _after_peer_closed(_close_then_send_once, _send),
-    ),
-})
+PREDICTION_QUESTIONS: Mapping[str, tuple[str, Callable[[], str]]] = MappingProxyType(
+    {
+        "connect_ex": (
+            "the errno name connect_ex() returns: non-blocking socket, listening loopback port",
+            _connect_ex_errno,
+        ),
+        "so_error": (
+            "the errno name in SO_ERROR once a refused connect is writable",
+            _so_error_when_refused,
+        ),
+        "unread": (
+            "what recv() returns or raises after the peer closed with our data unread",
+            lambda: _after_peer_closed(_unread_then_close, _recv),
+        ),
+        "after_reset": (
+            "what the next recv() returns after one recv() raised ConnectionResetError",
+            lambda: _after_peer_closed(_reset_then_recv_once, _recv),
+        ),
+        "second_send": (
+            "what the second send() returns or raises after the peer closed",
+            lambda: _after_peer_closed(_close_then_send_once, _send),
+        ),
+    }
+)
 
 
 def check_predictions(predictions: Mapping[str, object]) -> Feedback:
@@ -108,15 +131,20 @@ def check_predictions(predictions: Mapping[str, object]) -> Feedback:
     (``"b''"``, ``"1"``). Case and surrounding spaces do not matter.
     """
     feedback = Feedback("predictions")
-    if not feedback.expect(isinstance(predictions, Mapping), f"predictions must be a dict, got {predictions!r}"):
+    if not feedback.expect(
+        isinstance(predictions, Mapping), f"predictions must be a dict, got {predictions!r}"
+    ):
         return feedback
     for key, (question, live) in PREDICTION_QUESTIONS.items():
         guess = predictions.get(key, ...)
-        if not feedback.expect(isinstance(guess, str), f"{key!r} ({question}): fill in a string, got {guess!r}"):
+        if not feedback.expect(
+            isinstance(guess, str), f"{key!r} ({question}): fill in a string, got {guess!r}"
+        ):
             continue
         actual = live()
         feedback.expect(
-            guess.strip().lower() == actual.lower(), f"{key!r} ({question}): you predicted {guess!r}, the live run gave {actual!r}"
+            guess.strip().lower() == actual.lower(),
+            f"{key!r} ({question}): you predicted {guess!r}, the live run gave {actual!r}",
         )
     return feedback
 
@@ -132,7 +160,9 @@ def _open_fds() -> set[str] | None:
     return None
 
 
-def _attempt(connect: ConnectWithTimeout, address: tuple[str, int], timeout: float) -> tuple[Any, BaseException | None, int]:
+def _attempt(
+    connect: ConnectWithTimeout, address: tuple[str, int], timeout: float
+) -> tuple[Any, BaseException | None, int]:
     """``(returned, raised, fds left open)`` for one call, waited for at most ``timeout`` + 3 s.
 
     The fds are counted while the exception (and so the frames of the
@@ -152,23 +182,39 @@ def _attempt(connect: ConnectWithTimeout, address: tuple[str, int], timeout: flo
 def _check_connects(feedback: Feedback, connect: ConnectWithTimeout) -> int:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         sock, exc, leaked = _attempt(connect, listener.getsockname(), 2.0)
-        if not feedback.expect(isinstance(sock, socket.socket), f"to a listening port it should return the socket, got {sock!r} ({exc!r})"):
+        if not feedback.expect(
+            isinstance(sock, socket.socket),
+            f"to a listening port it should return the socket, got {sock!r} ({exc!r})",
+        ):
             return leaked
         with sock:
             listener.settimeout(5)
             peer, _ = listener.accept()
             peer.close()
-            feedback.expect(sock.getpeername() == listener.getsockname(), f"the returned socket is not connected to {listener.getsockname()!r}")
+            feedback.expect(
+                sock.getpeername() == listener.getsockname(),
+                f"the returned socket is not connected to {listener.getsockname()!r}",
+            )
     return leaked
 
 
 # How each failing connect must end: (where, the timeout passed, the exception
 # it must raise, when, what to say if it returned a socket instead).
 _FAILURES = (
-    (refusing_address, 2.0, ConnectionRefusedError, "to a refused port",
-     "to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR"),
-    (unanswered_address, 0.2, TimeoutError, "when the timeout expires",
-     "it returned a socket whose connect was still pending: wait for EVENT_WRITE"),
+    (
+        refusing_address,
+        2.0,
+        ConnectionRefusedError,
+        "to a refused port",
+        "to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR",
+    ),
+    (
+        unanswered_address,
+        0.2,
+        TimeoutError,
+        "when the timeout expires",
+        "it returned a socket whose connect was still pending: wait for EVENT_WRITE",
+    ),
 )
 
 
@@ -182,9 +228,15 @@ def _check_failures(feedback: Feedback, connect: ConnectWithTimeout) -> int:
             sock.close()
             feedback.expect(False, returned_socket)
         elif isinstance(exc, DidNotReturn):
-            feedback.expect(False, f"a connect that never completes made it hang ({exc}): pass the timeout to select()")
+            feedback.expect(
+                False,
+                f"a connect that never completes made it hang ({exc}): pass the timeout to select()",
+            )
         else:
-            feedback.expect(isinstance(exc, expected), f"{when} it should raise {expected.__name__}, got {exc!r}")
+            feedback.expect(
+                isinstance(exc, expected),
+                f"{when} it should raise {expected.__name__}, got {exc!r}",
+            )
     return leaked
 
 
@@ -197,7 +249,10 @@ def check_connect_with_timeout(connect: ConnectWithTimeout) -> Feedback:
     """
     feedback = Feedback("connect_with_timeout")
     leaked = _check_connects(feedback, connect) + _check_failures(feedback, connect)
-    feedback.expect(not leaked, f"{leaked} socket{'s' if leaked > 1 else ''} left open: close the socket before raising")
+    feedback.expect(
+        not leaked,
+        f"{leaked} socket{'s' if leaked > 1 else ''} left open: close the socket before raising",
+    )
     return feedback
 
 
@@ -217,11 +272,23 @@ def _cases() -> Iterator[Case]:
     yield "the whole stream in one chunk (several frames in one recv())", [stream], expected
     yield "1-byte chunks", [stream[i : i + 1] for i in range(len(stream))], expected
     for i in range(1, len(stream)):
-        yield f"two chunks, split after byte {i} of {len(stream)}", [stream[:i], stream[i:]], expected
+        yield (
+            f"two chunks, split after byte {i} of {len(stream)}",
+            [stream[:i], stream[i:]],
+            expected,
+        )
     big = encode(_BIG)
-    yield "one 65,511-byte frame in 1,000-byte chunks", [big[i : i + 1000] for i in range(0, len(big), 1000)], [_BIG]
+    yield (
+        "one 65,511-byte frame in 1,000-byte chunks",
+        [big[i : i + 1000] for i in range(0, len(big), 1000)],
+        [_BIG],
+    )
     cuts = sorted(random.Random(10).sample(range(1, len(stream)), 12))
-    yield f"random cuts at {cuts}", [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])], expected
+    yield (
+        f"random cuts at {cuts}",
+        [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])],
+        expected,
+    )
 
 
 def _decode(decoder_class: type, chunks: list[bytes]) -> list[bytes]:
@@ -249,7 +316,9 @@ def _check_chunkings(feedback: Feedback, decoder_class: type, timeout: float) ->
         except Exception as exc:  # noqa: BLE001  (reported, with the case that caused it)
             feedback.expect(False, f"{description}: raised {type(exc).__name__}: {exc}")
             return
-        if not feedback.expect(got == expected, f"{description}: got {_short(got)}, expected {_short(expected)}"):
+        if not feedback.expect(
+            got == expected, f"{description}: got {_short(got)}, expected {_short(expected)}"
+        ):
             return  # the first failing case says enough
 
 
@@ -262,9 +331,15 @@ def _check_truncated(feedback: Feedback, decoder_class: type, timeout: float) ->
         except EOFError:
             continue
         except Exception as exc:  # noqa: BLE001
-            feedback.expect(False, f"eof() inside {where} should raise EOFError, got {type(exc).__name__}: {exc}")
+            feedback.expect(
+                False,
+                f"eof() inside {where} should raise EOFError, got {type(exc).__name__}: {exc}",
+            )
             continue
-        feedback.expect(False, f"eof() with the stream cut inside {where} returned: raise EOFError, the peer sent a partial frame")
+        feedback.expect(
+            False,
+            f"eof() with the stream cut inside {where} returned: raise EOFError, the peer sent a partial frame",
+        )
 
 
 def check_frame_decoder(decoder_class: type, timeout: float = 5.0) -> Feedback:

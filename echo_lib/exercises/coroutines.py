@@ -16,11 +16,16 @@ from collections.abc import Callable, Generator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ..client import EchoClient, EchoResult
+from ..driver.client import EchoClient, EchoResult
 from ..lessons.coroutines import Future, Scheduler
 from . import Feedback
 
-__all__ = ["OPERATIONS", "check_awaitable_future", "check_eager_echo_handler", "check_protocol_prediction"]
+__all__ = [
+    "OPERATIONS",
+    "check_awaitable_future",
+    "check_eager_echo_handler",
+    "check_protocol_prediction",
+]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 Handler = Callable[[Scheduler, socket.socket], Generator[Any, Any, Any]]
@@ -34,21 +39,35 @@ TIMEOUT = 5.0
 # -- exercise 1: predict what a generator and a coroutine accept ----------------------
 
 #: What the prediction is about: each is tried on a new generator and a new native coroutine.
-OPERATIONS: Mapping[str, Callable[[Any], Any]] = MappingProxyType({
-    "next": next,
-    "send": lambda obj: obj.send(None),
-    "iter": iter,
-    "__await__": lambda obj: obj.__await__(),
-})
+OPERATIONS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
+    {
+        "next": next,
+        "send": lambda obj: obj.send(None),
+        "iter": iter,
+        "__await__": lambda obj: obj.__await__(),
+    }
+)
 _WHY = {
     ("generator", "next"): "a generator is an iterator: next() runs it to its first yield",
     ("generator", "send"): "send(None) starts a generator, as Task does with ours",
     ("generator", "iter"): "a generator is its own iterator",
     ("generator", "__await__"): "a plain generator has no __await__, so await refuses it",
-    ("coroutine", "next"): "a native coroutine has no __next__: it is not an iterator, not a generator in disguise",
-    ("coroutine", "send"): "send() is how a Task drives a coroutine, as our Task drives a generator",
-    ("coroutine", "iter"): "a coroutine has no __iter__ either, so a plain generator cannot `yield from` it",
-    ("coroutine", "__await__"): "__await__() gives the iterator that `await` drives, as `yield from` drives a generator",
+    (
+        "coroutine",
+        "next",
+    ): "a native coroutine has no __next__: it is not an iterator, not a generator in disguise",
+    (
+        "coroutine",
+        "send",
+    ): "send() is how a Task drives a coroutine, as our Task drives a generator",
+    (
+        "coroutine",
+        "iter",
+    ): "a coroutine has no __iter__ either, so a plain generator cannot `yield from` it",
+    (
+        "coroutine",
+        "__await__",
+    ): "__await__() gives the iterator that `await` drives, as `yield from` drives a generator",
 }
 
 
@@ -80,19 +99,28 @@ def check_protocol_prediction(prediction: Mapping[str, Mapping[str, Any]]) -> Fe
     """Compare ``prediction[kind][operation]`` (True: it works) with what Python does, kind by kind."""
     feedback = Feedback("protocol prediction")
     if not isinstance(prediction, Mapping):
-        feedback.expect(False, f"expected a dict such as {{'generator': {{'next': True, ...}}, ...}}, got {prediction!r}")
+        feedback.expect(
+            False,
+            f"expected a dict such as {{'generator': {{'next': True, ...}}, ...}}, got {prediction!r}",
+        )
         return feedback
     for kind in ("generator", "coroutine"):
         guesses = prediction.get(kind) or {}
         for operation in OPERATIONS:
             guess = guesses.get(operation) if isinstance(guesses, Mapping) else None
             if not isinstance(guess, bool):
-                feedback.expect(False, f"{kind} {operation}: predict True (it works) or False (it raises), got {guess!r}")
+                feedback.expect(
+                    False,
+                    f"{kind} {operation}: predict True (it works) or False (it raises), got {guess!r}",
+                )
                 continue
             error = _outcome(kind, operation)
             said = "works" if guess else "raises"
             did = f"raises {error}" if error else "works"
-            feedback.expect(guess == (not error), f"{kind} {operation}: you predicted it {said}; it {did}: {_WHY[kind, operation]}")
+            feedback.expect(
+                guess == (not error),
+                f"{kind} {operation}: you predicted it {said}; it {did}: {_WHY[kind, operation]}",
+            )
     return feedback
 
 
@@ -117,7 +145,9 @@ class _Harness:
             self.accepted.append(sock)
             coro = self.handler(self.sched, sock)
             if not isinstance(coro, Generator):
-                raise TypeError(f"{_name(self.handler)}(sched, sock) returned {coro!r}: it must be a generator function (use yield)")
+                raise TypeError(
+                    f"{_name(self.handler)}(sched, sock) returned {coro!r}: it must be a generator function (use yield)"
+                )
             self.handlers.append(self.sched.spawn(coro))
 
     def __enter__(self) -> _Harness:
@@ -127,7 +157,9 @@ class _Harness:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            with contextlib.suppress(Exception):  # failures were read before; stop() only cleans up here
+            with contextlib.suppress(
+                Exception
+            ):  # failures were read before; stop() only cleans up here
                 self.sched.stop()
         finally:
             for sock in self.accepted:
@@ -144,7 +176,11 @@ class _Harness:
             for client in clients:
                 client.start()
             deadline = time.monotonic() + timeout
-            while not all(c.done for c in clients) and self.failure() is None and time.monotonic() < deadline:
+            while (
+                not all(c.done for c in clients)
+                and self.failure() is None
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.005)
         finally:
             for client in clients:
@@ -195,32 +231,49 @@ def check_eager_echo_handler(handler: Handler) -> Feedback:
     feedback = Feedback(name)
     sched = _CountingScheduler()
     with _Harness(handler, sched, sndbuf=SMALL_BUFFER) as harness:
-        clients = [EchoClient(harness.address, name=f"client-{i}", record=False) for i in range(1, SMALL_CLIENTS + 1)]
+        clients = [
+            EchoClient(harness.address, name=f"client-{i}", record=False)
+            for i in range(1, SMALL_CLIENTS + 1)
+        ]
         results = harness.run_clients(clients)
         if not _no_failure(feedback, harness, name, "with 3 short echoes"):
             return feedback
-        if not feedback.expect(all(r.complete for r in results), f"with 3 clients sending 42 bytes each, not every echo came back: {_worst(results)}"):
+        if not feedback.expect(
+            all(r.complete for r in results),
+            f"with 3 clients sending 42 bytes each, not every echo came back: {_worst(results)}",
+        ):
             return feedback
-        if not feedback.expect(sched.write_waits == 0, (
-            f"{name} waited for EVENT_WRITE before sending a short echo: the socket is almost always writable, "
-            "so call send() at once and yield sched.writable(sock) only when it did not take everything"
-        )):
+        if not feedback.expect(
+            sched.write_waits == 0,
+            (
+                f"{name} waited for EVENT_WRITE before sending a short echo: the socket is almost always writable, "
+                "so call send() at once and yield sched.writable(sock) only when it did not take everything"
+            ),
+        ):
             return feedback
         if not _closed_at_eof(feedback, harness, name):
             return feedback
-        big = EchoClient(harness.address, [b"x" * BIG], name="big-client", record=False, rcvbuf=SMALL_BUFFER)
+        big = EchoClient(
+            harness.address, [b"x" * BIG], name="big-client", record=False, rcvbuf=SMALL_BUFFER
+        )
         result = harness.run_clients([big])[0]
         if not _no_failure(feedback, harness, name, "with a 2 MiB echo through small buffers"):
             return feedback
-        if not feedback.expect(result.complete, (
-            "the 2 MiB echo did not all come back: with small buffers send() takes only part of the data; "
-            "keep the rest and send it once the socket is writable"
-        )):
+        if not feedback.expect(
+            result.complete,
+            (
+                "the 2 MiB echo did not all come back: with small buffers send() takes only part of the data; "
+                "keep the rest and send it once the socket is writable"
+            ),
+        ):
             return feedback
-        if not feedback.expect(sched.write_waits > 0, (
-            f"{name} echoed 2 MiB through a 4 KiB buffer without once waiting for EVENT_WRITE: retrying send() "
-            "in a loop busy-waits and blocks every other connection; yield sched.writable(sock) instead"
-        )):
+        if not feedback.expect(
+            sched.write_waits > 0,
+            (
+                f"{name} echoed 2 MiB through a 4 KiB buffer without once waiting for EVENT_WRITE: retrying send() "
+                "in a loop busy-waits and blocks every other connection; yield sched.writable(sock) instead"
+            ),
+        ):
             return feedback
         _closed_at_eof(feedback, harness, name)
     return feedback
@@ -231,17 +284,26 @@ def _no_failure(feedback: Feedback, harness: _Harness, name: str, when: str) -> 
     if exc is None:
         return True
     if isinstance(exc, BlockingIOError):
-        return feedback.expect(False, (
-            f"{when}, {name} raised BlockingIOError: a non-blocking send() raises it when the kernel's buffer "
-            "is full; catch it, yield sched.writable(sock), and send the rest"
-        ))
+        return feedback.expect(
+            False,
+            (
+                f"{when}, {name} raised BlockingIOError: a non-blocking send() raises it when the kernel's buffer "
+                "is full; catch it, yield sched.writable(sock), and send the rest"
+            ),
+        )
     return feedback.expect(False, f"{when}, {name} raised {_describe(exc)}")
 
 
 def _closed_at_eof(feedback: Feedback, harness: _Harness, name: str) -> bool:
-    if not feedback.expect(harness.handlers_finished(), f"{name} did not return after its client closed: at EOF (recv() returned b'') return"):
+    if not feedback.expect(
+        harness.handlers_finished(),
+        f"{name} did not return after its client closed: at EOF (recv() returned b'') return",
+    ):
         return False
-    return feedback.expect(all(sock.fileno() < 0 for sock in harness.accepted), f"{name} returned but left its socket open: use `with sock:`")
+    return feedback.expect(
+        all(sock.fileno() < 0 for sock in harness.accepted),
+        f"{name} returned but left its socket open: use `with sock:`",
+    )
 
 
 def _worst(results: list[EchoResult]) -> str:
@@ -276,22 +338,35 @@ def check_awaitable_future(future_class: type[Future]) -> Feedback:
     the first problem.
     """
     feedback = Feedback("AwaitableFuture")
-    if not feedback.expect(isinstance(future_class, type) and issubclass(future_class, Future),
-                           f"AwaitableFuture must be a class that subclasses Future, got {future_class!r}"):
+    if not feedback.expect(
+        isinstance(future_class, type) and issubclass(future_class, Future),
+        f"AwaitableFuture must be a class that subclasses Future, got {future_class!r}",
+    ):
         return feedback
     if not _yield_from_works(feedback, future_class):
         return feedback
     sched = _FutureScheduler(future_class)
     with _Harness(lambda s, sock: _yield_from_echo(s, sock, sched.masks), sched) as harness:
-        clients = [EchoClient(harness.address, name=f"client-{i}", record=False) for i in range(1, SMALL_CLIENTS + 1)]
+        clients = [
+            EchoClient(harness.address, name=f"client-{i}", record=False)
+            for i in range(1, SMALL_CLIENTS + 1)
+        ]
         results = harness.run_clients(clients)
         exc = harness.failure()
-        if not feedback.expect(exc is None, f"an echo handler using `mask = yield from sched.readable(sock)` raised {exc and _describe(exc)}"):
+        if not feedback.expect(
+            exc is None,
+            f"an echo handler using `mask = yield from sched.readable(sock)` raised {exc and _describe(exc)}",
+        ):
             return feedback
-        if not feedback.expect(all(r.complete for r in results), f"not every echo came back: {_worst(results)}"):
+        if not feedback.expect(
+            all(r.complete for r in results), f"not every echo came back: {_worst(results)}"
+        ):
             return feedback
         wrong = [mask for mask in sched.masks if mask not in (READ, WRITE)]
-        feedback.expect(not wrong, f"yield from sched.readable(sock) gave {wrong[:1]!r}; expected the ready mask (1 for READ, 2 for WRITE)")
+        feedback.expect(
+            not wrong,
+            f"yield from sched.readable(sock) gave {wrong[:1]!r}; expected the ready mask (1 for READ, 2 for WRITE)",
+        )
     return feedback
 
 
@@ -302,10 +377,13 @@ def _yield_from_works(feedback: Feedback, future_class: type[Future]) -> bool:
     except Exception as exc:
         return feedback.expect(False, f"yield from future raised {_describe(exc)}")
     if not inspect.isgenerator(iterator):
-        return feedback.expect(False, (
-            f"AwaitableFuture.__iter__ returned {type(iterator).__name__!r}; make it a generator "
-            "(yield self, then return self.result) so that the Task's send() reaches it"
-        ))
+        return feedback.expect(
+            False,
+            (
+                f"AwaitableFuture.__iter__ returned {type(iterator).__name__!r}; make it a generator "
+                "(yield self, then return self.result) so that the Task's send() reaches it"
+            ),
+        )
     iterator.close()
 
     def waiter() -> Generator[Any, Any, Any]:
@@ -315,24 +393,38 @@ def _yield_from_works(feedback: Feedback, future_class: type[Future]) -> bool:
     try:
         first = gen.send(None)
     except StopIteration:
-        return feedback.expect(False, "yield from future returned at once: first yield the future itself, so that the Task waits on it")
+        return feedback.expect(
+            False,
+            "yield from future returned at once: first yield the future itself, so that the Task waits on it",
+        )
     except Exception as exc:
         return feedback.expect(False, f"yield from future raised {_describe(exc)}")
-    if not feedback.expect(first is future, f"yield from future handed the Task {first!r}; it must hand over the future itself (yield self)"):
+    if not feedback.expect(
+        first is future,
+        f"yield from future handed the Task {first!r}; it must hand over the future itself (yield self)",
+    ):
         gen.close()
         return False
     future.set_result(READ)
     try:
         again = gen.send(future.result)  # what Task.step does
     except StopIteration as stop:
-        return feedback.expect(stop.value == READ, f"once resumed, yield from future gave {stop.value!r}; it must give the future's result ({READ!r}): return self.result")
+        return feedback.expect(
+            stop.value == READ,
+            f"once resumed, yield from future gave {stop.value!r}; it must give the future's result ({READ!r}): return self.result",
+        )
     except Exception as exc:
         return feedback.expect(False, f"once resumed, yield from future raised {_describe(exc)}")
     gen.close()
-    return feedback.expect(False, f"once resumed, yield from future yielded {again!r} again; it must return the result after one yield")
+    return feedback.expect(
+        False,
+        f"once resumed, yield from future yielded {again!r} again; it must return the result after one yield",
+    )
 
 
-def _yield_from_echo(sched: Scheduler, sock: socket.socket, masks: list[Any]) -> Generator[Any, Any, None]:
+def _yield_from_echo(
+    sched: Scheduler, sock: socket.socket, masks: list[Any]
+) -> Generator[Any, Any, None]:
     """The lesson's echo handler, written with ``yield from``; records each mask it is given."""
     with sock:
         while True:
@@ -342,5 +434,4 @@ def _yield_from_echo(sched: Scheduler, sock: socket.socket, masks: list[Any]) ->
                 return
             while data:
                 masks.append((yield from sched.writable(sock)))  # type: ignore[misc]
-                data = data[sock.send(data):]
-
+                data = data[sock.send(data) :]

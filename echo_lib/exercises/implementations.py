@@ -14,11 +14,18 @@ from contextlib import ExitStack
 from types import MappingProxyType
 from typing import Any
 
-from ..implementations import FD_SETSIZE, available_selectors
+from ..driver.implementations import FD_SETSIZE, available_selectors
 from ..lessons.implementations import IdleSockets, MoreFds, SocketsAt, open_fd_count, ready_order
 from . import DidNotReturn, Feedback, run_with_timeout
 
-__all__ = ["PREDICT_NUMBERS", "PREDICT_READIED", "PREDICT_REGISTERED", "check_order_prediction", "check_pick_selector", "check_select_cost"]
+__all__ = [
+    "PREDICT_NUMBERS",
+    "PREDICT_READIED",
+    "PREDICT_REGISTERED",
+    "check_order_prediction",
+    "check_pick_selector",
+    "check_select_cost",
+]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 PickSelector = Callable[[int], Any]
@@ -54,16 +61,28 @@ def check_order_prediction(prediction: Mapping[str, Any]) -> Feedback:
     """
     feedback = Feedback("order prediction")
     if not isinstance(prediction, Mapping):
-        feedback.expect(False, f"expected a dict such as {{'PollSelector': 'abcd'}}, got {prediction!r}")
+        feedback.expect(
+            False, f"expected a dict such as {{'PollSelector': 'abcd'}}, got {prediction!r}"
+        )
         return feedback
     orders, fds = _actual_orders()
     for name, order in orders.items():
         guess = prediction.get(name)
         if guess is None:
-            feedback.expect(False, f"no prediction for {name}: add {name!r}: and the four letters in the order you expect")
+            feedback.expect(
+                False,
+                f"no prediction for {name}: add {name!r}: and the four letters in the order you expect",
+            )
             continue
-        why = _WHY[name] + (", ".join(f"{n} {fd} % 8 = {fd % 8}" for n, fd in fds.items()) if name == "SelectSelector" else "")
-        feedback.expect(list(guess) == order, f"{name}: you predicted {''.join(map(str, guess))!r}, it reported {''.join(order)!r}: {why}")
+        why = _WHY[name] + (
+            ", ".join(f"{n} {fd} % 8 = {fd % 8}" for n, fd in fds.items())
+            if name == "SelectSelector"
+            else ""
+        )
+        feedback.expect(
+            list(guess) == order,
+            f"{name}: you predicted {''.join(map(str, guess))!r}, it reported {''.join(order)!r}: {why}",
+        )
     return feedback
 
 
@@ -71,7 +90,10 @@ def _actual_orders() -> tuple[dict[str, list[str]], dict[str, int]]:
     """Each explained class's order, and the fds the sockets got (PREDICT_NUMBERS where fcntl exists)."""
     classes = {name: cls for name, cls in available_selectors().items() if name in _WHY}
     with MoreFds(max(PREDICT_NUMBERS.values()) + 64), SocketsAt(PREDICT_NUMBERS) as (socks, peers):
-        orders = {name: ready_order(cls, socks, peers, PREDICT_REGISTERED, PREDICT_READIED) for name, cls in classes.items()}
+        orders = {
+            name: ready_order(cls, socks, peers, PREDICT_REGISTERED, PREDICT_READIED)
+            for name, cls in classes.items()
+        }
         return orders, {name: sock.fileno() for name, sock in socks.items()}
 
 
@@ -145,8 +167,14 @@ def _watches(feedback: Feedback, cls: type, count: int, crowded: bool, label: st
                     sel.register(sock, READ)
                 sel.select(0)
         except (ValueError, OSError) as exc:
-            hint = " (FD_SETSIZE limits fd numbers, not how many sockets: a busy process hands out high ones)" if crowded else ""
-            return feedback.expect(False, f"for {label}, {cls.__name__} failed: {type(exc).__name__}: {exc}{hint}")
+            hint = (
+                " (FD_SETSIZE limits fd numbers, not how many sockets: a busy process hands out high ones)"
+                if crowded
+                else ""
+            )
+            return feedback.expect(
+                False, f"for {label}, {cls.__name__} failed: {type(exc).__name__}: {exc}{hint}"
+            )
     return True
 
 
@@ -238,7 +266,10 @@ def check_select_cost(select_cost: SelectCost) -> Feedback:
     and close the selector and every socket.
     """
     feedback = Feedback("select_cost")
-    cases = [(getattr(selectors, "PollSelector", selectors.DefaultSelector), 100), (selectors.DefaultSelector, 10)]
+    cases = [
+        (getattr(selectors, "PollSelector", selectors.DefaultSelector), 100),
+        (selectors.DefaultSelector, 10),
+    ]
     for cls, count in cases:
         if not _check_cost_once(feedback, select_cost, cls, count):
             break
@@ -254,23 +285,44 @@ def _check_cost_once(feedback: Feedback, select_cost: SelectCost, cls: type, cou
             value = run_with_timeout(select_cost, _spy(cls, log), count, timeout=5)
         except DidNotReturn:
             waits = [t for t in log.timeouts if t is None or t > 0]
-            hint = f": it called select({waits[0]!r}), which waits on idle sockets; call select(0)" if waits else ""
+            hint = (
+                f": it called select({waits[0]!r}), which waits on idle sockets; call select(0)"
+                if waits
+                else ""
+            )
             return feedback.expect(False, f"{label}, it never returned{hint}")
         except Exception as exc:
             return feedback.expect(False, f"{label}, it raised {type(exc).__name__}: {exc}")
         elapsed = time.perf_counter() - started
         gc.collect()  # sockets kept alive only by a reference cycle (an unclosed selector) are closed now, and warn here
-    unclosed = sum(issubclass(w.category, ResourceWarning) and "socket" in str(w.message) for w in caught)
+    unclosed = sum(
+        issubclass(w.category, ResourceWarning) and "socket" in str(w.message) for w in caught
+    )
     return _judge(feedback, label, log, value, elapsed, count, unclosed, open_fd_count() - before)
 
 
-def _judge(feedback: Feedback, label: str, log: _Log, value: Any, elapsed: float, count: int, unclosed: int, leaked: int) -> bool:
+def _judge(
+    feedback: Feedback,
+    label: str,
+    log: _Log,
+    value: Any,
+    elapsed: float,
+    count: int,
+    unclosed: int,
+    leaked: int,
+) -> bool:
     ok = feedback.expect(
         isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
         f"{label}, it returned {value!r}, expected a positive number of seconds per select(0) call",
     )
     calls = len(log.timeouts)
-    ok = feedback.expect(len(log.registered) == count, f"{label}, it registered {len(log.registered)} sockets, expected {count}") and ok
+    ok = (
+        feedback.expect(
+            len(log.registered) == count,
+            f"{label}, it registered {len(log.registered)} sockets, expected {count}",
+        )
+        and ok
+    )
     writes = sum(bool(events & WRITE) for events in log.registered.values())
     ok = feedback.expect(not writes, f"{label}, {writes} sockets were registered for WRITE: an idle connected socket is "
                          "always writable, so select() returns at once with all of them ready; register for EVENT_READ") and ok  # fmt: skip
@@ -279,15 +331,32 @@ def _judge(feedback: Feedback, label: str, log: _Log, value: Any, elapsed: float
     waits = sorted({repr(t) for t in log.timeouts if t is None or t > 0})
     ok = feedback.expect(not waits, f"{label}, it called select({waits[0] if waits else ''}): with a timeout, select() on "
                          "idle sockets waits that long; time select(0)") and ok  # fmt: skip
-    ok = feedback.expect(calls >= 100, f"{label}, it timed only {calls} select() call{'s' * (calls != 1)}: time many (at least 100), then take the median") and ok
+    ok = (
+        feedback.expect(
+            calls >= 100,
+            f"{label}, it timed only {calls} select() call{'s' * (calls != 1)}: time many (at least 100), then take the median",
+        )
+        and ok
+    )
     if ok and calls:
         ok = feedback.expect(value <= 2 * elapsed / calls, f"{label}, it returned {value:.3g} s, but all {calls} calls together took "
                              f"at most {elapsed:.3g} s: return the time of one call, not of all of them")  # fmt: skip
         ok = ok and _median_not_mean(feedback, label, log.gaps(), value)
-    ok = feedback.expect(log.closed, f"{label}, the selector was not closed: `with selector_class() as sel:` closes it") and ok
+    ok = (
+        feedback.expect(
+            log.closed,
+            f"{label}, the selector was not closed: `with selector_class() as sel:` closes it",
+        )
+        and ok
+    )
     ok = feedback.expect(not unclosed, f"{label}, {unclosed} sockets were never closed (Python closed them later, with a "
                          "ResourceWarning): close every socket, e.g. in a finally block") and ok  # fmt: skip
-    return feedback.expect(leaked <= 0, f"{label}, {leaked} file descriptors were left open afterwards") and ok
+    return (
+        feedback.expect(
+            leaked <= 0, f"{label}, {leaked} file descriptors were left open afterwards"
+        )
+        and ok
+    )
 
 
 def _median_not_mean(feedback: Feedback, label: str, gaps: list[float], value: float) -> bool:

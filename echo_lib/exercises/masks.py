@@ -7,7 +7,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from ..client import EchoClient
+from ..driver.client import EchoClient
 from . import Feedback
 
 __all__ = ["check_wanted_events"]
@@ -18,8 +18,14 @@ WantedEvents = Callable[..., int]
 
 # Why each wrong bit is wrong, keyed by (has_pending_output, can_accept_more).
 _WHY = {
-    (False, False): "nothing to send and no room: 0, and the caller unregisters (a key with no events still wakes on a hang-up)",
-    (False, True): "WRITE with nothing to send makes select() return at once, every time: a busy loop",
+    (
+        False,
+        False,
+    ): "nothing to send and no room: 0, and the caller unregisters (a key with no events still wakes on a hang-up)",
+    (
+        False,
+        True,
+    ): "WRITE with nothing to send makes select() return at once, every time: a busy loop",
     (True, False): "with a full buffer, stop reading (no READ) but keep writing (WRITE)",
     (True, True): "output is pending (WRITE) and there is room for more input (READ)",
 }
@@ -38,9 +44,14 @@ def check_wanted_events(wanted_events: WantedEvents) -> Feedback:
         except Exception as exc:
             feedback.expect(False, f"{call} raised {type(exc).__name__}: {exc}")
             return feedback
-        if not feedback.expect(_is_mask(got), f"{call} returned {got!r}; return an int made of EVENT_READ and EVENT_WRITE"):
+        if not feedback.expect(
+            _is_mask(got),
+            f"{call} returned {got!r}; return an int made of EVENT_READ and EVENT_WRITE",
+        ):
             return feedback
-        feedback.expect(got == expected, f"{call} returned {_name(got)}, expected {_name(expected)}: {why}")
+        feedback.expect(
+            got == expected, f"{call} returned {_name(got)}, expected {_name(expected)}: {why}"
+        )
     if wanted_events(has_pending_output=False, can_accept_more=True):
         _check_real_echo(feedback, wanted_events)  # what the masks do to a real connection
     return feedback
@@ -59,9 +70,14 @@ def _check_real_echo(feedback: Feedback, wanted_events: WantedEvents) -> None:
         except TimeoutError as exc:
             feedback.expect(False, f"a real echo driven by these masks stalled: {exc}")
             return
-    feedback.expect(result.complete, f"a real echo driven by these masks did not complete: {result}")
+    feedback.expect(
+        result.complete, f"a real echo driven by these masks did not complete: {result}"
+    )
     spins = _idle_wakeups(wanted_events)
-    feedback.expect(spins <= 2, f"with nothing to read or send, select() returned at once {spins} times out of 20")
+    feedback.expect(
+        spins <= 2,
+        f"with nothing to read or send, select() returned at once {spins} times out of 20",
+    )
 
 
 def _idle_wakeups(wanted_events: WantedEvents, tries: int = 20) -> int:
@@ -97,7 +113,9 @@ def _echo_by_hand(conn: socket.socket, wanted_events: WantedEvents, limit: int =
                 eof = not data
             if mask & WRITE and pending:
                 del pending[: conn.send(pending)]
-            wanted = wanted_events(has_pending_output=bool(pending), can_accept_more=not eof and len(pending) < limit)
+            wanted = wanted_events(
+                has_pending_output=bool(pending), can_accept_more=not eof and len(pending) < limit
+            )
             if wanted == 0:
                 break
             if wanted != key.events:

@@ -8,10 +8,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ..client import EchoClient
-from ..connection import EchoConnection
-from ..recording import RecordingSelector
-from ..server import EchoServer
+from ..core.connection import EchoConnection
+from ..driver.client import EchoClient
+from ..driver.recording import RecordingSelector
+from ..driver.server import EchoServer
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = ["check_on_writable", "check_update_registration"]
@@ -27,10 +27,18 @@ _STORY: tuple[tuple[str, Callable[[EchoConnection], object], int | None], ...] =
     ("for a new connection", lambda conn: None, READ),
     ("after receive_data(b'hello')", lambda conn: conn.receive_data(b"hello"), READ | WRITE),
     ("called again with nothing changed", lambda conn: None, READ | WRITE),
-    ("after receive_data(b'world') filled the buffer (max_buffer=8)", lambda conn: conn.receive_data(b"world"), WRITE),
+    (
+        "after receive_data(b'world') filled the buffer (max_buffer=8)",
+        lambda conn: conn.receive_data(b"world"),
+        WRITE,
+    ),
     ("after sent(6) made room", lambda conn: conn.sent(6), READ | WRITE),
     ("after sent(4) emptied the buffer", lambda conn: conn.sent(4), READ),
-    ("after receive_data(b'bye') and EOF (receive_data(b''))", lambda conn: (conn.receive_data(b"bye"), conn.receive_data(b"")), WRITE),
+    (
+        "after receive_data(b'bye') and EOF (receive_data(b''))",
+        lambda conn: (conn.receive_data(b"bye"), conn.receive_data(b"")),
+        WRITE,
+    ),
     ("after sent(3) finished the echo", lambda conn: conn.sent(3), None),
 )
 
@@ -74,24 +82,33 @@ def _story_step(
     except DidNotReturn:
         return feedback.expect(False, f"{when}, it never returned")
     except Exception as exc:
-        hint = ": with nothing wanted, unregister() instead" if "Invalid events: 0" in str(exc) else ""
+        hint = (
+            ": with nothing wanted, unregister() instead" if "Invalid events: 0" in str(exc) else ""
+        )
         return feedback.expect(False, f"{when}, it raised {type(exc).__name__}: {exc}{hint}")
     key = sel.get_map().get(sock)
     calls = len(sel.timeline.events(action="modify")) - modifies
     if wanted is None:
         return key is None or feedback.expect(
-            False, f"{when}, the socket is still registered for {_name(key.events)}: with nothing wanted, unregister() it"
+            False,
+            f"{when}, the socket is still registered for {_name(key.events)}: with nothing wanted, unregister() it",
         )
-    if not feedback.expect(key is not None, f"{when}, the socket was unregistered, but it still wants {_name(wanted)}"):
+    if not feedback.expect(
+        key is not None, f"{when}, the socket was unregistered, but it still wants {_name(wanted)}"
+    ):
         return False
-    ok = feedback.expect(key.events == wanted, f"{when}, it is registered for {_name(key.events)}, expected {_name(wanted)}")
+    ok = feedback.expect(
+        key.events == wanted,
+        f"{when}, it is registered for {_name(key.events)}, expected {_name(wanted)}",
+    )
     changed = before is None or before.events != wanted
     ok &= feedback.expect(
         calls == (1 if changed else 0) or not ok,
         f"{when}, modify() was called {_times(calls)}, expected {_times(int(changed))}: call it only when the mask changes",
     )
     ok &= feedback.expect(
-        key.data == HANDLER, f"{when}, the key's data became {key.data!r}: pass key.data along, modify(sock, events, key.data)"
+        key.data == HANDLER,
+        f"{when}, the key's data became {key.data!r}: pass key.data along, modify(sock, events, key.data)",
     )
     return ok
 
@@ -117,11 +134,19 @@ def _check_real_echo(feedback: Feedback, update_registration: UpdateRegistration
         return
     if result is not None:
         feedback.expect(result.complete, f"a real echo driven by it did not complete: {result}")
-    useless = [e for e in sel.timeline.events(action="modify") if e.detail.split(" → ")[0] == e.detail.split(" → ")[-1]]
-    feedback.expect(not useless, f"in a real echo, {len(useless)} modify() calls did not change the mask")
+    useless = [
+        e
+        for e in sel.timeline.events(action="modify")
+        if e.detail.split(" → ")[0] == e.detail.split(" → ")[-1]
+    ]
+    feedback.expect(
+        not useless, f"in a real echo, {len(useless)} modify() calls did not change the mask"
+    )
 
 
-def _serve(sel: RecordingSelector, sock: socket.socket, update_registration: UpdateRegistration) -> str:
+def _serve(
+    sel: RecordingSelector, sock: socket.socket, update_registration: UpdateRegistration
+) -> str:
     """Echo on ``sock`` for at most 5 s; return what went wrong, or ''."""
     sock.setblocking(False)
     conn = EchoConnection(max_buffer=16384)
@@ -141,7 +166,11 @@ def _serve(sel: RecordingSelector, sock: socket.socket, update_registration: Upd
             except Exception as exc:
                 return f"it raised {type(exc).__name__}: {exc}"
             if conn.finished:
-                return "" if sock not in sel.get_map() else "the socket was still registered after the echo finished"
+                return (
+                    ""
+                    if sock not in sel.get_map()
+                    else "the socket was still registered after the echo finished"
+                )
     return ""
 
 
@@ -166,7 +195,9 @@ def check_on_writable(on_writable: OnWritable) -> Feedback:
             sel.label(sock, "client")
             sel.register(sock, READ | WRITE, HANDLER)
             outgoing: deque[bytes] = deque(messages)
-            received, idle, data_lost, problem = _run_client(sel, sock, outgoing, len(expected), on_writable)
+            received, idle, data_lost, problem = _run_client(
+                sel, sock, outgoing, len(expected), on_writable
+            )
             key = sel.get_map().get(sock)
             data_lost += [key.data] if key is not None and key.data != HANDLER else []
     if problem:
@@ -178,16 +209,24 @@ def check_on_writable(on_writable: OnWritable) -> Feedback:
     if not feedback.expect(switches, f"it never switched to EVENT_READ: {idle_text}"):
         return feedback
     feedback.expect(
-        switches == ["READ|WRITE → READ"], f"it called modify() {_times(len(switches))} ({', '.join(switches)}): once, READ|WRITE → READ, is enough"
+        switches == ["READ|WRITE → READ"],
+        f"it called modify() {_times(len(switches))} ({', '.join(switches)}): once, READ|WRITE → READ, is enough",
     )
     feedback.expect(idle <= 2, f"{idle_text}: switch to EVENT_READ at once")
     if data_lost:
-        feedback.expect(False, f"after modify() the key's data was {data_lost[0]!r}: pass key.data along, modify(sock, EVENT_READ, key.data)")
+        feedback.expect(
+            False,
+            f"after modify() the key's data was {data_lost[0]!r}: pass key.data along, modify(sock, EVENT_READ, key.data)",
+        )
     return feedback
 
 
 def _run_client(
-    sel: RecordingSelector, sock: socket.socket, outgoing: deque[bytes], total: int, on_writable: OnWritable
+    sel: RecordingSelector,
+    sock: socket.socket,
+    outgoing: deque[bytes],
+    total: int,
+    on_writable: OnWritable,
 ) -> tuple[bytearray, int, list[object], str]:
     """The client's loop with the learner's WRITE handler, for at most 5 s.
 
@@ -232,7 +271,10 @@ def _judge_echo(feedback: Feedback, received: bytes, expected: bytes) -> None:
     if received == expected:
         return
     if len(received) == len(expected) and sorted(received) == sorted(expected):
-        feedback.expect(False, "the echo came back in another order: send the messages first to last (pop() takes the last one)")
+        feedback.expect(
+            False,
+            "the echo came back in another order: send the messages first to last (pop() takes the last one)",
+        )
     elif len(received) < len(expected):
         feedback.expect(
             False,
@@ -240,7 +282,10 @@ def _judge_echo(feedback: Feedback, received: bytes, expected: bytes) -> None:
             "after a partial send(), keep the unsent rest at the front of outgoing",
         )
     else:
-        feedback.expect(False, f"{len(received) - len(expected)} bytes too many came back: is a message sent twice?")
+        feedback.expect(
+            False,
+            f"{len(received) - len(expected)} bytes too many came back: is a message sent twice?",
+        )
 
 
 def _name(mask: int | None) -> str:

@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..implementations import available_selectors
+from ..driver.implementations import available_selectors
 from . import Feedback
 
 __all__ = ["check_wait_for_any"]
@@ -65,7 +65,9 @@ def _call(function: Callable[..., Any], *args: Any, timeout: float) -> _Call:
             call.error = exc
         call.cpu, call.wall = time.thread_time() - cpu, time.perf_counter() - wall
 
-    call.thread = threading.Thread(target=target, name=f"exercise-{getattr(function, '__name__', 'code')}", daemon=True)
+    call.thread = threading.Thread(
+        target=target, name=f"exercise-{getattr(function, '__name__', 'code')}", daemon=True
+    )
     call.thread.start()
     call.thread.join(timeout)
     return call
@@ -113,7 +115,9 @@ def check_wait_for_any(wait_for_any: WaitForAny) -> Feedback:
     for case in (_two_waiting, _one_arrives, _none_arrive):
         with ExitStack() as stack:
             pairs = [tuple(stack.enter_context(s) for s in socket.socketpair()) for _ in range(3)]
-            if not case(feedback, wait_for_any, [m for m, _ in pairs], [p for _, p in pairs], stack):
+            if not case(
+                feedback, wait_for_any, [m for m, _ in pairs], [p for _, p in pairs], stack
+            ):
                 break
     return feedback
 
@@ -146,7 +150,9 @@ def _selectors_made() -> Iterator[list[tuple[int, selectors.BaseSelector]]]:
             sel.close()
 
 
-def _noting(cls: type[selectors.BaseSelector], made: list[tuple[int, selectors.BaseSelector]]) -> type[selectors.BaseSelector]:
+def _noting(
+    cls: type[selectors.BaseSelector], made: list[tuple[int, selectors.BaseSelector]]
+) -> type[selectors.BaseSelector]:
     def __init__(self: selectors.BaseSelector, *args: Any, **kwargs: Any) -> None:
         cls.__init__(self, *args, **kwargs)
         made.append((threading.get_ident(), self))
@@ -159,7 +165,14 @@ def _left_open(call: _Call, made: list[tuple[int, selectors.BaseSelector]]) -> b
     return any(thread == ident and sel.get_map() is not None for thread, sel in made)
 
 
-def _run_any(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socket.socket], peers: list[socket.socket], timeout: float, when: str) -> _Call | None:
+def _run_any(
+    feedback: Feedback,
+    wait_for_any: WaitForAny,
+    socks: list[socket.socket],
+    peers: list[socket.socket],
+    timeout: float,
+    when: str,
+) -> _Call | None:
     with _selectors_made() as made:
         call = _call(wait_for_any, list(socks), timeout, timeout=timeout + GRACE)
         left_open = call.returned and _left_open(call, made)
@@ -169,27 +182,40 @@ def _run_any(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socket.so
         return None
     if not feedback.expect(call.error is None, f"{when} {_error(call)}" if call.error else ""):
         return None
-    if not feedback.expect(not left_open, f"{when} it left its selector open: close it (a `with` block does)"):
+    if not feedback.expect(
+        not left_open, f"{when} it left its selector open: close it (a `with` block does)"
+    ):
         return None
     value = call.value
-    if not feedback.expect(isinstance(value, (list, tuple)), f"{when} it returned {type(value).__name__}; return a list of sockets"):
+    if not feedback.expect(
+        isinstance(value, (list, tuple)),
+        f"{when} it returned {type(value).__name__}; return a list of sockets",
+    ):
         return None
     strangers = [item for item in value if not any(item is sock for sock in socks)]
     if not feedback.expect(
-        not strangers, f"{when} it returned {type(strangers[0]).__name__ if strangers else ''} items; return the sockets themselves (key.fileobj)"
+        not strangers,
+        f"{when} it returned {type(strangers[0]).__name__ if strangers else ''} items; return the sockets themselves (key.fileobj)",
     ):
         return None
     return call
 
 
 def _expect_sockets(
-    feedback: Feedback, call: _Call, socks: list[socket.socket], wanted: list[int], when: str, unwanted_hint: str = ""
+    feedback: Feedback,
+    call: _Call,
+    socks: list[socket.socket],
+    wanted: list[int],
+    when: str,
+    unwanted_hint: str = "",
 ) -> bool:
     """The call returned exactly ``socks[i] for i in wanted``, in any order."""
     got = sorted(socks.index(s) for s in call.value)
     expected = "[" + ", ".join(f"socks[{i}]" for i in wanted) + "]"
     hint = unwanted_hint if set(got) - set(wanted) else ""
-    return feedback.expect(got == wanted, f"{when} it returned {_names(socks, call.value)}, expected {expected}{hint}")
+    return feedback.expect(
+        got == wanted, f"{when} it returned {_names(socks, call.value)}, expected {expected}{hint}"
+    )
 
 
 def _unread(feedback: Feedback, socks: list[socket.socket], indexes: list[int], when: str) -> bool:
@@ -199,12 +225,21 @@ def _unread(feedback: Feedback, socks: list[socket.socket], indexes: list[int], 
             data = socks[i].recv(64)
         except BlockingIOError:
             data = b""
-        if not feedback.expect(data == b"ping", f"{when} the data on socks[{i}] was gone: only wait, leave reading to the caller"):
+        if not feedback.expect(
+            data == b"ping",
+            f"{when} the data on socks[{i}] was gone: only wait, leave reading to the caller",
+        ):
             return False
     return True
 
 
-def _two_waiting(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socket.socket], peers: list[socket.socket], stack: ExitStack) -> bool:
+def _two_waiting(
+    feedback: Feedback,
+    wait_for_any: WaitForAny,
+    socks: list[socket.socket],
+    peers: list[socket.socket],
+    stack: ExitStack,
+) -> bool:
     when = "with data already waiting on socks[1] and socks[2]"
     peers[1].send(b"ping")
     peers[2].send(b"ping")
@@ -212,12 +247,21 @@ def _two_waiting(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socke
     hint = ": was EVENT_WRITE registered too? A connected socket is always writable"
     if call is None or not _expect_sockets(feedback, call, socks, [1, 2], when, hint):
         return False
-    if not feedback.expect(call.wall < 1.0, f"{when} it took {call.wall:.2f} s: return as soon as select() reports them"):
+    if not feedback.expect(
+        call.wall < 1.0,
+        f"{when} it took {call.wall:.2f} s: return as soon as select() reports them",
+    ):
         return False
     return _unread(feedback, socks, [1, 2], when)
 
 
-def _one_arrives(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socket.socket], peers: list[socket.socket], stack: ExitStack) -> bool:
+def _one_arrives(
+    feedback: Feedback,
+    wait_for_any: WaitForAny,
+    socks: list[socket.socket],
+    peers: list[socket.socket],
+    stack: ExitStack,
+) -> bool:
     when = "with data arriving on socks[0] after 0.3 s"
     timer = threading.Timer(DELAY, peers[0].send, (b"ping",))
     timer.start()
@@ -226,14 +270,26 @@ def _one_arrives(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socke
     call = _run_any(feedback, wait_for_any, socks, peers, 5.0, when)
     if call is None or not _expect_sockets(feedback, call, socks, [0], when):
         return False
-    if not feedback.expect(not _spun(call), f"{when} it kept the CPU busy ({call.cpu:.2f} s of CPU in {call.wall:.2f} s): it spins"):
+    if not feedback.expect(
+        not _spun(call),
+        f"{when} it kept the CPU busy ({call.cpu:.2f} s of CPU in {call.wall:.2f} s): it spins",
+    ):
         return False
     return _unread(feedback, socks, [0], when)
 
 
-def _none_arrive(feedback: Feedback, wait_for_any: WaitForAny, socks: list[socket.socket], peers: list[socket.socket], stack: ExitStack) -> bool:
+def _none_arrive(
+    feedback: Feedback,
+    wait_for_any: WaitForAny,
+    socks: list[socket.socket],
+    peers: list[socket.socket],
+    stack: ExitStack,
+) -> bool:
     when = "with nothing arriving and a 0.3 s timeout"
     call = _run_any(feedback, wait_for_any, socks, peers, DELAY, when)
     if call is None or not _expect_sockets(feedback, call, socks, [], when):
         return False
-    return feedback.expect(call.wall >= DELAY * 0.8, f"{when} it returned after {call.wall:.2f} s: wait the whole timeout")
+    return feedback.expect(
+        call.wall >= DELAY * 0.8,
+        f"{when} it returned after {call.wall:.2f} s: wait the whole timeout",
+    )

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-from ..events import mask_name
+from ..core.events import mask_name
+from ..core.timeline import Timeline
+from ..driver.recording import RecordingSelector
 from ..lessons.registration import describe_error
-from ..recording import RecordingSelector
-from ..timeline import Timeline
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = ["check_accept_one", "check_set_interest"]
@@ -79,14 +79,19 @@ def check_accept_one(accept_one: AcceptOne) -> Feedback:
         sel = stack.enter_context(_WatchedSelector())
         sel.label(listener, "listener")
         clients: list[socket.socket] = []
-        timer = threading.Timer(0.2, lambda: clients.append(socket.create_connection(listener.getsockname()[:2], timeout=5)))
+        timer = threading.Timer(
+            0.2,
+            lambda: clients.append(socket.create_connection(listener.getsockname()[:2], timeout=5)),
+        )
         timer.start()
         stack.callback(lambda: [client.close() for client in clients])
         stack.callback(timer.join)
         try:
             conn = run_with_timeout(accept_one, sel, listener, timeout=5)
         except DidNotReturn:
-            feedback.expect(False, "it never returned: give select() a timeout, and return after one event")
+            feedback.expect(
+                False, "it never returned: give select() a timeout, and return after one event"
+            )
             return feedback
         except Exception as exc:
             feedback.expect(False, _error(exc))
@@ -98,29 +103,51 @@ def check_accept_one(accept_one: AcceptOne) -> Feedback:
     return feedback
 
 
-def _check_accepted(feedback: Feedback, sel: _WatchedSelector, listener: socket.socket, conn: Any, clients: list[socket.socket]) -> None:
+def _check_accepted(
+    feedback: Feedback,
+    sel: _WatchedSelector,
+    listener: socket.socket,
+    conn: Any,
+    clients: list[socket.socket],
+) -> None:
     registrations = sel.timeline.events("listener", "register")
     if not feedback.expect(registrations, "it never registered the listener with sel.register()"):
         return
     events = registrations[0].mask
-    feedback.expect(events == READ, f"it registered the listener for {_name(events)}: a new connection makes it readable, register EVENT_READ")
     feedback.expect(
-        callable(sel.data_seen[0]), f"it registered the listener with data={sel.data_seen[0]!r}: store the accept callback as data"
+        events == READ,
+        f"it registered the listener for {_name(events)}: a new connection makes it readable, register EVENT_READ",
     )
-    feedback.expect(sel.timeline.events(action="select"), "it never called sel.select(): wait for the listener to be ready")
+    feedback.expect(
+        callable(sel.data_seen[0]),
+        f"it registered the listener with data={sel.data_seen[0]!r}: store the accept callback as data",
+    )
+    feedback.expect(
+        sel.timeline.events(action="select"),
+        "it never called sel.select(): wait for the listener to be ready",
+    )
     feedback.expect(
         sel.callback_calls > 0 or not callable(sel.data_seen[0]),
         "it never called the callback through the key: call key.data(key.fileobj, mask)",
     )
-    if not feedback.expect(isinstance(conn, socket.socket), f"it returned {type(conn).__name__}, expected the accepted socket"):
+    if not feedback.expect(
+        isinstance(conn, socket.socket),
+        f"it returned {type(conn).__name__}, expected the accepted socket",
+    ):
         return
     client = clients[0].getsockname() if clients else None
     feedback.expect(
         client is not None and _peer(conn) == client,
         "the socket it returned is not connected to the client: return the connection that listener.accept() gave",
     )
-    feedback.expect(not conn.getblocking(), "the accepted connection is blocking: call conn.setblocking(False), as the seed's accept() does")
-    feedback.expect(listener not in sel.get_map(), "the listener is still registered: sel.unregister(listener) before returning")
+    feedback.expect(
+        not conn.getblocking(),
+        "the accepted connection is blocking: call conn.setblocking(False), as the seed's accept() does",
+    )
+    feedback.expect(
+        listener not in sel.get_map(),
+        "the listener is still registered: sel.unregister(listener) before returning",
+    )
 
 
 def _peer(sock: socket.socket) -> Any:
@@ -169,7 +196,15 @@ def _registered(sel: selectors.BaseSelector, sock: socket.socket) -> int | None:
     return None if key is None else key.events
 
 
-def _step(feedback: Feedback, set_interest: SetInterest, sel: _WatchedSelector, sock: socket.socket, before: int | None, wanted: int, verb: str) -> bool:
+def _step(
+    feedback: Feedback,
+    set_interest: SetInterest,
+    sel: _WatchedSelector,
+    sock: socket.socket,
+    before: int | None,
+    wanted: int,
+    verb: str,
+) -> bool:
     state = "not registered" if before is None else f"registered for {_name(before)}"
     call = f"with sock {state}, set_interest(sel, sock, {_name(wanted)})"
     sel.label(sock, "sock")  # RecordingSelector drops the label at each unregister
@@ -182,16 +217,33 @@ def _step(feedback: Feedback, set_interest: SetInterest, sel: _WatchedSelector, 
         return feedback.expect(False, f"{call} {_error(exc, 'sock')}{_hint(exc, wanted)}")
     now = _registered(sel, sock)
     if wanted == 0:
-        if not feedback.expect(now is None, f"{call} left sock registered for {_name(now or 0)}, which still wakes select() on a hang-up or an error: with no events wanted, unregister it"):
+        if not feedback.expect(
+            now is None,
+            f"{call} left sock registered for {_name(now or 0)}, which still wakes select() on a hang-up or an error: with no events wanted, unregister it",
+        ):
             return False
-    elif not feedback.expect(now == wanted, f"{call} left sock {'not registered' if now is None else 'registered for ' + _name(now)}"):
+    elif not feedback.expect(
+        now == wanted,
+        f"{call} left sock {'not registered' if now is None else 'registered for ' + _name(now)}",
+    ):
         return False
-    calls = [e.action for e in sel.timeline.events()[seen:] if e.action in ("register", "modify", "unregister")]
+    calls = [
+        e.action
+        for e in sel.timeline.events()[seen:]
+        if e.action in ("register", "modify", "unregister")
+    ]
     if verb == "modify" and "unregister" in calls:
-        return feedback.expect(False, f"{call} unregistered and registered again: one sel.modify() does that")
+        return feedback.expect(
+            False, f"{call} unregistered and registered again: one sel.modify() does that"
+        )
     if not verb and calls:
-        return feedback.expect(False, f"{call} called sel.{calls[0]}() although nothing changes: compare with the key's events and make no call")
-    return feedback.expect(len(calls) <= 1, f"{call} made {len(calls)} calls ({', '.join(calls)}); one is enough")
+        return feedback.expect(
+            False,
+            f"{call} called sel.{calls[0]}() although nothing changes: compare with the key's events and make no call",
+        )
+    return feedback.expect(
+        len(calls) <= 1, f"{call} made {len(calls)} calls ({', '.join(calls)}); one is enough"
+    )
 
 
 def _hint(exc: BaseException, wanted: int) -> str:

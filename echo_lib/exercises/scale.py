@@ -7,12 +7,18 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..driver.loop import SelectorLoop
+from ..driver.server import RECV_SIZE, EchoServer
 from ..lessons.classic import send_without_reading
-from ..loop import SelectorLoop
-from ..server import RECV_SIZE, EchoServer
 from . import DidNotReturn, Feedback, run_with_timeout
 
-__all__ = ["ECHO_MANY_PAYLOADS", "PEAK_MAX_BUFFER", "check_echo_many", "check_peak_prediction", "check_send_some"]
+__all__ = [
+    "ECHO_MANY_PAYLOADS",
+    "PEAK_MAX_BUFFER",
+    "check_echo_many",
+    "check_peak_prediction",
+    "check_send_some",
+]
 
 KiB, MiB = 1 << 10, 1 << 20
 SendSome = Callable[[socket.socket, bytes], Any]
@@ -97,7 +103,11 @@ def check_send_some(send_some: SendSome) -> Feedback:
         sock.setblocking(False)
         peer.setblocking(False)
         small, big, more = _pattern(100, 1), _pattern(MiB, 2), _pattern(MiB, 3)
-        steps = (("a 100-byte message", small, "all"), ("1 MiB", big, "part"), ("1 MiB more, with the buffers full", more, "none"))
+        steps = (
+            ("a 100-byte message", small, "all"),
+            ("1 MiB", big, "part"),
+            ("1 MiB more, with the buffers full", more, "none"),
+        )
         expected = b""
         for label, data, how in steps:
             sent = _send(feedback, send_some, sock, data, label)
@@ -111,7 +121,9 @@ def check_send_some(send_some: SendSome) -> Feedback:
     return feedback
 
 
-def _send(feedback: Feedback, send_some: SendSome, sock: socket.socket, data: bytes, label: str) -> int | None:
+def _send(
+    feedback: Feedback, send_some: SendSome, sock: socket.socket, data: bytes, label: str
+) -> int | None:
     try:
         sent = run_with_timeout(send_some, sock, data, timeout=2)
     except DidNotReturn:
@@ -125,18 +137,26 @@ def _send(feedback: Feedback, send_some: SendSome, sock: socket.socket, data: by
     except Exception as exc:
         feedback.expect(False, f"with {label}, it raised {type(exc).__name__}: {exc}")
         return None
-    if not feedback.expect(isinstance(sent, int) and not isinstance(sent, bool), f"with {label}, it returned {sent!r}, expected the number of bytes sent"):
+    if not feedback.expect(
+        isinstance(sent, int) and not isinstance(sent, bool),
+        f"with {label}, it returned {sent!r}, expected the number of bytes sent",
+    ):
         return None
     return sent
 
 
 def _judge_count(feedback: Feedback, label: str, sent: int, size: int, how: str) -> bool:
     if how == "all":
-        return feedback.expect(sent == size, f"with {label}, it returned {sent}, expected {size}: a small message fits at once")
+        return feedback.expect(
+            sent == size,
+            f"with {label}, it returned {sent}, expected {size}: a small message fits at once",
+        )
     if how == "part":
         return feedback.expect(0 < sent < size, f"with {label}, it returned {sent}: a 4 KiB send buffer takes only part "
                                f"of {size} bytes; return how many send() took")  # fmt: skip
-    return feedback.expect(sent == 0, f"with {label}, it returned {sent}, expected 0: nothing fits any more")
+    return feedback.expect(
+        sent == 0, f"with {label}, it returned {sent}, expected 0: nothing fits any more"
+    )
 
 
 def _check_peer(feedback: Feedback, peer: socket.socket, expected: bytes, label: str) -> None:
@@ -150,15 +170,23 @@ def _check_peer(feedback: Feedback, peer: socket.socket, expected: bytes, label:
             break
         got += chunk
     if len(got) != len(expected):
-        feedback.expect(False, f"after {label}, the peer received {len(got)} bytes, but the returned counts add up to {len(expected)}")
+        feedback.expect(
+            False,
+            f"after {label}, the peer received {len(got)} bytes, but the returned counts add up to {len(expected)}",
+        )
     else:
-        feedback.expect(got == expected, f"after {label}, the peer received the right number of bytes, but not the data, in order")
+        feedback.expect(
+            got == expected,
+            f"after {label}, the peer received the right number of bytes, but not the data, in order",
+        )
 
 
 # -- exercise 3: echo_many --------------------------------------------------------
 
 
-def check_echo_many(echo_many: EchoMany, payloads: Sequence[bytes] = ECHO_MANY_PAYLOADS) -> Feedback:
+def check_echo_many(
+    echo_many: EchoMany, payloads: Sequence[bytes] = ECHO_MANY_PAYLOADS
+) -> Feedback:
     """Run ``echo_many(address, payloads)`` against a real `EchoServer` with a 4 KiB send buffer.
 
     It must open one connection per payload, all at the same time, and return
@@ -170,7 +198,10 @@ def check_echo_many(echo_many: EchoMany, payloads: Sequence[bytes] = ECHO_MANY_P
         try:
             echoes = run_with_timeout(echo_many, server.address, list(payloads), timeout=20)
         except DidNotReturn:
-            feedback.expect(False, "it never returned (in 20 s): does each connection read while it sends, and stop at EOF?")
+            feedback.expect(
+                False,
+                "it never returned (in 20 s): does each connection read while it sends, and stop at EOF?",
+            )
             return feedback
         except Exception as exc:
             feedback.expect(False, f"it raised {type(exc).__name__}: {exc}")
@@ -185,8 +216,15 @@ def _check_echoes(feedback: Feedback, echoes: Any, payloads: Sequence[bytes]) ->
     if not feedback.expect(isinstance(echoes, list) and len(echoes) == len(payloads),
                            f"it returned {_short(echoes)}, expected a list of {len(payloads)} echoes (bytes), one per payload"):  # fmt: skip
         return
-    if all(isinstance(e, (bytes, bytearray)) for e in echoes) and echoes != list(payloads) and sorted(map(bytes, echoes)) == sorted(payloads):
-        feedback.expect(False, "every echo came back, but not in payload order: echoes[i] must be the echo of payloads[i]")
+    if (
+        all(isinstance(e, (bytes, bytearray)) for e in echoes)
+        and echoes != list(payloads)
+        and sorted(map(bytes, echoes)) == sorted(payloads)
+    ):
+        feedback.expect(
+            False,
+            "every echo came back, but not in payload order: echoes[i] must be the echo of payloads[i]",
+        )
         return
     for i, (echo, payload) in enumerate(zip(echoes, payloads)):
         label = f"payload {i} ({len(payload)} bytes)"
@@ -196,7 +234,9 @@ def _check_echoes(feedback: Feedback, echoes: Any, payloads: Sequence[bytes]) ->
             hint = ": was it read until EOF?" if len(echo) < len(payload) else ""
             feedback.expect(False, f"{label}: got {len(echo)} bytes back{hint}")
         else:
-            feedback.expect(echo == payload, f"{label}: got the right number of bytes, but not the payload")
+            feedback.expect(
+                echo == payload, f"{label}: got the right number of bytes, but not the payload"
+            )
 
 
 def _check_closed(feedback: Feedback, server: EchoServer, timeout: float = 2.0) -> None:
@@ -205,17 +245,26 @@ def _check_closed(feedback: Feedback, server: EchoServer, timeout: float = 2.0) 
         if server.connections == 0:
             return
         pause.wait(0.01)
-    feedback.expect(False, f"{server.connections} connections were still open afterwards: close every socket")
+    feedback.expect(
+        False, f"{server.connections} connections were still open afterwards: close every socket"
+    )
 
 
 def _check_connections(feedback: Feedback, server: EchoServer, count: int) -> None:
     """One connection per payload, all open at once, and served at once."""
-    if not feedback.expect(server.accepted == count, f"the server accepted {server.accepted} connections, expected {count} (one per payload)"):
+    if not feedback.expect(
+        server.accepted == count,
+        f"the server accepted {server.accepted} connections, expected {count} (one per payload)",
+    ):
         return
     assert server.timeline is not None
     events = server.timeline.events(action=("accept", "recv", "close"))
     first_close = next((e.seq for e in events if e.action == "close" and e.actor != "server"), None)
-    late = [e.detail for e in events if e.action == "accept" and first_close is not None and e.seq > first_close]
+    late = [
+        e.detail
+        for e in events
+        if e.action == "accept" and first_close is not None and e.seq > first_close
+    ]
     if not feedback.expect(not late, f"the connections were not all open at the same time ({late[0] if late else ''} was accepted "
                            "after an earlier one had closed): connect them all first, then drive them with one selector"):  # fmt: skip
         return

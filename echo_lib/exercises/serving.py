@@ -38,10 +38,17 @@ from dataclasses import dataclass, field
 from selectors import DefaultSelector as ClientSelector
 from typing import Any
 
-from ..recording import RecordingSelector
-from ..timeline import Timeline
+from ..core.timeline import Timeline
+from ..driver.recording import RecordingSelector
 
-__all__ = ["Client", "ServerRun", "TrackingSelector", "drive", "echo_clients", "serve_error_problem"]
+__all__ = [
+    "Client",
+    "ServerRun",
+    "TrackingSelector",
+    "drive",
+    "echo_clients",
+    "serve_error_problem",
+]
 
 KiB, MiB = 1 << 10, 1 << 20
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -57,7 +64,9 @@ class TrackingSelector(RecordingSelector):
         self.fileobjs: dict[int, Any] = {}
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        self.fileobjs[id(fileobj)] = fileobj  # first: closed for the server even if register() raises
+        self.fileobjs[id(fileobj)] = (
+            fileobj  # first: closed for the server even if register() raises
+        )
         return super().register(fileobj, events, data)
 
     @property
@@ -103,7 +112,9 @@ class ServerRun:
     or the selector cannot be made (then nothing is left open).
     """
 
-    def __init__(self, serve: Serve, *, sndbuf: int = 16 * KiB, rcvbuf: int = 64 * KiB, grace: float = 2.0) -> None:
+    def __init__(
+        self, serve: Serve, *, sndbuf: int = 16 * KiB, rcvbuf: int = 64 * KiB, grace: float = 2.0
+    ) -> None:
         self.serve, self.grace = serve, grace
         self.listener = _listener(sndbuf, rcvbuf)
         self.address: tuple[str, int] = self.listener.getsockname()[:2]
@@ -269,12 +280,16 @@ class Client:
     sndbuf: int | None = None
     sock: socket.socket | None = None
     sent: int = 0
-    sends: int = 0  # send() calls that took bytes: picks the next chunk size, whatever the kernel took
+    sends: int = (
+        0  # send() calls that took bytes: picks the next chunk size, whatever the kernel took
+    )
     received: bytearray = field(default_factory=bytearray)
     eof: bool = False
     reset: bool = False
     peak: int = 0
-    last_sent: float = 0.0  # time.monotonic() of the connect, then of the last send() that took bytes
+    last_sent: float = (
+        0.0  # time.monotonic() of the connect, then of the last send() that took bytes
+    )
 
     @property
     def done(self) -> bool:
@@ -353,10 +368,20 @@ class Client:
             return self.close(selector)
         self.received += data
         self.eof = not data
-        if self.eof or (self.mode == "reset" and data) or (self.mode == "idle" and len(self.received) >= len(self.payload)):
-            self.close(selector, rst=self.mode == "reset" and bool(data), keep=self.mode == "idle" and not self.eof)
+        if (
+            self.eof
+            or (self.mode == "reset" and data)
+            or (self.mode == "idle" and len(self.received) >= len(self.payload))
+        ):
+            self.close(
+                selector,
+                rst=self.mode == "reset" and bool(data),
+                keep=self.mode == "idle" and not self.eof,
+            )
 
-    def close(self, selector: selectors.BaseSelector, *, rst: bool = False, keep: bool = False) -> None:
+    def close(
+        self, selector: selectors.BaseSelector, *, rst: bool = False, keep: bool = False
+    ) -> None:
         """Stop watching this client; close its socket unless ``keep`` (``rst``: with a reset)."""
         if self.sock is None:
             return
@@ -398,10 +423,14 @@ def drive(run: ServerRun, clients: Iterable[Client], deadline: float) -> bool:
             for key, mask in selector.select(0.05):
                 key.data.on_ready(selector, mask)
         hogs = [c for c in clients if c.mode == "hog"]
-        return _until_hogs_stall(run, hogs, selector, deadline) and _drain_hogs(run, hogs, selector, deadline)
+        return _until_hogs_stall(run, hogs, selector, deadline) and _drain_hogs(
+            run, hogs, selector, deadline
+        )
 
 
-def _until_hogs_stall(run: ServerRun, hogs: list[Client], selector: selectors.BaseSelector, deadline: float) -> bool:
+def _until_hogs_stall(
+    run: ServerRun, hogs: list[Client], selector: selectors.BaseSelector, deadline: float
+) -> bool:
     while hogs and time.monotonic() < deadline and not run.died:
         ready = selector.select(0.5)
         if not ready:
@@ -412,7 +441,9 @@ def _until_hogs_stall(run: ServerRun, hogs: list[Client], selector: selectors.Ba
     return not run.died and time.monotonic() <= deadline
 
 
-def _drain_hogs(run: ServerRun, hogs: list[Client], selector: selectors.BaseSelector, deadline: float) -> bool:
+def _drain_hogs(
+    run: ServerRun, hogs: list[Client], selector: selectors.BaseSelector, deadline: float
+) -> bool:
     # A hog that closed with unread data would reset the connection, and a
     # server that has not yet learnt about resets (notebook 09, before step 6)
     # would die of it. So each hog ends politely: EOF, then it reads its echo.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from ..server import EchoServer
+from ..driver.server import EchoServer
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = ["check_echo_once"]
@@ -33,13 +33,24 @@ def _check_one(feedback: Feedback, echo_once: EchoOnce, server: EchoServer, mess
     try:
         reply = run_with_timeout(echo_once, server.address, message, timeout=5)
     except DidNotReturn:
-        return feedback.expect(False, f"with a {label} it never returned: does it wait for more bytes than were sent?")
+        return feedback.expect(
+            False, f"with a {label} it never returned: does it wait for more bytes than were sent?"
+        )
     except Exception as exc:
         return feedback.expect(False, f"with a {label} it raised {type(exc).__name__}: {exc}")
-    ok = feedback.expect(isinstance(reply, bytes), f"it returned {type(reply).__name__}, expected bytes")
-    ok = ok and feedback.expect(reply == message, f"with a {label} it returned {len(reply)} bytes: {_excerpt(reply)}")
-    feedback.expect(server.accepted == accepted + 1, f"with a {label} it connected {server.accepted - accepted} times, expected once")
-    feedback.expect(_closed(server), f"with a {label} the socket was left open: close it (a `with` block does)")
+    ok = feedback.expect(
+        isinstance(reply, bytes), f"it returned {type(reply).__name__}, expected bytes"
+    )
+    ok = ok and feedback.expect(
+        reply == message, f"with a {label} it returned {len(reply)} bytes: {_excerpt(reply)}"
+    )
+    feedback.expect(
+        server.accepted == accepted + 1,
+        f"with a {label} it connected {server.accepted - accepted} times, expected once",
+    )
+    feedback.expect(
+        _closed(server), f"with a {label} the socket was left open: close it (a `with` block does)"
+    )
     return ok
 
 

@@ -17,7 +17,9 @@ class SideBySide:
         self.columns = columns
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th style='text-align:left'>{html.escape(title)}</th>" for title, _ in self.columns)
+        head = "".join(
+            f"<th style='text-align:left'>{html.escape(title)}</th>" for title, _ in self.columns
+        )
         cells = "".join(
             f"<td style='vertical-align:top;text-align:left'><pre style='font-size:85%'>{html.escape(text)}</pre></td>"
             for _, text in self.columns

@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import ast
 import difflib
-import inspect
 import hashlib
+import inspect
 import linecache
 import re
 import select
@@ -61,12 +61,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..client import EchoClient
-from ..events import Event, mask_name
-from ..recording import RecordingSelector
-from ..server import EchoServer
-from ..timeline import Timeline
-from ..widgets import WidgetFront, stream_output, timeline_output, weak_callback
+from ..core.events import Event, mask_name
+from ..core.timeline import Timeline
+from ..driver.client import EchoClient
+from ..driver.recording import RecordingSelector
+from ..driver.server import EchoServer
+from ..view.widgets import WidgetFront, stream_output, timeline_output, weak_callback
 
 __all__ = [
     "FAULTS",
@@ -104,6 +104,9 @@ LINGER_ZERO = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
 
 
 # -- the seed's programs ---------------------------------------------------------
+# The seed's programs, and the small ones written in its style, keep the seed's text
+# (quotes and all): the formatter leaves them alone.
+# fmt: off
 
 
 def classic_server(server, mysel, say, seconds=5.0):
@@ -410,6 +413,9 @@ def wait_listening(sock: socket.socket, timeout: float = TURN_TIMEOUT) -> None:
         pause.wait(0.002)
 
 
+# fmt: on
+
+
 # -- showing source code -------------------------------------------------------------
 
 
@@ -488,16 +494,22 @@ def edit(program: Callable[..., Any] | Edit, old: str, new: str) -> Edit:
     ``old`` is not in the source exactly once.
     """
     function = program.program if isinstance(program, Edit) else program
-    before = program.source if isinstance(program, Edit) else textwrap.dedent(inspect.getsource(program))
+    before = (
+        program.source if isinstance(program, Edit) else textwrap.dedent(inspect.getsource(program))
+    )
     count = before.count(old)
     if count != 1:
-        raise ValueError(f"the text to replace must occur once in {function.__name__}(), found {count} times: {old!r}")
+        raise ValueError(
+            f"the text to replace must occur once in {function.__name__}(), found {count} times: {old!r}"
+        )
     after = before.replace(old, new)
     filename = f"<edit of {function.__name__} {hashlib.sha1(after.encode()).hexdigest()[:8]}>"
     linecache.cache[filename] = (len(after), None, after.splitlines(True), filename)
     namespace = dict(function.__globals__)
     exec(compile(after, filename, "exec"), namespace)
-    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), "as it was", "edited", n=1, lineterm="")
+    diff = difflib.unified_diff(
+        before.splitlines(), after.splitlines(), "as it was", "edited", n=1, lineterm=""
+    )
     return Edit(namespace[function.__name__], after, "\n".join(list(diff)[2:]))
 
 
@@ -563,8 +575,22 @@ class TurnSelector(selectors.BaseSelector):
     Every wait is capped at ``max_wait`` seconds. With ``turns=None`` it only caps.
     """
 
-    def __init__(self, inner: selectors.BaseSelector, turns: _Turns | None, player: str, *, grace: float = GRACE, max_wait: float = MAX_WAIT) -> None:
-        self.inner, self.turns, self.player, self.grace, self.max_wait = inner, turns, player, grace, max_wait
+    def __init__(
+        self,
+        inner: selectors.BaseSelector,
+        turns: _Turns | None,
+        player: str,
+        *,
+        grace: float = GRACE,
+        max_wait: float = MAX_WAIT,
+    ) -> None:
+        self.inner, self.turns, self.player, self.grace, self.max_wait = (
+            inner,
+            turns,
+            player,
+            grace,
+            max_wait,
+        )
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if self.turns is not None and not self.inner.select(self.grace):
@@ -598,7 +624,10 @@ class _ProgramSelector(RecordingSelector):
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         self._registered += 1
-        self.label(fileobj, self.actor if self._registered == 1 else f"{self.actor}/conn-{self._registered - 1}")
+        self.label(
+            fileobj,
+            self.actor if self._registered == 1 else f"{self.actor}/conn-{self._registered - 1}",
+        )
         self.opened.append(fileobj)
         return super().register(fileobj, events, data)
 
@@ -638,7 +667,9 @@ class _Say:
 
     def _event(self, text: str) -> tuple[str, str, int, str]:
         if match := re.fullmatch(r"accept" + _ADDRESS, text):
-            conn = self._conns[match[1]] = self._current = f"{self.actor}/conn-{len(self._conns) + 1}"
+            conn = self._conns[match[1]] = self._current = (
+                f"{self.actor}/conn-{len(self._conns) + 1}"
+            )
             return "accept", self.actor, 0, conn.rsplit("/", 1)[1]
         if match := re.fullmatch(r"read" + _ADDRESS, text):
             self._current = self._conns.get(match[1], self.actor)
@@ -708,7 +739,13 @@ class Runner:
         return self.result
 
     def __repr__(self) -> str:
-        state = "running" if self._thread.is_alive() else f"ended with {type(self._error).__name__}" if self._error else "done"
+        state = (
+            "running"
+            if self._thread.is_alive()
+            else f"ended with {type(self._error).__name__}"
+            if self._error
+            else "done"
+        )
         return f"<Runner {self.name!r}: {state}>"
 
 
@@ -735,7 +772,9 @@ class Stage:
     program is waited for and every socket it registered is closed.
     """
 
-    def __init__(self, *, take_turns: bool = True, grace: float = GRACE, max_wait: float = MAX_WAIT) -> None:
+    def __init__(
+        self, *, take_turns: bool = True, grace: float = GRACE, max_wait: float = MAX_WAIT
+    ) -> None:
         self.timeline = Timeline()
         self.grace, self.max_wait = grace, max_wait
         self._turns = _Turns() if take_turns else None
@@ -748,7 +787,9 @@ class Stage:
 
     def selector(self, name: str) -> _ProgramSelector:
         """A new `mysel` for program ``name``: recorded, turn-taking, closed when it ends."""
-        turning = TurnSelector(selectors.DefaultSelector(), self._turns, name, grace=self.grace, max_wait=self.max_wait)
+        turning = TurnSelector(
+            selectors.DefaultSelector(), self._turns, name, grace=self.grace, max_wait=self.max_wait
+        )
         sel = _ProgramSelector(turning, self.timeline, name)
         with self._lock:
             self._selectors.setdefault(name, []).append(sel)
@@ -756,7 +797,9 @@ class Stage:
 
     def turn_selector(self, name: str) -> TurnSelector:
         """A bare turn-taking selector for program ``name`` (for an `EchoClient`'s own loop)."""
-        return TurnSelector(selectors.DefaultSelector(), self._turns, name, grace=self.grace, max_wait=self.max_wait)
+        return TurnSelector(
+            selectors.DefaultSelector(), self._turns, name, grace=self.grace, max_wait=self.max_wait
+        )
 
     def say(self, name: str) -> Callable[[object], None]:
         """A `say` for program ``name``."""
@@ -865,7 +908,11 @@ def _collapse(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for row in rows:
         if out and (out[-1][0], out[-1][1].removesuffix("  (repeated)")) == row:
-            out[-1] = (row[0], row[1] + "  (repeated)") if not out[-1][1].endswith("(repeated)") else out[-1]
+            out[-1] = (
+                (row[0], row[1] + "  (repeated)")
+                if not out[-1][1].endswith("(repeated)")
+                else out[-1]
+            )
         else:
             out.append(row)
     return out
@@ -894,7 +941,10 @@ FAULTS: dict[int, tuple[str, str]] = {
     2: ("sendall() on a non-blocking socket", "a big echo to a slow reader raises BlockingIOError"),
     3: ("client stops at the first piece", "an echo that arrives in two pieces is half lost"),
     4: ("fixed port 10000", "a second server on the same port: Address already in use"),
-    5: ("a client's reset kills the server", "read() lets the OSError of a reset connection end the server"),
+    5: (
+        "a client's reset kills the server",
+        "read() lets the OSError of a reset connection end the server",
+    ),
 }
 VERSIONS = ("classic", "fixed")
 SLOW_PAYLOAD = 4 * MiB
@@ -933,14 +983,25 @@ def _fault1_classic() -> Outcome:
     said = [stage.log(f"client-{i}", last=1).split("| ", 1)[1] for i in (1, 2)]
     served = [name for name in ("client-1", "client-2") if stage.timeline.bytes_moved(name)["recv"]]
     verdict = f"served {len(served)} of 2 clients in a row; the server stopped after the first"
-    return Outcome(1, "classic", verdict, f"client-1: {said[0]}\nclient-2: {said[1]}", stage.timeline)
+    return Outcome(
+        1, "classic", verdict, f"client-1: {said[0]}\nclient-2: {said[1]}", stage.timeline
+    )
 
 
 def _fault1_fixed() -> Outcome:
     with EchoServer() as server:
-        results = [EchoClient(server.address, name=f"client-{i}", timeline=server.timeline).run() for i in (1, 2, 3)]
+        results = [
+            EchoClient(server.address, name=f"client-{i}", timeline=server.timeline).run()
+            for i in (1, 2, 3)
+        ]
     done = sum(r.complete for r in results)
-    return Outcome(1, "fixed", f"served {done} of 3 clients in a row", "\n".join(map(str, results)), server.timeline)
+    return Outcome(
+        1,
+        "fixed",
+        f"served {done} of 3 clients in a row",
+        "\n".join(map(str, results)),
+        server.timeline,
+    )
 
 
 def _fault2_classic() -> Outcome:
@@ -957,7 +1018,13 @@ def _fault2_classic() -> Outcome:
         stage.join()
     error = _one_line(server.error) if server.error else "no error"
     verdict = f"the server died: {error}" if server.error else "the server survived"
-    return Outcome(2, "classic", verdict, f"server: {stage.log('server', last=1).split('| ', 1)[1]}", stage.timeline)
+    return Outcome(
+        2,
+        "classic",
+        verdict,
+        f"server: {stage.log('server', last=1).split('| ', 1)[1]}",
+        stage.timeline,
+    )
 
 
 def _fault2_fixed() -> Outcome:
@@ -968,8 +1035,12 @@ def _fault2_fixed() -> Outcome:
         sent = send_without_reading(reader, payload)
         buffered = wait_until(lambda: server.buffered() > 0)
         echo = finish_echo(reader, payload, sent)
-    details = "\n".join(modify_verdicts(server.timeline) + [f"the server held output for a slow reader: {buffered}"])
-    verdict = f"the client got {len(echo)} of {len(payload)} bytes back" + (", unchanged" if echo == payload else "")
+    details = "\n".join(
+        modify_verdicts(server.timeline) + [f"the server held output for a slow reader: {buffered}"]
+    )
+    verdict = f"the client got {len(echo)} of {len(payload)} bytes back" + (
+        ", unchanged" if echo == payload else ""
+    )
     return Outcome(2, "fixed", verdict, details, server.timeline)
 
 
@@ -1015,21 +1086,30 @@ def _fault3_classic() -> Outcome:
     moved = stage.timeline.bytes_moved("client")
     lost = moved["send"] - moved["recv"]
     verdict = f"the client sent {moved['send']} bytes and stopped after {moved['recv']}: {lost} bytes lost"
-    return Outcome(3, "classic", verdict, stage.log("server", last=1).replace(" | ", ": ", 1), stage.timeline)
+    return Outcome(
+        3, "classic", verdict, stage.log("server", last=1).replace(" | ", ": ", 1), stage.timeline
+    )
 
 
 def _fault3_fixed() -> Outcome:
     results: list[Any] = []
 
     def client(stage: Stage, address: tuple[str, int]) -> None:
-        echo = EchoClient(address, selector=lambda: stage.turn_selector("client"), timeline=stage.timeline, name="client")
+        echo = EchoClient(
+            address,
+            selector=lambda: stage.turn_selector("client"),
+            timeline=stage.timeline,
+            name="client",
+        )
         results.append(stage.start("client", echo.run))
         stage.join()
 
     stage = _chunked(client)
     result = results[0].result
     verdict = str(result) if result is not None else f"client raised {_one_line(results[0].error)}"
-    return Outcome(3, "fixed", verdict, stage.log("server", last=1).replace(" | ", ": ", 1), stage.timeline)
+    return Outcome(
+        3, "fixed", verdict, stage.log("server", last=1).replace(" | ", ": ", 1), stage.timeline
+    )
 
 
 def _fault4_classic() -> Outcome:
@@ -1043,15 +1123,22 @@ def _fault4_classic() -> Outcome:
             second.bind(first.getsockname())  # the cell, run again
         except OSError as exc:
             sel.timeline.record("second run", "error", detail=_one_line(exc))
-            return Outcome(4, "classic", f"the second bind failed: {_one_line(exc)}", "", sel.timeline)
+            return Outcome(
+                4, "classic", f"the second bind failed: {_one_line(exc)}", "", sel.timeline
+            )
     return Outcome(4, "classic", "the second bind succeeded", "", sel.timeline)
 
 
 def _fault4_fixed() -> Outcome:
     timeline = Timeline()
-    with EchoServer(timeline=timeline, name="first") as first, EchoServer(timeline=timeline, name="second") as second:
+    with (
+        EchoServer(timeline=timeline, name="first") as first,
+        EchoServer(timeline=timeline, name="second") as second,
+    ):
         different = first.address[1] != second.address[1]
-    return Outcome(4, "fixed", f"two servers on port 0 got different ports: {different}", "", timeline)
+    return Outcome(
+        4, "fixed", f"two servers on port 0 got different ports: {different}", "", timeline
+    )
 
 
 def _fault5_classic() -> Outcome:
@@ -1061,8 +1148,18 @@ def _fault5_classic() -> Outcome:
         server = stage.start("server", classic_server, listener)
         stage.start("client", resetting_client, listener.getsockname(), sock)
         stage.join()
-    verdict = f"the server died: {_one_line(server.error)}" if server.error else "the server survived the reset"
-    return Outcome(5, "classic", verdict, f"server: {stage.log('server', last=1).split('| ', 1)[1]}", stage.timeline)
+    verdict = (
+        f"the server died: {_one_line(server.error)}"
+        if server.error
+        else "the server survived the reset"
+    )
+    return Outcome(
+        5,
+        "classic",
+        verdict,
+        f"server: {stage.log('server', last=1).split('| ', 1)[1]}",
+        stage.timeline,
+    )
 
 
 def _fault5_fixed() -> Outcome:
@@ -1072,7 +1169,13 @@ def _fault5_fixed() -> Outcome:
         reset_seen = wait_until(lambda: server.accepted == 1 and server.connections == 0)
         result = EchoClient(server.address, name="next client", timeline=stage.timeline).run()
     verdict = f"after the reset, the next client: {'complete' if result.complete else 'incomplete'}"
-    return Outcome(5, "fixed", verdict, f"the server dropped the reset connection: {reset_seen}\n{result}", stage.timeline)
+    return Outcome(
+        5,
+        "fixed",
+        verdict,
+        f"the server dropped the reset connection: {reset_seen}\n{result}",
+        stage.timeline,
+    )
 
 
 _SCENARIOS: dict[tuple[int, str], Callable[[], Outcome]] = {
@@ -1098,7 +1201,10 @@ def fault_table(outcomes: Iterable[Outcome] | None = None) -> str:
         outcomes = [run_fault(f, v) for f in FAULTS for v in VERSIONS]
     verdicts = {(o.fault, o.version): o.verdict for o in outcomes}
     rows = [("fault", "seed (classic)", "echo_lib (fixed)")]
-    rows += [(f"{n}. {FAULTS[n][0]}", verdicts.get((n, "classic"), "-"), verdicts.get((n, "fixed"), "-")) for n in FAULTS]
+    rows += [
+        (f"{n}. {FAULTS[n][0]}", verdicts.get((n, "classic"), "-"), verdicts.get((n, "fixed"), "-"))
+        for n in FAULTS
+    ]
     return _table(rows)
 
 
@@ -1108,7 +1214,12 @@ def _table(rows: Sequence[tuple[str, ...]]) -> str:
     out = []
     for index, row in enumerate(wrapped):
         for depth in range(max(len(cell) for cell in row)):
-            out.append("  ".join(f"{(cell[depth] if depth < len(cell) else ''):<{w}}" for cell, w in zip(row, widths)).rstrip())
+            out.append(
+                "  ".join(
+                    f"{(cell[depth] if depth < len(cell) else ''):<{w}}"
+                    for cell, w in zip(row, widths)
+                ).rstrip()
+            )
         if index == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
@@ -1136,7 +1247,9 @@ class FaultLab(WidgetFront):
         self.plot = plot
         options = [(f"{n}. {name}", n) for n, (name, _) in FAULTS.items()]
         self.fault = widgets.Dropdown(options=options, value=fault, description="fault")
-        self.version = widgets.ToggleButtons(options=list(VERSIONS), value=version, description="version")
+        self.version = widgets.ToggleButtons(
+            options=list(VERSIONS), value=version, description="version"
+        )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.out = widgets.Output()
         self._adopt(widgets.VBox([self.fault, self.version, self.run_button, self.out]))
@@ -1147,7 +1260,9 @@ class FaultLab(WidgetFront):
     def choose(self, fault: int, version: str) -> FaultLab:
         """Set the controls. Raises `ValueError` for an unknown fault or version."""
         if fault not in FAULTS or version not in VERSIONS:
-            raise ValueError(f"expected a fault in {sorted(FAULTS)} and a version in {VERSIONS}, got {fault!r}, {version!r}")
+            raise ValueError(
+                f"expected a fault in {sorted(FAULTS)} and a version in {VERSIONS}, got {fault!r}, {version!r}"
+            )
         self.fault.value, self.version.value = fault, version
         return self
 
@@ -1158,7 +1273,10 @@ class FaultLab(WidgetFront):
         try:
             self.last = run_fault(fault, version)
         except Exception as exc:  # shown, not raised: this runs from a button
-            self.last, self._text = None, f"fault {fault}, {version}: the run failed: {_one_line(exc)}"
+            self.last, self._text = (
+                None,
+                f"fault {fault}, {version}: the run failed: {_one_line(exc)}",
+            )
             self.out.outputs = (stream_output(self._text),)
             return self._text
         self._text = f"{self.last.text()}\n(the fault: {what})"
@@ -1171,7 +1289,9 @@ class FaultLab(WidgetFront):
     def _figure(self, outcome: Outcome) -> dict[str, Any]:
         title = f"fault {outcome.fault}: {FAULTS[outcome.fault][0]} ({outcome.version})"
         events = _plot_events(outcome.timeline)
-        return timeline_output(events, title, row_height=0.35, max_height=8.0, dpi=90, describe_error=_one_line)
+        return timeline_output(
+            events, title, row_height=0.35, max_height=8.0, dpi=90, describe_error=_one_line
+        )
 
     def text(self) -> str:
         """What the output shows as text: the last outcome, or ``not run yet``."""
@@ -1185,6 +1305,7 @@ class FaultLab(WidgetFront):
 def fault_lab(fault: int = 1, version: str = "classic") -> FaultLab:
     """The fault lab, starting at ``fault`` (1-5) and ``version`` ("classic" or "fixed")."""
     if fault not in FAULTS or version not in VERSIONS:
-        raise ValueError(f"expected a fault in {sorted(FAULTS)} and a version in {VERSIONS}, got {fault!r}, {version!r}")
+        raise ValueError(
+            f"expected a fault in {sorted(FAULTS)} and a version in {VERSIONS}, got {fault!r}, {version!r}"
+        )
     return FaultLab(fault, version)
-

@@ -106,7 +106,9 @@ def outcome(call: Callable[[], object]) -> str:
     try:
         return repr(call())
     except OSError as exc:
-        name = errno.errorcode.get(exc.errno, str(exc.errno)) if exc.errno is not None else "no errno"
+        name = (
+            errno.errorcode.get(exc.errno, str(exc.errno)) if exc.errno is not None else "no errno"
+        )
         return f"{type(exc).__name__} ({name})"
 
 
@@ -132,7 +134,9 @@ def interval_timer(delay: float, interval: float = 0.0) -> Iterator[None]:
     >= 0), and `AttributeError` on Windows, which has no ``signal.setitimer``.
     """
     if not delay > 0 or not interval >= 0:
-        raise ValueError(f"delay must be > 0 and interval >= 0, got delay={delay!r}, interval={interval!r}")
+        raise ValueError(
+            f"delay must be > 0 and interval >= 0, got delay={delay!r}, interval={interval!r}"
+        )
     signal.setitimer(signal.ITIMER_REAL, delay, interval)
     try:
         yield

@@ -37,12 +37,12 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..client import DEFAULT_MESSAGES, EchoClient, EchoResult
-from ..events import Event
-from ..recording import RecordingSelector
-from ..server import EchoServer
-from ..timeline import Timeline
-from ..widgets import ReportFront, describe_exception, timeline_output, weak_callback
+from ..core.events import Event
+from ..core.timeline import Timeline
+from ..driver.client import DEFAULT_MESSAGES, EchoClient, EchoResult
+from ..driver.recording import RecordingSelector
+from ..driver.server import EchoServer
+from ..view.widgets import ReportFront, describe_exception, timeline_output, weak_callback
 
 __all__ = [
     "MAX_CLIENTS",
@@ -112,7 +112,9 @@ class Task:
         try:
             next_future = self.coro.send(future.result)
             if not isinstance(next_future, Future):
-                raise TypeError(f"{self.name} yielded {next_future!r}; yield sched.readable(sock) or sched.writable(sock)")
+                raise TypeError(
+                    f"{self.name} yielded {next_future!r}; yield sched.readable(sock) or sched.writable(sock)"
+                )
         except StopIteration:
             self.done = True
             return
@@ -175,7 +177,9 @@ class Scheduler:
     def spawn(self, coro: Generator[Any, Any, Any]) -> Task:
         """Wrap ``coro`` in a `Task`, which runs it up to its first ``yield``; keep the task."""
         if not isinstance(coro, Generator):
-            raise TypeError(f"spawn() needs a generator (call a function that uses yield), got {coro!r}")
+            raise TypeError(
+                f"spawn() needs a generator (call a function that uses yield), got {coro!r}"
+            )
         self._check_thread()
         task = Task(coro)
         self.tasks.append(task)
@@ -261,7 +265,9 @@ class Scheduler:
 
     def _check_thread(self) -> None:
         if self.running and threading.current_thread() is not self._thread:
-            raise RuntimeError("spawn() tasks before start(), or from inside a task: selectors are not thread-safe")
+            raise RuntimeError(
+                "spawn() tasks before start(), or from inside a task: selectors are not thread-safe"
+            )
 
     def __enter__(self) -> Scheduler:
         return self
@@ -297,7 +303,7 @@ def echo_handler(sched: Scheduler, sock: socket.socket) -> Generator[Future, int
                 return
             while data:
                 yield sched.writable(sock)
-                data = data[sock.send(data):]
+                data = data[sock.send(data) :]
 
 
 # -- 3 and 4. asyncio: a Protocol, and streams ------------------------------------------
@@ -356,14 +362,18 @@ class LoopThread:
     Raises `TypeError` for a loop that is not an `asyncio.AbstractEventLoop`.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, name: str = "asyncio") -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop | None = None, name: str = "asyncio"
+    ) -> None:
         if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
             raise TypeError(f"loop must be an asyncio event loop, got {loop!r}")
         self.loop = loop if loop is not None else asyncio.SelectorEventLoop()
         self.errors: list[dict[str, Any]] = []
         self.loop.set_exception_handler(self._keep_error)
         self._servers: list[asyncio.AbstractServer] = []
-        self._thread = threading.Thread(target=self.loop.run_forever, name=f"echo_lib-{name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name=f"echo_lib-{name}", daemon=True
+        )
 
     def _keep_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         # Python 3.11's start_server() calls task.exception() on a handler task that stop()
@@ -401,7 +411,11 @@ class LoopThread:
         """Close servers, tasks and transports; stop the thread; close the loop. Idempotent."""
         if self.running:
             try:
-                _result_within(asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop), timeout, "the shutdown")
+                _result_within(
+                    asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop),
+                    timeout,
+                    "the shutdown",
+                )
             finally:
                 self.loop.call_soon_threadsafe(self.loop.stop)
                 self._thread.join(timeout)
@@ -416,7 +430,9 @@ class LoopThread:
             server.close()
         current = asyncio.current_task()
         tasks = [task for task in asyncio.all_tasks() if task is not current]
-        if tasks:  # a handler whose client just left is closing: let it finish, then cancel the rest
+        if (
+            tasks
+        ):  # a handler whose client just left is closing: let it finish, then cancel the rest
             await asyncio.wait(tasks, timeout=GRACE)
         for task in tasks:
             task.cancel()
@@ -467,7 +483,9 @@ class ServerSelector(RecordingSelector):
     registrations) gets a new name once it was unregistered.
     """
 
-    def __init__(self, selector: selectors.BaseSelector | None = None, timeline: Timeline | None = None) -> None:
+    def __init__(
+        self, selector: selectors.BaseSelector | None = None, timeline: Timeline | None = None
+    ) -> None:
         super().__init__(selector, timeline, actor="server")
         self._given: dict[int, str | None] = {}
         self._known: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
@@ -505,7 +523,11 @@ def selector_events(timeline: Timeline) -> list[Event]:
 
 
 def run_clients(
-    address: tuple[str, int], clients: int = 3, messages: Sequence[bytes] = DEFAULT_MESSAGES, *, timeout: float = TIMEOUT
+    address: tuple[str, int],
+    clients: int = 3,
+    messages: Sequence[bytes] = DEFAULT_MESSAGES,
+    *,
+    timeout: float = TIMEOUT,
 ) -> list[EchoResult]:
     """Run ``clients`` `EchoClient`s at once (client-1, client-2, ...); return their results in order.
 
@@ -518,7 +540,11 @@ def run_clients(
     deadline = time.monotonic() + timeout
     try:
         for i in range(1, clients + 1):
-            started.append(EchoClient(address, messages, name=f"client-{i}", record=False, timeout=timeout).start())
+            started.append(
+                EchoClient(
+                    address, messages, name=f"client-{i}", record=False, timeout=timeout
+                ).start()
+            )
         results = []
         for client in started:
             try:
@@ -532,7 +558,9 @@ def run_clients(
                 client.loop.stop()
 
 
-def peek_keys(selector: selectors.BaseSelector, address: tuple[str, int], *, timeout: float = TIMEOUT) -> str:
+def peek_keys(
+    selector: selectors.BaseSelector, address: tuple[str, int], *, timeout: float = TIMEOUT
+) -> str:
     """What ``key.data`` holds for the listener and for a connection, while the server idles.
 
     Connects a plain socket and waits (at most ``timeout`` s) until the server
@@ -542,8 +570,13 @@ def peek_keys(selector: selectors.BaseSelector, address: tuple[str, int], *, tim
     with socket.create_connection(address, timeout=timeout):
         found: list[selectors.SelectorKey] = []
         _wait_until(lambda: _both_waiting(selector, found), timeout)
-        lines = [f"listener:   {describe_data(found[0].data)}", f"connection: {describe_data(found[1].data)}"]
-    _wait_until(lambda: not _visible_keys(selector, lambda name: name.startswith("server/")), timeout)
+        lines = [
+            f"listener:   {describe_data(found[0].data)}",
+            f"connection: {describe_data(found[1].data)}",
+        ]
+    _wait_until(
+        lambda: not _visible_keys(selector, lambda name: name.startswith("server/")), timeout
+    )
     return "\n".join(lines)
 
 
@@ -578,7 +611,9 @@ def _handle(item: object) -> str:
     return f"<{type(item).__name__} {getattr(callback, '__qualname__', '?')}()>"
 
 
-def _visible_keys(selector: selectors.BaseSelector, wanted: Callable[[str], bool]) -> list[selectors.SelectorKey]:
+def _visible_keys(
+    selector: selectors.BaseSelector, wanted: Callable[[str], bool]
+) -> list[selectors.SelectorKey]:
     for _ in range(100):  # the map may change while we read it: read it again
         try:
             keys = list(selector.get_map().values())
@@ -627,7 +662,9 @@ class StyleRun:
         """How often the listener and each connection were registered, in words that do not change between runs."""
         counts = self.registrations()
         listener = counts.pop("server", 0)
-        if self.waits and sum(counts.values()) + listener == self.waits:  # the scheduler registers on every yield
+        if (
+            self.waits and sum(counts.values()) + listener == self.waits
+        ):  # the scheduler registers on every yield
             return f"once per wait ({listener})", "once per wait"
         per_connection = set(counts.values())
         if len(per_connection) > 1:
@@ -637,7 +674,9 @@ class StyleRun:
     @property
     def polls(self) -> bool:
         """Did the loop ever call ``select(0)``, i.e. look without waiting?"""
-        return any(event.detail.startswith("poll") for event in self.timeline.events(action="select"))
+        return any(
+            event.detail.startswith("poll") for event in self.timeline.events(action="select")
+        )
 
     def __str__(self) -> str:
         listener, conn = self.registration_text()
@@ -669,11 +708,18 @@ def run_style(style: str, clients: int = 3, *, timeout: float = TIMEOUT) -> Styl
         listener.setblocking(False)
         sel.label(listener, "server")
         address = listener.getsockname()[:2]
-        waits, results = _serve(style, sel, listener, lambda: run_clients(address, clients, timeout=timeout))
+        waits, results = _serve(
+            style, sel, listener, lambda: run_clients(address, clients, timeout=timeout)
+        )
     return StyleRun(style, type(sel.inner).__name__, tuple(results), sel.timeline, waits)
 
 
-def _serve(style: str, sel: ServerSelector, listener: socket.socket, clients: Callable[[], list[EchoResult]]) -> tuple[int, list[EchoResult]]:
+def _serve(
+    style: str,
+    sel: ServerSelector,
+    listener: socket.socket,
+    clients: Callable[[], list[EchoResult]],
+) -> tuple[int, list[EchoResult]]:
     if style == "generators":
         with Scheduler(sel) as sched:
             sched.spawn(echo_server(sched, listener))
@@ -691,7 +737,9 @@ def _serve(style: str, sel: ServerSelector, listener: socket.socket, clients: Ca
 def _only_selector(timeline: Timeline) -> Timeline:
     """A copy of ``timeline`` with only the selector's events (EchoServer also records its socket calls)."""
     events = selector_events(timeline)
-    times = iter([0.0, *(event.t for event in events)])  # the copy's clock replays the original times
+    times = iter(
+        [0.0, *(event.t for event in events)]
+    )  # the copy's clock replays the original times
     copy = Timeline(clock=lambda: next(times))
     for event in events:
         copy.record(event.actor, event.action, event.fd, event.mask, event.nbytes, event.detail)
@@ -701,14 +749,31 @@ def _only_selector(timeline: Timeline) -> Timeline:
 def compare(runs: Mapping[str, StyleRun] | Sequence[StyleRun]) -> str:
     """A table: each style's selector class, its registrations, whether it polls, whether every echo came back."""
     rows = list(runs.values()) if isinstance(runs, Mapping) else list(runs)
-    header = ("style", "selector", "listener registered", "each connection", "select(0) polls", "echoes")
+    header = (
+        "style",
+        "selector",
+        "listener registered",
+        "each connection",
+        "select(0) polls",
+        "echoes",
+    )
     table = [header]
     for run in rows:
         done = sum(result.complete for result in run.results)
         polls = "yes" if run.polls else "no"
-        table.append((run.style, run.selector, *run.registration_text(), polls, f"{done}/{len(run.results)} complete"))
+        table.append(
+            (
+                run.style,
+                run.selector,
+                *run.registration_text(),
+                polls,
+                f"{done}/{len(run.results)} complete",
+            )
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table
+    )
 
 
 def _check_clients(clients: object) -> None:
@@ -731,8 +796,12 @@ class StylesLab(ReportFront):
         import ipywidgets as widgets
 
         css = {"description_width": "6em"}
-        self.style = widgets.ToggleButtons(options=list(STYLES), value=style, description="style", style=css)
-        self.clients = widgets.IntSlider(clients, min=1, max=MAX_CLIENTS, description="clients", style=css)
+        self.style = widgets.ToggleButtons(
+            options=list(STYLES), value=style, description="style", style=css
+        )
+        self.clients = widgets.IntSlider(
+            clients, min=1, max=MAX_CLIENTS, description="clients", style=css
+        )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.out = widgets.Output()
         self._adopt(widgets.VBox([self.style, self.clients, self.run_button, self.out]))
@@ -746,7 +815,11 @@ class StylesLab(ReportFront):
         return self._run_and_report(doing, lambda: run_style(style, clients), _plot_output)
 
     def __repr__(self) -> str:
-        last = "not run yet" if self.last is None else f"last run: {self.last.style}, {len(self.last.results)} clients"
+        last = (
+            "not run yet"
+            if self.last is None
+            else f"last run: {self.last.style}, {len(self.last.results)} clients"
+        )
         return f"<StylesLab: {len(STYLES)} styles; {last}>"
 
 
@@ -761,4 +834,6 @@ def styles_lab(style: str = "callbacks", clients: int = 3) -> StylesLab:
 def _plot_output(run: StyleRun) -> dict[str, Any]:
     """The run's selector timeline as a PNG display output, drawn on a figure pyplot never sees."""
     title = f"{run.style}: what the selector did"
-    return timeline_output(run.timeline, title, max_height=8.0, describe_error=describe_exception, end="\n")
+    return timeline_output(
+        run.timeline, title, max_height=8.0, describe_error=describe_exception, end="\n"
+    )

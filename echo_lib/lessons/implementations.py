@@ -42,8 +42,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..implementations import FD_SETSIZE, available_selectors
-from ..widgets import display_output, stream_output, weak_callback, widget_bundle
+from ..driver.implementations import FD_SETSIZE, available_selectors
+from ..view.widgets import display_output, stream_output, weak_callback, widget_bundle
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -145,9 +145,14 @@ class IdleSockets:
                 self.sockets.extend(socket.socketpair())
         except OSError as exc:
             self.close()
-            raise OSError(exc.errno, f"could not open {self.count} idle sockets: {exc.strerror} (see RLIMIT_NOFILE)") from None
+            raise OSError(
+                exc.errno,
+                f"could not open {self.count} idle sockets: {exc.strerror} (see RLIMIT_NOFILE)",
+            ) from None
         if len(self.sockets) > self.count:
-            self._spare = self.sockets.pop()  # kept open: closing it would make its peer readable (EOF)
+            self._spare = (
+                self.sockets.pop()
+            )  # kept open: closing it would make its peer readable (EOF)
         self.sockets.sort(key=lambda sock: sock.fileno())
         return self.sockets
 
@@ -267,11 +272,18 @@ def time_select(sel: selectors.BaseSelector, rounds: int = ROUNDS) -> float:
         per_call = _batch_cost(sel, calls)
         if per_call * calls >= BATCH_SECONDS:
             break
-        calls = min(MAX_CALLS, calls * 10 if per_call <= 0 else max(2 * calls, int(BATCH_SECONDS / per_call) + 1))
+        calls = min(
+            MAX_CALLS,
+            calls * 10 if per_call <= 0 else max(2 * calls, int(BATCH_SECONDS / per_call) + 1),
+        )
     return statistics.median(_batch_cost(sel, calls) for _ in range(rounds))
 
 
-def select_cost(selector_class: type[selectors.BaseSelector], sockets: Sequence[socket.socket], rounds: int = ROUNDS) -> float:
+def select_cost(
+    selector_class: type[selectors.BaseSelector],
+    sockets: Sequence[socket.socket],
+    rounds: int = ROUNDS,
+) -> float:
     """Median seconds per ``select(0)`` of a new ``selector_class()`` watching ``sockets`` for READ.
 
     The selector is closed on return. Raises `ValueError` if a socket was
@@ -296,7 +308,9 @@ class CostPoint:
     selector: str
     sockets: int
     seconds: float
-    at_limit: bool = False  # the last count below FD_SETSIZE (asked for, or added to show the limit)
+    at_limit: bool = (
+        False  # the last count below FD_SETSIZE (asked for, or added to show the limit)
+    )
 
     def __str__(self) -> str:
         return f"{self.selector}, {_sockets(self.sockets)}: {_duration(self.seconds)} per select(0)"
@@ -311,7 +325,9 @@ def _duration(seconds: float) -> str:
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.1f} ms"
     micro = seconds * 1e6
-    return f"{micro:.0f} µs" if micro >= 100 else f"{micro:.2g} µs" if micro < 1 else f"{micro:.1f} µs"
+    return (
+        f"{micro:.0f} µs" if micro >= 100 else f"{micro:.2g} µs" if micro < 1 else f"{micro:.1f} µs"
+    )
 
 
 @dataclass
@@ -348,13 +364,30 @@ class CostTable:
             if name == "SelectSelector":
                 lines += _select_verdicts(self)
             elif name == "PollSelector":
-                lines.append(_grows(self, name, "is over 10x slower with 10,000 idle sockets than with 10", lambda g: g > 10))
+                lines.append(
+                    _grows(
+                        self,
+                        name,
+                        "is over 10x slower with 10,000 idle sockets than with 10",
+                        lambda g: g > 10,
+                    )
+                )
             else:
-                lines.append(_grows(self, name, "grows less than 3x from 10 to 10,000 idle sockets", lambda g: g < 3))
+                lines.append(
+                    _grows(
+                        self,
+                        name,
+                        "grows less than 3x from 10 to 10,000 idle sockets",
+                        lambda g: g < 3,
+                    )
+                )
         return [*lines, *_versus(self), *self.notes]
 
     def __str__(self) -> str:
-        lines = [str(point) + (" (the limit: FD_SETSIZE)" if point.at_limit else "") for point in self.points]
+        lines = [
+            str(point) + (" (the limit: FD_SETSIZE)" if point.at_limit else "")
+            for point in self.points
+        ]
         return "\n".join(lines + self.notes)
 
 
@@ -411,7 +444,9 @@ def measure_select_costs(
     with MoreFds(max(wanted) + open_fd_count() + FD_MARGIN) as fds:
         room = _room(fds.limit)
         if wanted[-1] > room:
-            table.notes.append(f"{', '.join(f'{n:,}' for n in wanted if n > room)} idle sockets: more than RLIMIT_NOFILE allows here")
+            table.notes.append(
+                f"{', '.join(f'{n:,}' for n in wanted if n > room)} idle sockets: more than RLIMIT_NOFILE allows here"
+            )
             wanted = [n for n in wanted if n <= room] or [1]
         with IdleSockets(max(wanted)) as socks:
             for cls in classes:
@@ -425,16 +460,24 @@ def _room(limit: int | None) -> int:
     return max(1, limit - open_fd_count() - FD_MARGIN)
 
 
-def _measure_class(cls: type[selectors.BaseSelector], socks: list[socket.socket], counts: list[int], rounds: int) -> list[CostPoint]:
+def _measure_class(
+    cls: type[selectors.BaseSelector], socks: list[socket.socket], counts: list[int], rounds: int
+) -> list[CostPoint]:
     points = []
     limited = cls is getattr(selectors, "SelectSelector", None) and sys.platform != "win32"
     below = sum(sock.fileno() < FD_SETSIZE for sock in socks) if limited else len(socks)
     for n in counts:
         if n > below:
-            if points and points[-1].sockets == below:  # the count just measured is the limit itself
+            if (
+                points and points[-1].sockets == below
+            ):  # the count just measured is the limit itself
                 points[-1] = replace(points[-1], at_limit=True)
             elif below:
-                points.append(CostPoint(cls.__name__, below, select_cost(cls, socks[:below], rounds), at_limit=True))
+                points.append(
+                    CostPoint(
+                        cls.__name__, below, select_cost(cls, socks[:below], rounds), at_limit=True
+                    )
+                )
             break
         points.append(CostPoint(cls.__name__, n, select_cost(cls, socks[:n], rounds)))
     return points
@@ -451,7 +494,9 @@ _STYLE = {
 }
 
 
-def plot_select_costs(table: CostTable, ax: Axes | None = None, *, title: str | None = None) -> Axes:
+def plot_select_costs(
+    table: CostTable, ax: Axes | None = None, *, title: str | None = None
+) -> Axes:
     """Draw microseconds per ``select(0)`` against idle sockets, log-log, one line per class.
 
     A dotted line marks FD_SETSIZE when a class stopped there. Returns the axes.
@@ -463,9 +508,21 @@ def plot_select_costs(table: CostTable, ax: Axes | None = None, *, title: str | 
     for name in table.selectors():
         costs = sorted(table.costs(name).items())
         colour, marker = _STYLE.get(name, ("0.3", "o"))
-        ax.plot([n for n, _ in costs], [s * 1e6 for _, s in costs], marker=marker, color=colour, label=name)
+        ax.plot(
+            [n for n, _ in costs],
+            [s * 1e6 for _, s in costs],
+            marker=marker,
+            color=colour,
+            label=name,
+        )
     if any(point.at_limit for point in table.points):
-        ax.axvline(FD_SETSIZE, color="tab:red", linestyle=":", linewidth=1.2, label=f"FD_SETSIZE ({FD_SETSIZE}): select() stops")
+        ax.axvline(
+            FD_SETSIZE,
+            color="tab:red",
+            linestyle=":",
+            linewidth=1.2,
+            label=f"FD_SETSIZE ({FD_SETSIZE}): select() stops",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("idle sockets registered")
@@ -550,7 +607,9 @@ class SelectCostLab:
                         f"{socks[-1].fileno()}, and select() only takes fds below FD_SETSIZE ({FD_SETSIZE})"
                     )
                 point = CostPoint(self.selector, self.sockets, select_cost(cls, socks))
-        self.table.points = [p for p in self.points if (p.selector, p.sockets) != (point.selector, point.sockets)] + [point]
+        self.table.points = [
+            p for p in self.points if (p.selector, p.sockets) != (point.selector, point.sockets)
+        ] + [point]
         self._say(str(point))
         return point
 
@@ -592,12 +651,29 @@ class _CostWidget:
         import ipywidgets as widgets
 
         style = {"description_width": "10em"}
-        self.selector = widgets.Dropdown(options=list(available_selectors()), value=lab.selector, description="selector class", style=style)
-        self.sockets = widgets.Dropdown(options=[(f"{n:,}", n) for n in COUNTS], value=lab.sockets, description="idle sockets", style=style)
+        self.selector = widgets.Dropdown(
+            options=list(available_selectors()),
+            value=lab.selector,
+            description="selector class",
+            style=style,
+        )
+        self.sockets = widgets.Dropdown(
+            options=[(f"{n:,}", n) for n in COUNTS],
+            value=lab.sockets,
+            description="idle sockets",
+            style=style,
+        )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.clear_button = widgets.Button(description="Clear", icon="trash")
         self.out = widgets.Output()
-        self.box = widgets.VBox([self.selector, self.sockets, widgets.HBox([self.run_button, self.clear_button]), self.out])
+        self.box = widgets.VBox(
+            [
+                self.selector,
+                self.sockets,
+                widgets.HBox([self.run_button, self.clear_button]),
+                self.out,
+            ]
+        )
         ref = weakref.ref(lab)  # the buttons must not keep the lab alive
         self.run_button.on_click(weak_callback(lab.run))
         self.clear_button.on_click(weak_callback(lab.clear))

@@ -27,11 +27,11 @@ import socket
 import weakref
 from typing import Any
 
-from ..connection import EchoConnection
-from ..events import mask_name
-from ..recording import RecordingSelector
-from ..timeline import Timeline
-from ..widgets import stream_output, weak_callback, widget_bundle
+from ..core.connection import EchoConnection
+from ..core.events import mask_name
+from ..core.timeline import Timeline
+from ..driver.recording import RecordingSelector
+from ..view.widgets import stream_output, weak_callback, widget_bundle
 
 __all__ = ["BackpressureLab", "backpressure_lab"]
 
@@ -143,7 +143,9 @@ class BackpressureLab:
     Raises `ValueError` for numbers outside the sliders' ranges.
     """
 
-    def __init__(self, max_buffer: int = 8 * KiB, read_per_step: int = 2 * KiB, payload: int = PAYLOAD) -> None:
+    def __init__(
+        self, max_buffer: int = 8 * KiB, read_per_step: int = 2 * KiB, payload: int = PAYLOAD
+    ) -> None:
         self.max_buffer = _check("max_buffer", max_buffer, *MAX_BUFFER_RANGE)
         self.read_per_step = _check("read_per_step", read_per_step, *READ_RANGE)
         self.payload = _check("payload", payload, 1, 1 << 20)
@@ -164,7 +166,9 @@ class BackpressureLab:
         self.lines: list[str] = []
         if self._widget is not None:
             self._widget.clear()
-        self._show(f"max_buffer {self.max_buffer} B, the reader takes {self.read_per_step} B per step, {self.payload} B to echo")
+        self._show(
+            f"max_buffer {self.max_buffer} B, the reader takes {self.read_per_step} B per step, {self.payload} B to echo"
+        )
 
     def _release(self) -> None:
         if self._finalizer is not None:
@@ -202,7 +206,10 @@ class BackpressureLab:
 
     def read_paused(self) -> int:
         """How many times the server dropped EVENT_READ with ``modify()``."""
-        return sum("READ" in before and "READ" not in after for before, after in _changes(self.modify_details()))
+        return sum(
+            "READ" in before and "READ" not in after
+            for before, after in _changes(self.modify_details())
+        )
 
     # -- stepping -------------------------------------------------------------
 
@@ -246,7 +253,13 @@ class BackpressureLab:
 
     def summary(self) -> str:
         """What happened so far, as deterministic text."""
-        state = "every byte is back" if self.done else "stuck: nothing moves any more" if self.stuck else "not finished"
+        state = (
+            "every byte is back"
+            if self.done
+            else "stuck: nothing moves any more"
+            if self.stuck
+            else "not finished"
+        )
         return "\n".join(
             [
                 f"after {self.steps} steps: {self.received} of {self.payload} B back ({state})",
@@ -318,8 +331,12 @@ class _LabWidget:
         self.step_button.on_click(weak_callback(lab.step))
         self.run_button.on_click(weak_callback(lab.run))
         self.reset_button.on_click(weak_callback(lab.reset))
-        self.max_buffer.observe(lambda change: _configure(ref, max_buffer=change["new"]), names="value")
-        self.read_per_step.observe(lambda change: _configure(ref, read_per_step=change["new"]), names="value")
+        self.max_buffer.observe(
+            lambda change: _configure(ref, max_buffer=change["new"]), names="value"
+        )
+        self.read_per_step.observe(
+            lambda change: _configure(ref, read_per_step=change["new"]), names="value"
+        )
 
     def append(self, line: str) -> None:
         self.out.outputs = (*self.out.outputs, stream_output(line, end="\n"))

@@ -27,8 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..timeline import Timeline
-from ..widgets import ReportFront, describe_exception, timeline_output, weak_callback
+from ..core.timeline import Timeline
+from ..view.widgets import ReportFront, describe_exception, timeline_output, weak_callback
 
 __all__ = ["MAX_CLIENTS", "ClientVisit", "RoomRun", "WaitingRoom", "run_clients", "waiting_room"]
 
@@ -73,7 +73,9 @@ class RoomRun:
 
     def __str__(self) -> str:
         plural = "s" * (self.clients != 1)
-        lines = [f"{self.server} server, {self.clients} client{plural}, each stays {self.hold:.1f} s after its echo"]
+        lines = [
+            f"{self.server} server, {self.clients} client{plural}, each stays {self.hold:.1f} s after its echo"
+        ]
         lines += map(str, self.visits)
         lines.append(f"most clients served at the same time: {self.most_at_once}")
         lines.append(f"longest wait for an echo: {self.longest_wait:.2f} s")
@@ -101,17 +103,23 @@ def run_clients(
     with socket.create_server(("127.0.0.1", 0), backlog=MAX_CLIENTS) as listener:
         listener.settimeout(timeout)  # a blocking server gives up rather than hang
         address = listener.getsockname()[:2]
-        server = _Worker(getattr(serve, "__name__", "server"), _serving, serve, listener, timeline, clients)
+        server = _Worker(
+            getattr(serve, "__name__", "server"), _serving, serve, listener, timeline, clients
+        )
         visits, failure = _visit_all(address, timeline, clients, hold, timeout)
         server.thread.join(timeout)  # the clients have hung up: that ends it
     for worker in (server, *visits):  # the server's error first: it explains the clients'
         worker.finish()
     if failure is not None:
         raise failure
-    return RoomRun(name, clients, hold, _visits(timeline, clients), timeline, _most_at_once(timeline))
+    return RoomRun(
+        name, clients, hold, _visits(timeline, clients), timeline, _most_at_once(timeline)
+    )
 
 
-def _visit_all(address: tuple[str, int], timeline: Timeline, clients: int, hold: float, timeout: float) -> tuple[list[_Worker], OSError | None]:
+def _visit_all(
+    address: tuple[str, int], timeline: Timeline, clients: int, hold: float, timeout: float
+) -> tuple[list[_Worker], OSError | None]:
     """Connect every client in order, then run their visits in threads; every socket is closed on return.
 
     Returns the visits and the error that stopped connecting, if any (e.g.
@@ -123,7 +131,10 @@ def _visit_all(address: tuple[str, int], timeline: Timeline, clients: int, hold:
         for i in range(1, clients + 1):
             socks.append(socket.create_connection(address, timeout=timeout))
             timeline.record(f"client-{i}", "connect")
-        visits = [_Worker(f"client-{i}", _visit, sock, f"client-{i}", timeline, hold) for i, sock in enumerate(socks, 1)]
+        visits = [
+            _Worker(f"client-{i}", _visit, sock, f"client-{i}", timeline, hold)
+            for i, sock in enumerate(socks, 1)
+        ]
         for visit in visits:
             visit.thread.join(timeout * clients)
     except OSError as exc:
@@ -134,7 +145,9 @@ def _visit_all(address: tuple[str, int], timeline: Timeline, clients: int, hold:
     return visits, None
 
 
-def _serving(serve: ServeFunction, listener: socket.socket, timeline: Timeline, clients: int) -> None:
+def _serving(
+    serve: ServeFunction, listener: socket.socket, timeline: Timeline, clients: int
+) -> None:
     """Run ``serve``; if it fails, close the listener so that waiting clients are reset at once."""
     try:
         serve(listener, timeline, clients)
@@ -149,7 +162,9 @@ class _Worker:
     def __init__(self, name: str, function: Callable[..., Any], *args: Any) -> None:
         self.name = name
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(function, *args), name=f"waiting-room-{name}", daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, args=(function, *args), name=f"waiting-room-{name}", daemon=True
+        )
         self.thread.start()
 
     def _run(self, function: Callable[..., Any], *args: Any) -> None:
@@ -177,14 +192,21 @@ def _visit(sock: socket.socket, name: str, timeline: Timeline, hold: float) -> N
             timeline.record(name, "eof")
             break
         received += len(chunk)
-        timeline.record(name, "recv", nbytes=len(chunk), detail="echo complete" if received >= len(MESSAGE) else "")
+        timeline.record(
+            name,
+            "recv",
+            nbytes=len(chunk),
+            detail="echo complete" if received >= len(MESSAGE) else "",
+        )
     threading.Event().wait(hold)
     timeline.record(name, "close")
     sock.close()
 
 
 def _visits(timeline: Timeline, clients: int) -> tuple[ClientVisit, ...]:
-    closes = {e.actor: e.seq for e in timeline.events(action="close") if e.actor.startswith("client-")}
+    closes = {
+        e.actor: e.seq for e in timeline.events(action="close") if e.actor.startswith("client-")
+    }
     visits = []
     for i in range(1, clients + 1):
         name = f"client-{i}"
@@ -228,14 +250,27 @@ class WaitingRoom(ReportFront):
     `widget`, the whole VBox; `last`, the last `RoomRun` (or None).
     """
 
-    def __init__(self, servers: Mapping[str, ServeFunction], clients: int, hold: float, server: str) -> None:
+    def __init__(
+        self, servers: Mapping[str, ServeFunction], clients: int, hold: float, server: str
+    ) -> None:
         import ipywidgets as widgets
 
         self.servers = dict(servers)
         style = {"description_width": "8em"}
-        self.clients = widgets.IntSlider(clients, min=1, max=MAX_CLIENTS, description="clients", style=style)
-        self.hold = widgets.FloatSlider(hold, min=HOLD_RANGE[0], max=HOLD_RANGE[1], step=0.1, description="stay (s)", style=style)
-        self.server = widgets.ToggleButtons(options=list(self.servers), value=server, description="server", style=style)
+        self.clients = widgets.IntSlider(
+            clients, min=1, max=MAX_CLIENTS, description="clients", style=style
+        )
+        self.hold = widgets.FloatSlider(
+            hold,
+            min=HOLD_RANGE[0],
+            max=HOLD_RANGE[1],
+            step=0.1,
+            description="stay (s)",
+            style=style,
+        )
+        self.server = widgets.ToggleButtons(
+            options=list(self.servers), value=server, description="server", style=style
+        )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.out = widgets.Output()
         self._adopt(widgets.VBox([self.server, self.clients, self.hold, self.run_button, self.out]))
@@ -250,10 +285,18 @@ class WaitingRoom(ReportFront):
         """
         name, clients, hold = self.server.value, self.clients.value, round(self.hold.value, 1)
         doing = f"running the {name} server with {clients} clients ..."
-        return self._run_and_report(doing, lambda: run_clients(self.servers[name], clients, hold=hold, name=name), _plot_output)
+        return self._run_and_report(
+            doing,
+            lambda: run_clients(self.servers[name], clients, hold=hold, name=name),
+            _plot_output,
+        )
 
     def __repr__(self) -> str:
-        last = "not run yet" if self.last is None else f"last run: {self.last.server} server, {self.last.clients} clients"
+        last = (
+            "not run yet"
+            if self.last is None
+            else f"last run: {self.last.server} server, {self.last.clients} clients"
+        )
         return f"<WaitingRoom: servers {', '.join(self.servers)}; {last}>"
 
 
@@ -286,4 +329,6 @@ def waiting_room(
 def _plot_output(run: RoomRun) -> dict[str, Any]:
     """The run's timeline as a PNG display output, drawn on a figure pyplot never sees."""
     title = f"{run.server} server, {run.clients} clients"
-    return timeline_output(run.timeline, title, max_height=8.0, describe_error=describe_exception, end="\n")
+    return timeline_output(
+        run.timeline, title, max_height=8.0, describe_error=describe_exception, end="\n"
+    )

@@ -26,10 +26,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from ..events import mask_name
-from ..recording import RecordingSelector
-from ..timeline import Timeline
-from ..widgets import close_tree, stream_output, widget_bundle
+from ..core.events import mask_name
+from ..core.timeline import Timeline
+from ..driver.recording import RecordingSelector
+from ..view.widgets import close_tree, stream_output, widget_bundle
 
 __all__ = ["RegistrationPlayground", "describe_error", "registration_playground"]
 
@@ -87,7 +87,9 @@ class RegistrationPlayground:
         self.sel.label(self.sock, "sock")
         self._finalizer = weakref.finalize(self, _close_all, self.sel, self.sock, self.peer)
         self.log: list[str] = []
-        return self._note("a new socketpair: sock (to register) and peer (its other end)", count=False)
+        return self._note(
+            "a new socketpair: sock (to register) and peer (its other end)", count=False
+        )
 
     def _release(self) -> None:
         if self._finalizer is not None:
@@ -121,7 +123,9 @@ class RegistrationPlayground:
     def register(self, read: bool = True, write: bool = False) -> str:
         """``sel.register(sock, events)`` with the events the two flags make."""
         events = (READ if read else 0) | (WRITE if write else 0)
-        return self._try(f"sel.register(sock, {_events_text(events)})", lambda: self._register(events))
+        return self._try(
+            f"sel.register(sock, {_events_text(events)})", lambda: self._register(events)
+        )
 
     def _register(self, events: int) -> str:
         if self.sock.fileno() >= 0:
@@ -132,11 +136,16 @@ class RegistrationPlayground:
         """``sel.modify(sock, events)`` with the events the two flags make."""
         events = (READ if read else 0) | (WRITE if write else 0)
         call = f"sel.modify(sock, {_events_text(events)})"
-        return self._try(call, lambda: f"SelectorKey: events {_mask(self.sel.modify(self.sock, events).events)}")
+        return self._try(
+            call, lambda: f"SelectorKey: events {_mask(self.sel.modify(self.sock, events).events)}"
+        )
 
     def unregister(self) -> str:
         """``sel.unregister(sock)``."""
-        return self._try("sel.unregister(sock)", lambda: f"SelectorKey: events {_mask(self.sel.unregister(self.sock).events)} (removed)")
+        return self._try(
+            "sel.unregister(sock)",
+            lambda: f"SelectorKey: events {_mask(self.sel.unregister(self.sock).events)} (removed)",
+        )
 
     def select(self) -> str:
         """``sel.select(0)``: which registered sockets are ready now (no waiting)."""
@@ -191,7 +200,9 @@ class RegistrationPlayground:
         lines = []
         for key in self.sel.get_map().values():
             state = " (closed!)" if self.sock.fileno() < 0 else ""
-            lines.append(f"sock{state}: events {_mask(key.events)}")  # sock is the only one ever registered
+            lines.append(
+                f"sock{state}: events {_mask(key.events)}"
+            )  # sock is the only one ever registered
         return "\n".join(lines) or "(empty)"
 
     def text(self, limit: int | None = None) -> str:
@@ -200,7 +211,16 @@ class RegistrationPlayground:
         events = self.timeline.summary().splitlines()
         events = events if limit is None else events[-limit:]
         return "\n".join(
-            ["calls:", *log, "", "key map (sel.get_map()):", self.key_map(), "", "timeline (sel.timeline.summary()):", *events]
+            [
+                "calls:",
+                *log,
+                "",
+                "key map (sel.get_map()):",
+                self.key_map(),
+                "",
+                "timeline (sel.timeline.summary()):",
+                *events,
+            ]
         )
 
     @property
@@ -216,7 +236,13 @@ class RegistrationPlayground:
 
     def __repr__(self) -> str:
         events = self.registered_events()
-        state = "closed" if self.closed else "not registered" if events is None else f"registered for {_mask(events)}"
+        state = (
+            "closed"
+            if self.closed
+            else "not registered"
+            if events is None
+            else f"registered for {_mask(events)}"
+        )
         return f"<RegistrationPlayground: sock {state}; {self.calls} call{'s' * (self.calls != 1)}>"
 
 
@@ -234,12 +260,22 @@ class _PlaygroundWidget:
 
         self.read = widgets.Checkbox(True, description="EVENT_READ", indent=False)
         self.write = widgets.Checkbox(False, description="EVENT_WRITE", indent=False)
-        ref = weakref.ref(playground)  # the buttons must not keep the playground (and its sockets) alive
+        ref = weakref.ref(
+            playground
+        )  # the buttons must not keep the playground (and its sockets) alive
         self.buttons: dict[str, Any] = {}
         rows = []
         for row in (
-            (("register()", "register", True), ("modify()", "modify", True), ("unregister()", "unregister", False)),
-            (("peer sends a byte", "peer_sends", False), ("select(0)", "select", False), ("recv()", "recv", False)),
+            (
+                ("register()", "register", True),
+                ("modify()", "modify", True),
+                ("unregister()", "unregister", False),
+            ),
+            (
+                ("peer sends a byte", "peer_sends", False),
+                ("select(0)", "select", False),
+                ("recv()", "recv", False),
+            ),
             (("close sock", "close_sock", False), ("reset", "reset", False)),
         ):
             buttons = []
@@ -253,7 +289,9 @@ class _PlaygroundWidget:
         self.box = widgets.VBox([widgets.HBox([self.read, self.write]), *rows, self.out])
         self.show(playground)
 
-    def _callback(self, ref: weakref.ref[RegistrationPlayground], method: str, with_events: bool) -> Callable[[object], None]:
+    def _callback(
+        self, ref: weakref.ref[RegistrationPlayground], method: str, with_events: bool
+    ) -> Callable[[object], None]:
         def callback(_button: object) -> None:
             playground = ref()
             if playground is None:

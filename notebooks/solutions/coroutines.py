@@ -13,7 +13,7 @@ def eager_echo_handler(sched, sock):
                 return
             while data:
                 try:
-                    data = data[sock.send(data):]
+                    data = data[sock.send(data) :]
                 except BlockingIOError:
                     pass  # the kernel's buffer is full: nothing was sent
                 if data:

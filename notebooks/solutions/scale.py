@@ -44,7 +44,7 @@ def echo_many(address, payloads):
 def _on_ready(sel, key, mask, echoes):
     sock, state = key.fileobj, key.data  # state: [index, what is left to send]
     if mask & WRITE:
-        state[1] = state[1][send_some(sock, state[1]):]
+        state[1] = state[1][send_some(sock, state[1]) :]
         if not state[1]:
             sock.shutdown(socket.SHUT_WR)  # all sent: EOF tells the server we are done
             sel.modify(sock, READ, state)

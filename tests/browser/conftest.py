@@ -49,7 +49,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-INSTALL_HINT = "install it with `sudo tools/install-chromium.sh` (or `sudo apt-get install -y chromium`)"
+INSTALL_HINT = (
+    "install it with `sudo tools/install-chromium.sh` (or `sudo apt-get install -y chromium`)"
+)
 SERVER_START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 5.0
 
@@ -67,7 +69,8 @@ LAB_SETTINGS = {
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "browser: drives JupyterLab in headless Chromium (deselect with -m 'not browser')"
+        "markers",
+        "browser: drives JupyterLab in headless Chromium (deselect with -m 'not browser')",
     )
 
 
@@ -136,7 +139,10 @@ def write_lab_settings(folder: Path) -> None:
 
 def lab_command(port: int, token: str, root: Path, home: Path) -> list[str]:
     command = [
-        sys.executable, "-m", "jupyter", "lab",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
@@ -218,21 +224,30 @@ def chromium_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def lab_server(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+def lab_server(
+    chromium_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LabServer]:
     """A JupyterLab server of our own on a temporary copy of the notebooks."""
     home = tmp_path_factory.mktemp("jupyterlab")
     root = home / "notebooks"
-    shutil.copytree(NOTEBOOKS_DIR, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    shutil.copytree(
+        NOTEBOOKS_DIR, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+    )
     write_lab_settings(home / "user-settings")
     BUILD.mkdir(exist_ok=True)
     with open(SERVER_LOG, "wb") as log:
         for _attempt in range(3):  # another process may grab the free port first
             port = free_port()
-            server = LabServer(url=f"http://127.0.0.1:{port}", token=secrets.token_hex(24), root=root)
+            server = LabServer(
+                url=f"http://127.0.0.1:{port}", token=secrets.token_hex(24), root=root
+            )
             process = subprocess.Popen(
                 lab_command(port, server.token, root, home),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=lab_environment(home), cwd=home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=lab_environment(home),
+                cwd=home,
             )
             try:
                 if wait_until_ready(server, process):
@@ -291,7 +306,9 @@ def lab_page(browser_context: Any, request: pytest.FixtureRequest) -> Iterator[A
         report = getattr(request.node, "report_call", None)
         if report is not None and report.failed:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            name = request.node.callspec.id if hasattr(request.node, "callspec") else request.node.name
+            name = (
+                request.node.callspec.id if hasattr(request.node, "callspec") else request.node.name
+            )
             try:
                 # Bytes, not path=: playwright writes files from a thread pool, which
                 # the leak check in tests/conftest.py would count as a leaked thread.

@@ -59,7 +59,8 @@ MENU_BAR_ITEM = ".lm-MenuBar-itemLabel"
 
 # Shared by the page-side functions below: the notebook panel for a path, its kernel,
 # the code cells in the DOM, any open dialog.
-JS_HELPERS = """
+JS_HELPERS = (
+    """
 const panelFor = (path) => window.jupyterapp &&
     Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.context && w.context.path === path);
 const kernelOf = (panel) => panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
@@ -69,7 +70,9 @@ const codeCells = () => Array.from(document.querySelectorAll(%r));
 const prompts = () => codeCells().map(c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');
 const dialog = () => { const d = document.querySelector('.jp-Dialog');
     return d ? 'dialog: ' + d.innerText : null; };
-""" % CODE_CELL
+"""
+    % CODE_CELL
+)
 
 
 def js(body: str) -> str:
@@ -165,7 +168,9 @@ def wait(page: Any, script: str, arg: Any, timeout: float, what: str, explain: A
         value = page.wait_for_function(script, arg=arg, timeout=timeout, polling=100).json_value()
     except PlaywrightTimeout:
         detail = f": {explain()}" if explain else ""
-        pytest.fail(f"timed out after {timeout / 1000:.0f} s waiting for {what}{detail}", pytrace=False)
+        pytest.fail(
+            f"timed out after {timeout / 1000:.0f} s waiting for {what}{detail}", pytrace=False
+        )
     if isinstance(value, str) and value.startswith("dialog:"):
         pytest.fail(f"a JupyterLab dialog blocked {what}: {value[7:].strip()}", pytrace=False)
     return value
@@ -182,7 +187,10 @@ def wait_all_rendered(page: Any, missing: str, cells: list[int], what: str) -> N
         page.wait_for_function(script, arg=cells, timeout=RENDER_TIMEOUT, polling=100)
     except PlaywrightTimeout:
         lacking = [i + 1 for i in page.evaluate(missing, cells)]
-        pytest.fail(f"code cells {lacking} show no {what} after {RENDER_TIMEOUT / 1000:.0f} s", pytrace=False)
+        pytest.fail(
+            f"code cells {lacking} show no {what} after {RENDER_TIMEOUT / 1000:.0f} s",
+            pytrace=False,
+        )
 
 
 def menu(page: Any, top: str, command: str) -> None:
@@ -220,8 +228,14 @@ def open_notebook(page: Any, server: LabServer, name: str, cells: int) -> None:
     workspace = f"browser-test-{secrets.token_hex(4)}"
     url = f"{server.url}/lab/workspaces/{workspace}/tree/{urllib.parse.quote(name)}?token={server.token}"
     page.goto(url, wait_until="domcontentloaded", timeout=KERNEL_TIMEOUT)
-    wait(page, js(f"return dialog() || codeCells().length === {cells};"), None, KERNEL_TIMEOUT,
-         f"{cells} code cells in the DOM", lambda: f"found {len(page.evaluate(PROMPTS, None))}")
+    wait(
+        page,
+        js(f"return dialog() || codeCells().length === {cells};"),
+        None,
+        KERNEL_TIMEOUT,
+        f"{cells} code cells in the DOM",
+        lambda: f"found {len(page.evaluate(PROMPTS, None))}",
+    )
     wait(page, KERNEL_READY, name, KERNEL_TIMEOUT, "the kernel to start and be idle")
 
 
@@ -237,8 +251,14 @@ def run_all(page: Any, name: str, tagged: list[int]) -> None:
     menu(page, "Edit", "editmenu:clear-all")
     wait(page, CELLS_CLEARED, name, RENDER_TIMEOUT, "Clear Outputs of All Cells")
     menu(page, "Run", "runmenu:run-all")
-    wait(page, RUN_FINISHED, {"path": name, "tagged": tagged}, RUN_TIMEOUT, "Run All Cells to finish",
-         lambda: describe_run(page))
+    wait(
+        page,
+        RUN_FINISHED,
+        {"path": name, "tagged": tagged},
+        RUN_TIMEOUT,
+        "Run All Cells to finish",
+        lambda: describe_run(page),
+    )
 
 
 def check_errors(page: Any, name: str, committed: list[dict[str, Any]]) -> list[str]:
@@ -259,15 +279,30 @@ def click_buttons(page: Any, name: str, stem: str, cells: list[int]) -> int:
     """Click each Run / Step button of these cells; each click must change the cell's output."""
     clicks = 0
     for i in cells:
-        buttons = page.locator(CODE_CELL).nth(i).locator(".jp-Cell-outputArea button", has_text=BUTTON_LABEL)
+        buttons = (
+            page.locator(CODE_CELL)
+            .nth(i)
+            .locator(".jp-Cell-outputArea button", has_text=BUTTON_LABEL)
+        )
         for b in range(buttons.count()):
             before = page.evaluate(OUTPUT_SIGNATURE, i)
             button = buttons.nth(b)
             label = button.inner_text().strip()
             button.click(timeout=CLICK_TIMEOUT)
-            wait(page, OUTPUT_CHANGED, {"cell": i, "before": before}, CLICK_TIMEOUT,
-                 f"code cell {i + 1}'s output to change after clicking {label!r}")
-            wait(page, KERNEL_READY, name, CLICK_TIMEOUT, f"the kernel to be idle after clicking {label!r}")
+            wait(
+                page,
+                OUTPUT_CHANGED,
+                {"cell": i, "before": before},
+                CLICK_TIMEOUT,
+                f"code cell {i + 1}'s output to change after clicking {label!r}",
+            )
+            wait(
+                page,
+                KERNEL_READY,
+                name,
+                CLICK_TIMEOUT,
+                f"the kernel to be idle after clicking {label!r}",
+            )
             clicks += 1
             grow_to_fit(page)
             shot = page.locator(CODE_CELL).nth(i).screenshot()

@@ -36,6 +36,7 @@ from .conftest import BUILD, REPO, SCREENSHOTS, stop
 
 sys.path.insert(0, str(REPO / "tools"))
 import book  # noqa: E402  (tools/book.py)
+
 import notebooks as nbtools  # noqa: E402  (tools/notebooks.py)
 
 pytestmark = pytest.mark.browser
@@ -85,9 +86,21 @@ def wait_for_port(process: subprocess.Popen[bytes]) -> int:
 @pytest.fixture(scope="session")
 def site_url(site: Path) -> Iterator[str]:
     """``http://127.0.0.1:PORT`` serving the built site; request log in build/site-server.log."""
-    command = [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(site), "0"]
+    command = [
+        sys.executable,
+        "-u",
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        str(site),
+        "0",
+    ]
     with open(BUILD / "site-server.log", "wb") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log
+        )
         try:
             yield f"http://127.0.0.1:{wait_for_port(process)}"
         finally:
@@ -129,10 +142,18 @@ def site_page(browser_context: Any) -> Iterator[tuple[Any, list[str]]]:
     """A fresh page (in the suite's browser context), and the list that its console errors,
     script errors and failed requests go to."""
     page, problems = browser_context.new_page(), []
-    page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+    page.on(
+        "console",
+        lambda message: message.type == "error" and problems.append(f"console: {message.text}"),
+    )
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
-    page.on("response", lambda response: response.status >= 400 and problems.append(f"HTTP {response.status}: {response.url}"))
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400 and problems.append(f"HTTP {response.status}: {response.url}")
+        ),
+    )
     try:
         yield page, problems
     finally:
@@ -144,7 +165,9 @@ def open_page(page: Any, url: str) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT)
-    page.evaluate("() => document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
+    page.evaluate(
+        "() => document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')"
+    )
     try:
         page.wait_for_function(IMAGES_LOADED, timeout=LOAD_TIMEOUT, polling=100)
     except PlaywrightTimeout:
@@ -152,18 +175,28 @@ def open_page(page: Any, url: str) -> None:
 
 
 def test_the_site_has_exactly_the_expected_pages(site: Path) -> None:
-    found = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html") if "_static" not in p.parts)
+    found = sorted(
+        p.relative_to(site).as_posix() for p in site.rglob("*.html") if "_static" not in p.parts
+    )
     assert found == sorted(name for name, _ in PAGES + GENERATED)
 
 
-@pytest.mark.parametrize(("name", "h1"), PAGES + GENERATED, ids=[name for name, _ in PAGES + GENERATED])
+@pytest.mark.parametrize(
+    ("name", "h1"), PAGES + GENERATED, ids=[name for name, _ in PAGES + GENERATED]
+)
 def test_page_renders_with_images_links_and_no_errors(
-    name: str, h1: str, site_url: str, site_page: tuple[Any, list[str]], fetched: dict[str, tuple[int, str]]
+    name: str,
+    h1: str,
+    site_url: str,
+    site_page: tuple[Any, list[str]],
+    fetched: dict[str, tuple[int, str]],
 ) -> None:
     page, problems = site_page
     open_page(page, f"{site_url}/{name}")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    (SCREENSHOTS / f"site-{name.replace('/', '-').removesuffix('.html')}.png").write_bytes(page.screenshot(full_page=True))
+    (SCREENSHOTS / f"site-{name.replace('/', '-').removesuffix('.html')}.png").write_bytes(
+        page.screenshot(full_page=True)
+    )
     assert page.evaluate(H1_TEXT) == h1
     assert page.title().startswith(h1)
     problems += broken_links(page.evaluate(SAME_SITE_LINKS), fetched)
@@ -177,18 +210,30 @@ def test_notebooks_are_chained_in_reading_order_and_listed_in_the_sidebar(
     names = [name for name, _ in PAGES]
     for previous, name, following in zip(names, names[1:], names[2:]):
         page.goto(f"{site_url}/{name}", wait_until="load", timeout=LOAD_TIMEOUT)
-        assert page.locator("a.left-prev").get_attribute("href").endswith(previous.rpartition("/")[2])
-        assert page.locator("a.right-next").get_attribute("href").endswith(following.rpartition("/")[2])
+        assert (
+            page.locator("a.left-prev").get_attribute("href").endswith(previous.rpartition("/")[2])
+        )
+        assert (
+            page.locator("a.right-next")
+            .get_attribute("href")
+            .endswith(following.rpartition("/")[2])
+        )
     page.goto(f"{site_url}/index.html", wait_until="load", timeout=LOAD_TIMEOUT)
-    sidebar = page.evaluate("() => Array.from(document.querySelectorAll('.bd-sidebar-primary a')).map(a => a.href)")
+    sidebar = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.bd-sidebar-primary a')).map(a => a.href)"
+    )
     assert [n for n in names[1:] if f"{site_url}/{n}" not in sidebar] == []
     assert not problems, "\n".join(problems)
 
 
-def test_search_finds_the_registration_notebook(site_url: str, site_page: tuple[Any, list[str]]) -> None:
+def test_search_finds_the_registration_notebook(
+    site_url: str, site_page: tuple[Any, list[str]]
+) -> None:
     page, problems = site_page
     page.goto(f"{site_url}/search.html?q=SelectorKey", wait_until="load", timeout=LOAD_TIMEOUT)
     results = "() => Array.from(document.querySelectorAll('#search-results li a')).map(a => a.href)"
     page.wait_for_function(f"() => ({results})().length > 0", timeout=LOAD_TIMEOUT, polling=100)
-    assert f"{site_url}/notebooks/02-registration.html" in [h.partition("?")[0] for h in page.evaluate(results)]
+    assert f"{site_url}/notebooks/02-registration.html" in [
+        h.partition("?")[0] for h in page.evaluate(results)
+    ]
     assert not problems, "\n".join(problems)

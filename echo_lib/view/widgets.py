@@ -37,14 +37,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from .checks import check_messages
-from .client import DEFAULT_MESSAGES, EchoClient, EchoResult
-from .events import Event, mask_name
-from .implementations import SELECTOR_NAMES, available_selectors, resolve_selector
-from .loop import SelectorLoop
-from .recording import RecordingSelector
-from .server import EchoServer
-from .timeline import Timeline
+from ..core.checks import check_messages
+from ..core.events import Event, mask_name
+from ..core.timeline import Timeline
+from ..driver.client import DEFAULT_MESSAGES, EchoClient, EchoResult
+from ..driver.implementations import SELECTOR_NAMES, available_selectors, resolve_selector
+from ..driver.loop import SelectorLoop
+from ..driver.recording import RecordingSelector
+from ..driver.server import EchoServer
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -84,7 +84,11 @@ PAYLOAD_SIZES: tuple[tuple[str, int], ...] = (
     ("4 MiB", 4 * MiB),
 )
 #: The server's SO_SNDBUF choices, as (label, bytes); 0 leaves the system default.
-SNDBUF_SIZES: tuple[tuple[str, int], ...] = (("system default", 0), ("4 KiB", 4 * KiB), ("64 KiB", 64 * KiB))
+SNDBUF_SIZES: tuple[tuple[str, int], ...] = (
+    ("system default", 0),
+    ("4 KiB", 4 * KiB),
+    ("64 KiB", 64 * KiB),
+)
 MAX_CLIENTS, MAX_MESSAGES = 50, 20
 #: At most this many bytes echoed per lab run: each client keeps its payload and
 #: its echo in memory, and thirty students may share one JupyterHub machine.
@@ -110,7 +114,9 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
 def _choice(name: str, value: int, choices: Sequence[tuple[str, int]]) -> int:
     """Return ``value`` if it is one of ``choices``' sizes; raise `ValueError` otherwise."""
     if value not in [size for _, size in choices]:
-        raise ValueError(f"{name} must be one of {', '.join(str(size) for _, size in choices)}, got {value!r}")
+        raise ValueError(
+            f"{name} must be one of {', '.join(str(size) for _, size in choices)}, got {value!r}"
+        )
     return value
 
 
@@ -146,7 +152,11 @@ def _selector_choice(selector: str | type[selectors.BaseSelector] | None) -> str
 def _one_line(exc: BaseException) -> str:
     """``exc`` as one line: its message (or its type), whitespace collapsed."""
     text = " ".join(str(exc).split())
-    return text if text and isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}".rstrip(": ")
+    return (
+        text
+        if text and isinstance(exc, ValueError)
+        else f"{type(exc).__name__}: {text}".rstrip(": ")
+    )
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -245,7 +255,11 @@ def timeline_png(
 
     from .plotting import plot_timeline
 
-    actors = timeline.actors() if isinstance(timeline, Timeline) else dict.fromkeys(e.actor for e in timeline)
+    actors = (
+        timeline.actors()
+        if isinstance(timeline, Timeline)
+        else dict.fromkeys(e.actor for e in timeline)
+    )
     fig = Figure(figsize=(width, min(2.0 + row_height * len(actors), max_height)))
     try:
         plot_timeline(timeline, ax=fig.add_subplot(), title=title)
@@ -275,7 +289,9 @@ def timeline_output(
         png = timeline_png(timeline, title, **size)
     except Exception as exc:  # the text next to the plot is still worth showing
         return stream_output(f"plot failed: {describe_error(exc)}", end=end)
-    return display_output({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<timeline: {title}>"})
+    return display_output(
+        {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<timeline: {title}>"}
+    )
 
 
 class ReportFront(WidgetFront):
@@ -290,7 +306,9 @@ class ReportFront(WidgetFront):
     last: Any = None
     _text = "not run yet"
 
-    def _run_and_report(self, doing: str, run: Callable[[], _T], plot: Callable[[_T], dict[str, Any]]) -> _T | None:
+    def _run_and_report(
+        self, doing: str, run: Callable[[], _T], plot: Callable[[_T], dict[str, Any]]
+    ) -> _T | None:
         """Show ``doing``, call ``run()``, then show ``str(result)`` and ``plot(result)``; return the result.
 
         A failure is shown as one ``run failed: TypeName: message`` line and
@@ -340,7 +358,9 @@ class EchoConfig:
         """E.g. ``3 clients x 2 messages of 1 KiB, EpollSelector, SO_SNDBUF system default``."""
         who = f"{_plural(self.clients, 'client')} x {_plural(self.messages, 'message')}"
         sndbuf = _label(self.sndbuf, SNDBUF_SIZES)
-        return f"{who} of {_label(self.payload, PAYLOAD_SIZES)}, {self.selector}, SO_SNDBUF {sndbuf}"
+        return (
+            f"{who} of {_label(self.payload, PAYLOAD_SIZES)}, {self.selector}, SO_SNDBUF {sndbuf}"
+        )
 
     def check_budget(self) -> None:
         """Raise `ValueError` if the run would echo more than `MAX_RUN_BYTES`."""
@@ -356,7 +376,9 @@ def _messages(count: int, size: int) -> list[bytes]:
     return [bytes([ord("A") + i % 26]) * size for i in range(count)]
 
 
-def _run_echo(config: EchoConfig, timeout: float = RUN_TIMEOUT) -> tuple[list[EchoResult], Timeline]:
+def _run_echo(
+    config: EchoConfig, timeout: float = RUN_TIMEOUT
+) -> tuple[list[EchoResult], Timeline]:
     """Echo ``config`` through a threaded server; return the results and the shared timeline.
 
     Every thread and socket is closed on return, also on error. Raises
@@ -371,7 +393,11 @@ def _run_echo(config: EchoConfig, timeout: float = RUN_TIMEOUT) -> tuple[list[Ec
         try:
             for i in range(1, config.clients + 1):
                 client = EchoClient(
-                    server.address, messages, name=f"client-{i}", selector=config.selector, timeline=server.timeline
+                    server.address,
+                    messages,
+                    name=f"client-{i}",
+                    selector=config.selector,
+                    timeline=server.timeline,
                 )
                 clients.append(client.start())
             results = _join_all(clients, time.monotonic() + timeout)
@@ -411,8 +437,13 @@ def _run_summary(config: EchoConfig, results: Sequence[EchoResult], timeline: Ti
     lines.append(f"total bytes echoed: {sum(r.received for r in results)} of {config.total}")
     lines.append(f"connections accepted by the server: {len(timeline.events('server', 'accept'))}")
     lines.append(f"partial sends by the server: {sum(e.detail == 'partial' for e in server_sends)}")
-    server_modify, all_modify = len(timeline.events("server", "modify")), len(timeline.events(action="modify"))
-    lines.append(f"modify() calls: {server_modify} by the server, {all_modify - server_modify} by the clients")
+    server_modify, all_modify = (
+        len(timeline.events("server", "modify")),
+        len(timeline.events(action="modify")),
+    )
+    lines.append(
+        f"modify() calls: {server_modify} by the server, {all_modify - server_modify} by the clients"
+    )
     if timeline.dropped:
         lines.append(f"(the timeline dropped its {timeline.dropped} oldest events)")
     return "\n".join(lines)
@@ -432,14 +463,34 @@ class EchoLab(WidgetFront):
         style = {"description_width": "12em"}
         names = list(available_selectors())
         names += [config.selector] if config.selector not in names else []
-        self.clients = widgets.IntSlider(config.clients, min=1, max=MAX_CLIENTS, description="clients", style=style)
-        self.messages = widgets.IntSlider(config.messages, min=1, max=MAX_MESSAGES, description="messages per client", style=style)
-        self.payload = widgets.Dropdown(options=PAYLOAD_SIZES, value=config.payload, description="bytes per message", style=style)
-        self.selector = widgets.Dropdown(options=names, value=config.selector, description="selector class", style=style)
-        self.sndbuf = widgets.Dropdown(options=SNDBUF_SIZES, value=config.sndbuf, description="server SO_SNDBUF", style=style)
+        self.clients = widgets.IntSlider(
+            config.clients, min=1, max=MAX_CLIENTS, description="clients", style=style
+        )
+        self.messages = widgets.IntSlider(
+            config.messages, min=1, max=MAX_MESSAGES, description="messages per client", style=style
+        )
+        self.payload = widgets.Dropdown(
+            options=PAYLOAD_SIZES,
+            value=config.payload,
+            description="bytes per message",
+            style=style,
+        )
+        self.selector = widgets.Dropdown(
+            options=names, value=config.selector, description="selector class", style=style
+        )
+        self.sndbuf = widgets.Dropdown(
+            options=SNDBUF_SIZES, value=config.sndbuf, description="server SO_SNDBUF", style=style
+        )
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.out = widgets.Output()
-        controls = [self.clients, self.messages, self.payload, self.selector, self.sndbuf, self.run_button]
+        controls = [
+            self.clients,
+            self.messages,
+            self.payload,
+            self.selector,
+            self.sndbuf,
+            self.run_button,
+        ]
         self._adopt(widgets.VBox([*controls, self.out]))
         self.run_button.on_click(weak_callback(self.run))
         self.last_results: list[EchoResult] = []
@@ -450,7 +501,13 @@ class EchoLab(WidgetFront):
     @property
     def config(self) -> EchoConfig:
         """The run the controls describe now."""
-        return EchoConfig(self.clients.value, self.messages.value, self.payload.value, self.selector.value, self.sndbuf.value)
+        return EchoConfig(
+            self.clients.value,
+            self.messages.value,
+            self.payload.value,
+            self.selector.value,
+            self.sndbuf.value,
+        )
 
     def run(self) -> list[EchoResult]:
         """What the Run button does: echo, then show the summary and the plot.
@@ -556,7 +613,10 @@ def _build_echo(clients: int, messages: Sequence[bytes], selector: str | None) -
     try:
         server = EchoServer(loop=loop).start()
         assert server.address is not None
-        peers = [EchoClient(server.address, messages, name=f"client-{i}", loop=loop).start() for i in range(1, clients + 1)]
+        peers = [
+            EchoClient(server.address, messages, name=f"client-{i}", loop=loop).start()
+            for i in range(1, clients + 1)
+        ]
     except BaseException:
         loop.stop()  # its closers close the server and every client started
         raise
@@ -589,9 +649,16 @@ def _key_rows(loop: SelectorLoop, since: int) -> list[_KeyRow]:
     order = {e.actor: e.seq for e in events if e.action == "register"}
     ready = {e.actor: e.mask for e in events if e.seq > since and e.action == "ready"}
     actors = {key.fd: loop.selector.actor_of(key.fd) for key in loop.selector.get_map().values()}
-    rows = {actors[key.fd]: key.events for key in loop.selector.get_map().values() if actors[key.fd] is not None}
+    rows = {
+        actors[key.fd]: key.events
+        for key in loop.selector.get_map().values()
+        if actors[key.fd] is not None
+    }
     rows.update({actor: None for actor in ready if actor not in rows})
-    return [_KeyRow(actor, rows[actor], ready.get(actor, 0)) for actor in sorted(rows, key=lambda a: order.get(a, 0))]
+    return [
+        _KeyRow(actor, rows[actor], ready.get(actor, 0))
+        for actor in sorted(rows, key=lambda a: order.get(a, 0))
+    ]
 
 
 def _cells(row: _KeyRow) -> tuple[str, str, str]:
@@ -614,7 +681,10 @@ def _key_map_html(rows: Sequence[_KeyRow]) -> str:
     head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in _KEY_HEADER)
     body = "".join(
         f"<tr style='font-weight:{'bold' if row.ready else 'normal'}'>"
-        + "".join(f"<td style='text-align:left'><code>{html.escape(cell)}</code></td>" for cell in _cells(row))
+        + "".join(
+            f"<td style='text-align:left'><code>{html.escape(cell)}</code></td>"
+            for cell in _cells(row)
+        )
         + "</tr>"
         for row in rows
     )
@@ -644,7 +714,9 @@ class StepThrough(WidgetFront):
     """
 
     #: The live stepper for each settings, so that a re-run cell replaces its own.
-    _latest: ClassVar[weakref.WeakValueDictionary[StepSettings, StepThrough]] = weakref.WeakValueDictionary()
+    _latest: ClassVar[weakref.WeakValueDictionary[StepSettings, StepThrough]] = (
+        weakref.WeakValueDictionary()
+    )
 
     def __init__(self, settings: StepSettings) -> None:
         import ipywidgets as widgets
@@ -653,12 +725,22 @@ class StepThrough(WidgetFront):
         if previous is not None:
             previous.close()
         self.settings = settings
-        self.step_button = widgets.Button(description="Step", button_style="primary", icon="step-forward")
+        self.step_button = widgets.Button(
+            description="Step", button_style="primary", icon="step-forward"
+        )
         self.run_button = widgets.Button(description="Run to end", icon="fast-forward")
         self.reset_button = widgets.Button(description="Reset", icon="undo")
         self.status = widgets.Label()
         self.out = widgets.Output()
-        self._adopt(widgets.VBox([widgets.HBox([self.step_button, self.run_button, self.reset_button]), self.status, self.out]))
+        self._adopt(
+            widgets.VBox(
+                [
+                    widgets.HBox([self.step_button, self.run_button, self.reset_button]),
+                    self.status,
+                    self.out,
+                ]
+            )
+        )
         self.step_button.on_click(weak_callback(self.step))
         self.run_button.on_click(weak_callback(self.run_to_end))
         self.reset_button.on_click(weak_callback(self.reset))
@@ -753,7 +835,11 @@ class StepThrough(WidgetFront):
             if self._one_step() == 0:
                 break  # nothing happened for STEP_WAIT seconds: stuck, say so
         if taken:
-            self._render(start, last, f"events in steps {first}-{self.steps}" if taken > 1 else f"events in step {first}")
+            self._render(
+                start,
+                last,
+                f"events in steps {first}-{self.steps}" if taken > 1 else f"events in step {first}",
+            )
         return taken
 
     def _one_step(self) -> int:
@@ -778,7 +864,11 @@ class StepThrough(WidgetFront):
         line = f"step {self.steps}: {self._last_ready} ready"
         if self.done:
             complete, total = sum(c.result().complete for c in self.clients), len(self.clients)
-            return f"{line}; done: " + ("all echoes complete" if complete == total else f"{complete} of {total} echoes complete")
+            return f"{line}; done: " + (
+                "all echoes complete"
+                if complete == total
+                else f"{complete} of {total} echoes complete"
+            )
         if self._last_ready == 0:
             return f"{line} within {STEP_WAIT:g} s: stuck"
         return line
@@ -804,7 +894,15 @@ class StepThrough(WidgetFront):
         s = self.settings
         selector = f", {s.selector}" if s.selector else ""
         what = f"{s.scenario}: {_plural(s.clients, 'client')} x {_plural(len(s.messages), 'message')}{selector}"
-        state = ", closed" if self.closed else ", error" if self.error else ", done" if self.done else ""
+        state = (
+            ", closed"
+            if self.closed
+            else ", error"
+            if self.error
+            else ", done"
+            if self.done
+            else ""
+        )
         return f"<StepThrough {what}; step {self.steps}{state}>"
 
 
@@ -826,7 +924,9 @@ def step_through(
     and `OSError` if the sockets cannot be opened.
     """
     if scenario not in SCENARIOS:
-        raise ValueError(f"scenario must be one of {', '.join(map(repr, SCENARIOS))}, got {scenario!r}")
+        raise ValueError(
+            f"scenario must be one of {', '.join(map(repr, SCENARIOS))}, got {scenario!r}"
+        )
     _check_int("clients", clients, 1, MAX_CLIENTS)
     if selector is not None:
         resolve_selector(selector)  # raises before anything is opened

@@ -144,11 +144,15 @@ class Columns(NamedTuple):
         strings: dict[str, int] = {}
         actions: dict[str, int] = {}
         flat = [value for event in events for value in event[1:]]
-        columns = [array(code, data) for (_, code), data in zip(_COLUMNS, _convert(flat, strings, actions))]
+        columns = [
+            array(code, data) for (_, code), data in zip(_COLUMNS, _convert(flat, strings, actions))
+        ]
         return cls(events[0].seq if events else 1, *columns, tuple(strings), tuple(actions))
 
 
-def _recorder(pending: list[object], clock: Callable[[], float], flush: weakref.WeakMethod) -> Callable[..., None]:
+def _recorder(
+    pending: list[object], clock: Callable[[], float], flush: weakref.WeakMethod
+) -> Callable[..., None]:
     """The hot path of `Timeline.record`, as a closure: no attribute is looked up per event.
 
     It holds its timeline's ``_flush`` weakly, so that the timeline and its
@@ -160,7 +164,9 @@ def _recorder(pending: list[object], clock: Callable[[], float], flush: weakref.
     # allocate an int (the list is longer than 256) on every call.
     ticks = itertools.cycle((True,) * (BATCH - 1) + (False,))
 
-    def record(actor: str, action: str, fd: int = -1, mask: int = 0, nbytes: int = 0, detail: str = "") -> None:
+    def record(
+        actor: str, action: str, fd: int = -1, mask: int = 0, nbytes: int = 0, detail: str = ""
+    ) -> None:
         extend((clock(), actor, action, fd, mask, nbytes, detail))
         if not next(ticks):
             move = flush()
@@ -207,7 +213,9 @@ def _ids(table: dict[str, int], texts: list[object]) -> Sequence[int]:
         for text in texts:
             if text not in table:
                 if not isinstance(text, str):
-                    raise TypeError(f"actor, action and detail must be strings, got {text!r}") from None
+                    raise TypeError(
+                        f"actor, action and detail must be strings, got {text!r}"
+                    ) from None
                 table[text] = len(table)
         return lookup(table)
 
@@ -312,7 +320,9 @@ class Timeline:
                 bad.append((exc, row))
         if bad:
             exc, row = bad[0]
-            raise TypeError(f"cannot record event {tuple(row[1:])!r} ({len(bad)} bad in all): {exc}") from exc
+            raise TypeError(
+                f"cannot record event {tuple(row[1:])!r} ({len(bad)} bad in all): {exc}"
+            ) from exc
 
     def _trim(self) -> None:
         """Drop the oldest blocks that hold only events beyond ``maxlen``."""
@@ -332,7 +342,9 @@ class Timeline:
         self._strings = strings = {}
 
         def renumbered(ids: bytes) -> bytes:
-            return array("I", [strings.setdefault(old[i], len(strings)) for i in array("I", ids)]).tobytes()
+            return array(
+                "I", [strings.setdefault(old[i], len(strings)) for i in array("I", ids)]
+            ).tobytes()
 
         self._blocks = deque(
             (rows, t, renumbered(actor), action, fd, mask, nbytes, renumbered(detail))
@@ -350,7 +362,11 @@ class Timeline:
         with self._lock:
             self._move_pending()
             first, first_seq = self._view()
-            joined = [b"".join(column) for column in list(zip(*self._blocks))[1:]] if self._blocks else [b""] * _WIDTH
+            joined = (
+                [b"".join(column) for column in list(zip(*self._blocks))[1:]]
+                if self._blocks
+                else [b""] * _WIDTH
+            )
             start, strings, actions = self._start, tuple(self._strings), tuple(self._actions)
         t, *rest = (_array(code, data, first) for (_, code), data in zip(_COLUMNS, joined))
         return Columns(first_seq, array("d", map(sub, t, repeat(start))), *rest, strings, actions)
@@ -373,8 +389,12 @@ class Timeline:
         """Bytes held by the stored blocks and the string tables."""
         with self._lock:
             self._move_pending()
-            columns = sys.getsizeof(self._blocks) + sum(sum(map(sys.getsizeof, block)) for block in self._blocks)
-            strings = sum(map(sys.getsizeof, (self._strings, self._actions, *self._strings, *self._actions)))
+            columns = sys.getsizeof(self._blocks) + sum(
+                sum(map(sys.getsizeof, block)) for block in self._blocks
+            )
+            strings = sum(
+                map(sys.getsizeof, (self._strings, self._actions, *self._strings, *self._actions))
+            )
         return columns + strings
 
     def clear(self) -> None:
@@ -410,10 +430,14 @@ class Timeline:
         actions = _action_set(action)
         snapshot = self.columns().events()
         if since > 0 and snapshot:
-            snapshot = snapshot[max(0, since - snapshot[0].seq + 1):]
+            snapshot = snapshot[max(0, since - snapshot[0].seq + 1) :]
         if actor is None and actions is None:
             return snapshot
-        return [e for e in snapshot if _actor_matches(e.actor, actor) and (actions is None or e.action in actions)]
+        return [
+            e
+            for e in snapshot
+            if _actor_matches(e.actor, actor) and (actions is None or e.action in actions)
+        ]
 
     def actors(self) -> list[str]:
         """Every actor, in order of first appearance."""

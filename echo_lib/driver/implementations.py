@@ -134,6 +134,10 @@ def _selector_by_name(name: str) -> type[selectors.BaseSelector]:
             cls = getattr(selectors, full_name, None)
             if cls is None:
                 have = ", ".join(available_selectors())
-                raise ValueError(f"{full_name} is not available on {sys.platform}; this platform has {have}")
+                raise ValueError(
+                    f"{full_name} is not available on {sys.platform}; this platform has {have}"
+                )
             return cls
-    raise ValueError(f"unknown selector {name!r}; expected one of {', '.join(SELECTOR_NAMES)} or 'default'")
+    raise ValueError(
+        f"unknown selector {name!r}; expected one of {', '.join(SELECTOR_NAMES)} or 'default'"
+    )

@@ -41,11 +41,11 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from .checks import check_host, check_port, check_size, check_timeout
-from .connection import DEFAULT_MAX_BUFFER, EchoConnection
+from ..core.checks import check_host, check_port, check_size, check_timeout
+from ..core.connection import DEFAULT_MAX_BUFFER, EchoConnection
+from ..core.timeline import Timeline
 from .implementations import SelectorFactory, resolve_selector, select_has_room, select_limit
 from .loop import DEFAULT_TIMEOUT, SelectorLoop
-from .timeline import Timeline
 
 __all__ = ["ACCEPT_RETRY_DELAY", "RECV_SIZE", "EchoServer"]
 
@@ -62,7 +62,13 @@ class _Peer:
     __slots__ = ("sock", "fd", "conn", "actor", "address", "events", "callback")
 
     def __init__(self, sock: socket.socket, conn: EchoConnection, actor: str, address: Any) -> None:
-        self.sock, self.conn, self.actor, self.address, self.events = sock, conn, actor, address, READ
+        self.sock, self.conn, self.actor, self.address, self.events = (
+            sock,
+            conn,
+            actor,
+            address,
+            READ,
+        )
         self.fd = sock.fileno()  # kept: fileno() is a call, and -1 once closed
         self.callback: Any = None
 
@@ -116,7 +122,11 @@ class EchoServer:
         self._own_loop = loop is None
         self._selector = resolve_selector(selector)
         self.loop: SelectorLoop | None = loop
-        self.timeline = loop.timeline if loop is not None else ((timeline if timeline is not None else Timeline()) if record else None)
+        self.timeline = (
+            loop.timeline
+            if loop is not None
+            else ((timeline if timeline is not None else Timeline()) if record else None)
+        )
         self._record = self.timeline.record if self.timeline is not None else _ignore
         self._peers: dict[socket.socket, _Peer] = {}
         self._numbers = itertools.count(1)
@@ -134,16 +144,24 @@ class EchoServer:
         closed, and `OSError` from ``bind()``; nothing is left open then.
         """
         if self._listener is not None:
-            state = "has stopped; make a new EchoServer to serve again" if self.stopped else "is already started"
+            state = (
+                "has stopped; make a new EchoServer to serve again"
+                if self.stopped
+                else "is already started"
+            )
             raise RuntimeError(f"{self!r} {state}")
         if self.loop is not None and self.loop.closed:
-            raise RuntimeError(f"{self.loop!r} is closed; give the server an open loop, or none to have its own")
+            raise RuntimeError(
+                f"{self.loop!r} is closed; give the server an open loop, or none to have its own"
+            )
         self._listener = self._listen()
         try:
             self.address = self._listener.getsockname()[:2]
             if self.loop is None:
                 record = self.timeline is not None
-                self.loop = SelectorLoop(self._selector, record=record, timeline=self.timeline, name=self.name)
+                self.loop = SelectorLoop(
+                    self._selector, record=record, timeline=self.timeline, name=self.name
+                )
             self.loop.add_closer(self.close)
             self.loop.register(self._listener, READ, self.on_accept, actor=self.name)
         except BaseException:
@@ -215,6 +233,10 @@ class EchoServer:
         """The address of each open connection, by actor name (a snapshot)."""
         return {peer.actor: peer.address for peer in list(self._peers.values())}
 
+    def bytes_received(self) -> int:
+        """Bytes received by the connections open now, echoed or still buffered (a snapshot)."""
+        return sum(peer.conn.bytes_received for peer in list(self._peers.values()))
+
     def buffered(self) -> int:
         """Bytes waiting to be echoed, over all connections (a snapshot)."""
         return sum(peer.conn.pending for peer in list(self._peers.values()))
@@ -243,7 +265,9 @@ class EchoServer:
         if not self._short_of_resources:
             self._short_of_resources = True
             why = f"{exc.strerror} ({errno.errorcode.get(exc.errno, exc.errno)})"
-            pause = f"not accepting for {self.accept_retry_delay:g} s at a time until it works again"
+            pause = (
+                f"not accepting for {self.accept_retry_delay:g} s at a time until it works again"
+            )
             self._record(self.name, "error", fd, detail=f"accept: {why}; {pause}")
 
     def _resume_accepting(self) -> None:
@@ -257,7 +281,9 @@ class EchoServer:
         sock.setblocking(False)
         if self.sndbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
-        peer = _Peer(sock, EchoConnection(self.max_buffer), f"{self.name}/conn-{next(self._numbers)}", addr)
+        peer = _Peer(
+            sock, EchoConnection(self.max_buffer), f"{self.name}/conn-{next(self._numbers)}", addr
+        )
         self._peers[sock] = peer
         self.accepted += 1
         self._record(self.name, "accept", sock.fileno(), detail=peer.actor.rsplit("/", 1)[-1])
@@ -291,7 +317,9 @@ class EchoServer:
             if data:
                 self._record(peer.actor, "recv", peer.fd, 0, len(data))
             else:
-                self._record(peer.actor, "eof", peer.fd, detail=f"{peer.conn.pending} bytes still to echo")
+                self._record(
+                    peer.actor, "eof", peer.fd, detail=f"{peer.conn.pending} bytes still to echo"
+                )
         if data and self.on_recv is not None:
             self.on_recv(peer.actor, data)
         self.on_writable(peer)
@@ -308,7 +336,9 @@ class EchoServer:
                 return self._fail(peer, exc)
             conn.sent(sent)
             if self.timeline is not None:
-                self._record(peer.actor, "send", peer.fd, 0, sent, "" if sent == len(chunk) else "partial")
+                self._record(
+                    peer.actor, "send", peer.fd, 0, sent, "" if sent == len(chunk) else "partial"
+                )
             if sent < len(chunk):
                 break
         if not chunk and peer.events == READ and not conn.peer_eof:

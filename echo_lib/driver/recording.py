@@ -16,21 +16,30 @@ keeps summaries identical from run to run (fds are not).
 
 A file object labelled with ``actor=None`` is hidden: it is still selected,
 but nothing about it is recorded (the loop's wakeup socket uses this).
+
+The one naming hook is ``namer``: called at each ``register()`` as
+``namer(fileobj, given)``, where ``given`` is the label `label()` set for
+that fd (``""`` when none, None when hidden), it returns the actor to record
+under (None hides it). A stage names a program's sockets ``client``,
+``client/conn-1``...; the coroutine lesson names any server's lanes as
+`EchoServer` does. ``track=True`` keeps every file object ever registered in
+`registered`, so that an owner can close what a learner's code left open.
 """
 
 from __future__ import annotations
 
 import selectors
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .events import mask_name
+from ..core.events import mask_name
+from ..core.timeline import Timeline
 from .implementations import select
-from .timeline import Timeline
 
 __all__ = ["RecordingSelector"]
 
 _FileObj = Any  # int or an object with fileno(), as in selectors
+Namer = Callable[[_FileObj, "str | None"], "str | None"]
 
 
 class RecordingSelector(selectors.BaseSelector):
@@ -45,10 +54,17 @@ class RecordingSelector(selectors.BaseSelector):
         timeline: Timeline | None = None,
         *,
         actor: str = "selector",
+        namer: Namer | None = None,
+        track: bool = False,
     ) -> None:
+        if namer is not None and not callable(namer):
+            raise TypeError(f"namer must be callable as namer(fileobj, given), got {namer!r}")
         self.inner = selector if selector is not None else selectors.DefaultSelector()
         self.timeline = timeline if timeline is not None else Timeline()
         self.actor = actor
+        self.namer = namer
+        #: Every file object registered here, in order (with ``track=True``; else None).
+        self.registered: list[_FileObj] | None = [] if track else None
         self._labels: dict[int, str | None] = {}
         self._auto = 0
         self._details: dict[tuple[str, int], str] = {}  # select() details, made once each
@@ -62,6 +78,11 @@ class RecordingSelector(selectors.BaseSelector):
         return self._labels.get(selectors._fileobj_to_fd(fileobj))
 
     def register(self, fileobj: _FileObj, events: int, data: Any = None) -> selectors.SelectorKey:
+        if self.registered is not None:
+            self.registered.append(fileobj)  # first: tracked even if register() raises
+        if self.namer is not None:
+            fd = selectors._fileobj_to_fd(fileobj)
+            self._labels[fd] = self.namer(fileobj, self._labels.get(fd, ""))
         key = self.inner.register(fileobj, events, data)
         self._note(key, "register", events)
         return key
@@ -83,7 +104,9 @@ class RecordingSelector(selectors.BaseSelector):
         labels = self._labels
         actors = [labels.get(key.fd, "") for key, _ in ready]
         if "" in actors:  # not labelled yet: name them now, in order
-            actors = [self._actor(key) if actor == "" else actor for actor, (key, _) in zip(actors, ready)]
+            actors = [
+                self._actor(key) if actor == "" else actor for actor, (key, _) in zip(actors, ready)
+            ]
         shown = len(actors) - actors.count(None)
         record = self.timeline.record
         if shown or not ready:
@@ -111,7 +134,9 @@ class RecordingSelector(selectors.BaseSelector):
         try:
             return self._details[wait, ready]
         except KeyError:  # made once per kind and count, then shared by every event
-            text = self._details[wait, ready] = f"{wait}, {ready} ready" if ready else f"{wait}, nothing ready"
+            text = self._details[wait, ready] = (
+                f"{wait}, {ready} ready" if ready else f"{wait}, nothing ready"
+            )
             return text
 
     def _actor(self, key: selectors.SelectorKey) -> str | None:
@@ -123,4 +148,6 @@ class RecordingSelector(selectors.BaseSelector):
             return actor
 
     def __repr__(self) -> str:
-        return f"<RecordingSelector around {type(self.inner).__name__}, {len(self.timeline)} events>"
+        return (
+            f"<RecordingSelector around {type(self.inner).__name__}, {len(self.timeline)} events>"
+        )

@@ -42,24 +42,33 @@ in proportion to its size, each lane holding a run of consecutive actors.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
 import reprlib
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from .events import ACTIONS, Event, mask_name
-from .timeline import Columns, Timeline
+from ..core.events import ACTIONS, Event, mask_name
+from ..core.timeline import Columns, Timeline
 
 if TYPE_CHECKING:
     import numpy as np
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
     from matplotlib.collections import PathCollection
+    from matplotlib.figure import Figure
 
-__all__ = ["DENSITY_BINS", "GROUPED_LANES", "MAX_ANNOTATIONS", "MAX_ARROWS", "MAX_LANES", "MAX_MARKERS", "plot_scale", "plot_timeline"]
+__all__ = [
+    "DENSITY_BINS",
+    "GROUPED_LANES",
+    "MAX_ANNOTATIONS",
+    "MAX_ARROWS",
+    "MAX_LANES",
+    "MAX_MARKERS",
+    "plot_scale",
+    "plot_timeline",
+]
 
 #: At most this many mask labels (register/modify) are written on a plot.
 MAX_ANNOTATIONS = 60
@@ -148,7 +157,9 @@ def plot_timeline(
     _draw_lanes(ax, lanes, title, layout)
     rows = _rows_in_view(columns, lane_of, window)
     if not rows.size:
-        ax.text(0.5, 0.5, "no events", transform=ax.transAxes, ha="center", va="center", color="0.4")
+        ax.text(
+            0.5, 0.5, "no events", transform=ax.transAxes, ha="center", va="center", color="0.4"
+        )
         return ax
     if mode == "density" or (mode == "auto" and rows.size > MAX_MARKERS):
         _draw_density(ax, columns, rows, lane_of, window)
@@ -158,12 +169,26 @@ def plot_timeline(
     return ax
 
 
-def _draw_markers(ax: Axes, timeline: object, events: list[Event], shown: list[Event], lane_of: dict[str, int], layout: _Layout) -> None:
+def _draw_markers(
+    ax: Axes,
+    timeline: object,
+    events: list[Event],
+    shown: list[Event],
+    lane_of: dict[str, int],
+    layout: _Layout,
+) -> None:
     _set_xlim(ax, shown)
     handles = _scatter_actions(ax, shown, lane_of, layout)
     if not isinstance(timeline, Timeline) or events[0].seq == 1:  # no events dropped
         _draw_arrows(ax, events, lane_of)
-    ax.legend(handles=handles, title="action (one marker each)", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    ax.legend(
+        handles=handles,
+        title="action (one marker each)",
+        fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+    )
     _annotate_masks(ax, shown, lane_of, layout)
 
 
@@ -188,11 +213,15 @@ def _as_events(timeline: object) -> list[Event]:
     if isinstance(timeline, Timeline):
         return timeline.events()
     if isinstance(timeline, (str, bytes)):
-        raise TypeError(f"timeline must be a Timeline or an iterable of Event, got {_short(timeline)}")
+        raise TypeError(
+            f"timeline must be a Timeline or an iterable of Event, got {_short(timeline)}"
+        )
     try:
         items = iter(timeline)  # type: ignore[call-overload]
     except TypeError:
-        raise TypeError(f"timeline must be a Timeline or an iterable of Event, got {_short(timeline)}") from None
+        raise TypeError(
+            f"timeline must be a Timeline or an iterable of Event, got {_short(timeline)}"
+        ) from None
     events: list[Event] = []
     for index, item in enumerate(items):
         if not isinstance(item, Event):
@@ -217,7 +246,9 @@ def _lanes_of(columns: Columns, actors: str | Iterable[str] | None) -> list[str]
     try:
         names = list(actors)
     except TypeError:
-        raise TypeError(f"actors must be a string or an iterable of strings, got {_short(actors)}") from None
+        raise TypeError(
+            f"actors must be a string or an iterable of strings, got {_short(actors)}"
+        ) from None
     for name in names:
         if not isinstance(name, str):
             raise TypeError(f"actors must hold strings (actor names), got {_short(name)}")
@@ -313,7 +344,9 @@ def _lane_per_row(columns: Columns, lane_of: dict[str, int]) -> np.ndarray:
     return lookup[np.frombuffer(columns.actor, dtype=np.uint32)]
 
 
-def _rows_in_view(columns: Columns, lane_of: dict[str, int], window: tuple[float, float] | None) -> np.ndarray:
+def _rows_in_view(
+    columns: Columns, lane_of: dict[str, int], window: tuple[float, float] | None
+) -> np.ndarray:
     """Indexes of the rows whose actor has a lane and whose time is inside ``window``."""
     import numpy as np
 
@@ -327,7 +360,13 @@ def _rows_in_view(columns: Columns, lane_of: dict[str, int], window: tuple[float
 # -- density: a heat strip per lane ------------------------------------------------
 
 
-def _draw_density(ax: Axes, columns: Columns, rows: np.ndarray, lane_of: dict[str, int], window: tuple[float, float] | None) -> None:
+def _draw_density(
+    ax: Axes,
+    columns: Columns,
+    rows: np.ndarray,
+    lane_of: dict[str, int],
+    window: tuple[float, float] | None,
+) -> None:
     """One image: a row per (lane, action present), a column per time bin, shaded by log count."""
     import numpy as np
 
@@ -340,10 +379,20 @@ def _draw_density(ax: Axes, columns: Columns, rows: np.ndarray, lane_of: dict[st
     strip_of = np.zeros(len(columns.actions), dtype=np.int64)
     strip_of[[index for index, _ in present]] = np.arange(len(present))
     lanes, strips = max(lane_of.values()) + 1, len(present)
-    cells = (_lane_per_row(columns, lane_of)[rows] * strips + strip_of[action_ids]) * DENSITY_BINS + bins
-    counts = np.bincount(cells, minlength=lanes * strips * DENSITY_BINS).reshape(lanes * strips, DENSITY_BINS)
+    cells = (
+        _lane_per_row(columns, lane_of)[rows] * strips + strip_of[action_ids]
+    ) * DENSITY_BINS + bins
+    counts = np.bincount(cells, minlength=lanes * strips * DENSITY_BINS).reshape(
+        lanes * strips, DENSITY_BINS
+    )
     colours = [_style(action)[1] for _, action in present]
-    ax.imshow(_heat_image(counts, colours, lanes), extent=(first, first + span, lanes - 0.5, -0.5), aspect="auto", interpolation="nearest", zorder=2)
+    ax.imshow(
+        _heat_image(counts, colours, lanes),
+        extent=(first, first + span, lanes - 0.5, -0.5),
+        aspect="auto",
+        interpolation="nearest",
+        zorder=2,
+    )
     ax.set_xlim(first - 0.03 * span, first + 1.03 * span)
     ax.set_ylim(lanes - 0.5, -0.5)
     _density_legend(ax, present, colours, rows.size, span)
@@ -352,7 +401,9 @@ def _draw_density(ax: Axes, columns: Columns, rows: np.ndarray, lane_of: dict[st
 def _actions_present(actions: tuple[str, ...], ids: list[int]) -> list[tuple[int, str]]:
     """(action id, action) of each action present, in `ACTIONS` order (unknown actions last)."""
     present = [(index, actions[index]) for index in ids]
-    return sorted(present, key=lambda item: ACTIONS.index(item[1]) if item[1] in ACTIONS else len(ACTIONS))
+    return sorted(
+        present, key=lambda item: ACTIONS.index(item[1]) if item[1] in ACTIONS else len(ACTIONS)
+    )
 
 
 def _heat_image(counts: np.ndarray, colours: list[str], lanes: int) -> np.ndarray:
@@ -367,12 +418,24 @@ def _heat_image(counts: np.ndarray, colours: list[str], lanes: int) -> np.ndarra
     return image
 
 
-def _density_legend(ax: Axes, present: list[tuple[int, str]], colours: list[str], events: int, span: float) -> None:
+def _density_legend(
+    ax: Axes, present: list[tuple[int, str]], colours: list[str], events: int, span: float
+) -> None:
     from matplotlib.patches import Patch
 
-    handles = [Patch(facecolor=colour, label=action) for (_, action), colour in zip(present, colours)]
+    handles = [
+        Patch(facecolor=colour, label=action) for (_, action), colour in zip(present, colours)
+    ]
     title = f"action, as density\n(too many to mark:\n{events:,} events in\n{DENSITY_BINS} bins of {_duration(span / DENSITY_BINS)};\ndarker = more)"
-    ax.legend(handles=handles, title=title, fontsize="small", title_fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    ax.legend(
+        handles=handles,
+        title=title,
+        fontsize="small",
+        title_fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -385,7 +448,9 @@ def _duration(seconds: float) -> str:
 # -- markers ------------------------------------------------------------------
 
 
-def _scatter_actions(ax: Axes, events: list[Event], lane_of: dict[str, int], layout: _Layout) -> list[PathCollection]:
+def _scatter_actions(
+    ax: Axes, events: list[Event], lane_of: dict[str, int], layout: _Layout
+) -> list[PathCollection]:
     """One scatter per action, in `ACTIONS` order (unknown actions last)."""
     points: dict[str, tuple[list[float], list[int]]] = {}
     for event in events:
@@ -393,11 +458,15 @@ def _scatter_actions(ax: Axes, events: list[Event], lane_of: dict[str, int], lay
         xs.append(event.t)
         ys.append(lane_of[event.actor])
     diameter = min(7.0, max(3.0, 0.4 * layout.lane_points))
-    order = sorted(points, key=lambda action: ACTIONS.index(action) if action in ACTIONS else len(ACTIONS))
+    order = sorted(
+        points, key=lambda action: ACTIONS.index(action) if action in ACTIONS else len(ACTIONS)
+    )
     return [_scatter(ax, action, *points[action], diameter, 0.4 * layout.band) for action in order]
 
 
-def _scatter(ax: Axes, action: str, xs: list[float], ys: list[int], diameter: float, row_height: float) -> PathCollection:
+def _scatter(
+    ax: Axes, action: str, xs: list[float], ys: list[int], diameter: float, row_height: float
+) -> PathCollection:
     import numpy as np  # matplotlib's own dependency; arrays, not lists, keep scatter fast
 
     marker, colour, row = _style(action)
@@ -417,13 +486,17 @@ def _scatter(ax: Axes, action: str, xs: list[float], ys: list[int], diameter: fl
 
 def _style(action: str) -> tuple[str, str, int]:
     """(marker, colour, row) of ``action``."""
-    return {name: (marker, colour, row) for name, marker, colour, row in _STYLES}.get(action, _UNKNOWN_STYLE)
+    return {name: (marker, colour, row) for name, marker, colour, row in _STYLES}.get(
+        action, _UNKNOWN_STYLE
+    )
 
 
 # -- mask labels --------------------------------------------------------------
 
 
-def _annotate_masks(ax: Axes, events: list[Event], lane_of: dict[str, int], layout: _Layout) -> None:
+def _annotate_masks(
+    ax: Axes, events: list[Event], lane_of: dict[str, int], layout: _Layout
+) -> None:
     """Label registers and modifies along a lane's top or bottom edge; skip labels that would overlap."""
     fontsize = min(7.0, max(5.0, 0.25 * layout.lane_points))
     left, right = ax.get_xlim()
@@ -452,7 +525,9 @@ def _width_points(ax: Axes) -> float:
     return ax.bbox.width * 72.0 / ax.figure.dpi
 
 
-def _label(ax: Axes, text: str, xy: tuple[float, float], side: int, fontsize: float, *, leftwards: bool) -> None:
+def _label(
+    ax: Axes, text: str, xy: tuple[float, float], side: int, fontsize: float, *, leftwards: bool
+) -> None:
     """Write ``text`` just inside the lane: hanging from its top edge (side -1) or standing on its bottom edge (+1)."""
     ax.annotate(
         text,
@@ -533,7 +608,9 @@ def _flows(events: list[Event]) -> list[_Flow]:
             streams.setdefault((event.actor, event.action), []).append(event)
     actors = list(dict.fromkeys(event.actor for event in events))
     flows: list[_Flow] = []
-    connections = [actor for actor in actors if "/" in actor]  # server/conn-1, ... in order of accept
+    connections = [
+        actor for actor in actors if "/" in actor
+    ]  # server/conn-1, ... in order of accept
     for client, conn in zip(_clients(events, actors), connections):
         flows += _match(streams.get((client, "send"), []), streams.get((conn, "recv"), []))
         flows += _match(streams.get((conn, "send"), []), streams.get((client, "recv"), []))
@@ -569,10 +646,16 @@ def _match(sends: list[Event], recvs: list[Event]) -> list[_Flow]:
 
 # -- a scale run, as measured by ``python -m echo_lib.bench --scale`` -----------------
 
-_PHASES: tuple[tuple[str, str], ...] = (("connect_s", "connect"), ("echo_s", "echo"), ("close_s", "close"))
+_PHASES: tuple[tuple[str, str], ...] = (
+    ("connect_s", "connect"),
+    ("echo_s", "echo"),
+    ("close_s", "close"),
+)
 
 
-def plot_scale(results: Iterable[Mapping[str, object] | object], *, title: str | None = None) -> Figure:
+def plot_scale(
+    results: Iterable[Mapping[str, object] | object], *, title: str | None = None
+) -> Figure:
     """Draw scale runs (the ``"scale"`` list of the bench's JSON, or `ScaleResult` s): time and memory.
 
     Left, each server's wall time split into its phases (connect, echo,
@@ -587,12 +670,17 @@ def plot_scale(results: Iterable[Mapping[str, object] | object], *, title: str |
     rows = [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else dict(r) for r in results]  # type: ignore[arg-type, call-overload]
     if not rows:
         raise ValueError("plot_scale needs at least one scale result, got none")
-    figure, (times, memory) = plt.subplots(1, 2, figsize=(11.0, 1.6 + 0.9 * len(rows)), layout="constrained", width_ratios=(3, 2))
+    figure, (times, memory) = plt.subplots(
+        1, 2, figsize=(11.0, 1.6 + 0.9 * len(rows)), layout="constrained", width_ratios=(3, 2)
+    )
     labels = [f"{row['server']}\n{row['connections']:,} connections" for row in rows]
     _scale_times(times, rows, labels)
     _scale_memory(memory, rows)
     widest = max(rows, key=lambda row: int(row["connections"]))  # type: ignore[call-overload]
-    figure.suptitle(title or f"{widest['connections']:,} concurrent connections to one EchoServer thread on {widest['selector']}")
+    figure.suptitle(
+        title
+        or f"{widest['connections']:,} concurrent connections to one EchoServer thread on {widest['selector']}"
+    )
     return figure
 
 
@@ -603,31 +691,60 @@ def _scale_times(ax: Axes, rows: list[dict[str, object]], labels: list[str]) -> 
         ax.barh(range(len(rows)), widths, left=left, color=colour, label=phase)
         left = [a + b for a, b in zip(left, widths)]
     for lane, (row, end) in enumerate(zip(rows, left)):
-        ax.annotate(_scale_note(row), (end, lane), xytext=(4, 0), textcoords="offset points", va="center", fontsize="small")
+        ax.annotate(
+            _scale_note(row),
+            (end, lane),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize="small",
+        )
     ax.set_yticks(range(len(rows)), labels)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(0, max(left) * 1.9)
     ax.set_xlabel("wall seconds, by phase")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small", frameon=False)
+    ax.legend(
+        loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small", frameon=False
+    )
 
 
 def _scale_note(row: dict[str, object]) -> str:
     recorded = row.get("events_recorded")
-    kept = "not recorded" if recorded is None else f"{recorded:,} events recorded, {row.get('events_dropped')} dropped"
+    kept = (
+        "not recorded"
+        if recorded is None
+        else f"{recorded:,} events recorded, {row.get('events_dropped')} dropped"
+    )
     return f"{row['verified']:,} byte-exact\n{kept}"
 
 
 def _scale_memory(ax: Axes, rows: list[dict[str, object]]) -> None:
     height = 0.38
-    for offset, (field, who, colour) in enumerate((("server_maxrss_kib", "server", "tab:purple"), ("load_maxrss_kib", "load", "tab:orange"))):
+    for offset, (field, who, colour) in enumerate(
+        (("server_maxrss_kib", "server", "tab:purple"), ("load_maxrss_kib", "load", "tab:orange"))
+    ):
         mib = [int(row[field]) / 1024 for row in rows]  # type: ignore[call-overload]
         lanes = [lane + (offset - 0.5) * height for lane in range(len(rows))]
         ax.barh(lanes, mib, height=height, color=colour, label=f"{who} process")
         for y, value, row in zip(lanes, mib, rows):
             per = value * 1024 / max(int(row["connections"]), 1)  # type: ignore[call-overload]
-            ax.annotate(f"{value:,.0f} MiB ({per:.1f} KiB/conn)", (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize="x-small")
+            ax.annotate(
+                f"{value:,.0f} MiB ({per:.1f} KiB/conn)",
+                (value, y),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize="x-small",
+            )
     ax.set_yticks(range(len(rows)), [""] * len(rows))
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlim(0, max(int(row[f]) for row in rows for f in ("server_maxrss_kib", "load_maxrss_kib")) / 1024 * 1.8)  # type: ignore[call-overload]
+    ax.set_xlim(
+        0,
+        max(int(row[f]) for row in rows for f in ("server_maxrss_kib", "load_maxrss_kib"))
+        / 1024
+        * 1.8,
+    )  # type: ignore[call-overload]
     ax.set_xlabel("peak resident memory, MiB")
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small", frameon=False)
+    ax.legend(
+        loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small", frameon=False
+    )

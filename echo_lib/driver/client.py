@@ -20,10 +20,10 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from .checks import check_host, check_messages, check_port, check_size, check_timeout
+from ..core.checks import check_host, check_messages, check_port, check_size, check_timeout
+from ..core.timeline import Timeline
 from .implementations import SelectorFactory, resolve_selector
 from .loop import DEFAULT_TIMEOUT, SelectorLoop
-from .timeline import Timeline
 
 __all__ = ["DEFAULT_MESSAGES", "EchoClient", "EchoResult"]
 
@@ -133,12 +133,16 @@ class EchoClient:
         if self._sock is not None:
             raise RuntimeError(f"{self!r} is already started")
         if self.loop is not None and self.loop.closed:
-            raise RuntimeError(f"{self.loop!r} is closed; give the client an open loop, or none to have its own")
+            raise RuntimeError(
+                f"{self.loop!r} is closed; give the client an open loop, or none to have its own"
+            )
         self._sock = self._connect()
         try:
             if self.loop is None:
                 record = self.timeline is not None
-                self.loop = SelectorLoop(self._selector, record=record, timeline=self.timeline, name=self.name)
+                self.loop = SelectorLoop(
+                    self._selector, record=record, timeline=self.timeline, name=self.name
+                )
             self.loop.add_closer(self.close)
             self._record("connect", detail=f"{len(self.messages)} messages, {self.expected} bytes")
             self.loop.register(self._sock, READ | WRITE, self._on_ready, actor=self.name)
@@ -156,7 +160,9 @@ class EchoClient:
             sock.setblocking(False)
         except ConnectionRefusedError as exc:
             sock.close()
-            raise ConnectionRefusedError(exc.errno, f"no server is listening on {self.address[0]}:{self.address[1]!r}") from None
+            raise ConnectionRefusedError(
+                exc.errno, f"no server is listening on {self.address[0]}:{self.address[1]!r}"
+            ) from None
         except BaseException:
             sock.close()
             raise
@@ -175,7 +181,9 @@ class EchoClient:
         naming what is missing if the echo is not back within ``timeout``.
         """
         if not self._own_loop:
-            raise RuntimeError("run() drives its own loop; with a shared loop use start() and loop.run_until()")
+            raise RuntimeError(
+                "run() drives its own loop; with a shared loop use start() and loop.run_until()"
+            )
         self._open()
         try:
             self.loop.run_until(self._done.is_set, timeout=self._timeout(timeout))
@@ -210,7 +218,15 @@ class EchoClient:
     def result(self) -> EchoResult:
         """What was sent and received so far."""
         intact = self._payload.startswith(self._received)
-        return EchoResult(self.name, self._sent, len(self._received), self.expected, intact, self._eof, self._error)
+        return EchoResult(
+            self.name,
+            self._sent,
+            len(self._received),
+            self.expected,
+            intact,
+            self._eof,
+            self._error,
+        )
 
     @property
     def received_data(self) -> bytes:
@@ -267,7 +283,9 @@ class EchoClient:
         self._received += data
         if not data:
             self._eof = True
-            self._record("eof", detail=f"{self.expected - len(self._received)} bytes never came back")
+            self._record(
+                "eof", detail=f"{self.expected - len(self._received)} bytes never came back"
+            )
             return self._finish()
         self._record("recv", nbytes=len(data))
         if len(self._received) >= self.expected and not self._queue:
@@ -284,7 +302,9 @@ class EchoClient:
         if self._own_loop:
             self.loop.request_stop()
 
-    def _record(self, action: str, fd: int | None = None, nbytes: int = 0, detail: str = "") -> None:
+    def _record(
+        self, action: str, fd: int | None = None, nbytes: int = 0, detail: str = ""
+    ) -> None:
         if self.timeline is not None:
             fd = self._sock.fileno() if fd is None and self._sock is not None else fd
             self.timeline.record(self.name, action, -1 if fd is None else fd, 0, nbytes, detail)
@@ -296,5 +316,7 @@ class EchoClient:
 def _check_server_port(port: object) -> int:
     """`check_port`, and not 0: port 0 asks the system for a free port, which only a server can use."""
     if check_port(port) == 0:
-        raise ValueError("port must be the server's port, 1..65535, got 0 (0 lets a server pick a free one)")
+        raise ValueError(
+            "port must be the server's port, 1..65535, got 0 (0 lets a server pick a free one)"
+        )
     return port  # type: ignore[return-value]

@@ -1,6 +1,6 @@
-"""Input checks shared by the server, the client and the CLI.
+"""Input checks for the whole library, each written once.
 
-Each raises with the bad value shown, as `selectors` itself does.
+Each raises with the name and the bad value shown, as `selectors` itself does.
 """
 
 from __future__ import annotations
@@ -8,13 +8,49 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-__all__ = ["MAX_TIMEOUT", "check_host", "check_messages", "check_port", "check_size", "check_timeout", "is_loopback"]
+__all__ = [
+    "MAX_TIMEOUT",
+    "check_host",
+    "check_int",
+    "check_messages",
+    "check_number",
+    "check_port",
+    "check_size",
+    "check_timeout",
+    "is_loopback",
+]
 
 _BytesLike = (bytes, bytearray, memoryview)
 
 #: The longest timeout accepted, in seconds (a day). Far longer ones overflow
 #: the C time types under ``socket.settimeout()`` and ``threading.Event.wait()``.
 MAX_TIMEOUT = 86_400.0
+
+
+def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
+    """Return ``value`` if it is an int in ``low..high`` (no upper bound when ``high`` is None).
+
+    Raises `ValueError` naming ``name`` and the bad value; a bool is not an int here.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        allowed = f"of at least {low}" if high is None else f"in {low}..{high}"
+        raise ValueError(f"{name} must be an int {allowed}, got {value!r}")
+    return value
+
+
+def check_number(name: str, value: object, low: float, high: float) -> float:
+    """Return ``value`` as a float if it is a real number in ``low..high``.
+
+    Raises `ValueError` naming ``name`` and the bad value (NaN is never in range).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number in {low:g}..{high:g}, got {value!r}")
+    return float(value)
 
 
 def check_port(port: object) -> int:
@@ -41,8 +77,14 @@ def check_timeout(timeout: object, name: str = "timeout") -> float:
     blocking call non-blocking, a negative or huge value fails deep inside the
     socket module with a message that names neither.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT:
-        raise ValueError(f"{name} must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, got {timeout!r}")
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise ValueError(
+            f"{name} must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, got {timeout!r}"
+        )
     return float(timeout)
 
 
@@ -85,7 +127,9 @@ def check_messages(messages: object) -> list[bytes]:
     checked = []
     for message in messages:
         if not isinstance(message, _BytesLike):
-            raise TypeError(f"each message must be bytes, got {_short(message)} ({type(message).__name__})")
+            raise TypeError(
+                f"each message must be bytes, got {_short(message)} ({type(message).__name__})"
+            )
         checked.append(bytes(message))
     return checked
 

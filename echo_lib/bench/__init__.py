@@ -67,9 +67,9 @@ from dataclasses import asdict, dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from .implementations import resolve_selector
-from .server import EchoServer
-from .timeline import Timeline
+from ..core.timeline import Timeline
+from ..driver.implementations import resolve_selector
+from ..driver.server import EchoServer
 
 try:
     import resource
@@ -134,7 +134,15 @@ DRAW_EVENTS = 1_000_000
 #: source took 45 s to connect, 10,000 took 3 s).
 PER_SOURCE = 10_000
 C100K = 100_000
-TABLE_COLUMNS: tuple[str, ...] = ("server", "size", "µs CPU/msg", "user %", "× raw", "msgs/s (wall)", "echoed")
+TABLE_COLUMNS: tuple[str, ...] = (
+    "server",
+    "size",
+    "µs CPU/msg",
+    "user %",
+    "× raw",
+    "msgs/s (wall)",
+    "echoed",
+)
 
 MAX_PINGPONG_CONNECTIONS = 1000  # one burst of connects, well under every server's backlog
 CONNECT_BATCH = 500  # the scale run connects this many at a time
@@ -281,7 +289,9 @@ def _servers(text: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in text.split(","))
     for name in names:
         if name not in SERVER_KINDS:
-            raise argparse.ArgumentTypeError(f"unknown server {name!r}; expected some of {', '.join(SERVER_KINDS)}")
+            raise argparse.ArgumentTypeError(
+                f"unknown server {name!r}; expected some of {', '.join(SERVER_KINDS)}"
+            )
     return names
 
 
@@ -300,14 +310,40 @@ def _build_parser() -> _Parser:
     add = parser.add_argument
     add("--quick", action="store_true", help="3 rounds of fewer messages: under 20 s in all")
     add("--rounds", type=_positive_int, help="rounds per server and size (default 5, quick 3)")
-    add("--connections", type=_positive_int, help=f"ping-pong connections (default 8, at most {MAX_PINGPONG_CONNECTIONS}); with --scale, concurrent connections (default 10000)")
-    add("--messages", type=_positive_int, help="messages per round at most (default 20000, quick 5000)")
-    add("--seconds", type=_positive_float, help="seconds per round at most (default 1.5, quick 0.25)")
+    add(
+        "--connections",
+        type=_positive_int,
+        help=f"ping-pong connections (default 8, at most {MAX_PINGPONG_CONNECTIONS}); with --scale, concurrent connections (default 10000)",
+    )
+    add(
+        "--messages",
+        type=_positive_int,
+        help="messages per round at most (default 20000, quick 5000)",
+    )
+    add(
+        "--seconds",
+        type=_positive_float,
+        help="seconds per round at most (default 1.5, quick 0.25)",
+    )
     add("--sizes", type=_sizes, help="message sizes in bytes, comma-separated (default 64,16384)")
     add("--servers", type=_servers, help=f"comma-separated, from {', '.join(SERVER_KINDS)}")
-    add("--selector", type=_selector, default="default", help="selector class for the selectors and asyncio servers, e.g. epoll or poll")
-    add("--scale", action="store_true", help="the scale run instead: --connections concurrent connections, unique payloads")
-    add("--deadline", type=_positive_float, default=120.0, help="seconds the whole scale run may take (default 120)")
+    add(
+        "--selector",
+        type=_selector,
+        default="default",
+        help="selector class for the selectors and asyncio servers, e.g. epoll or poll",
+    )
+    add(
+        "--scale",
+        action="store_true",
+        help="the scale run instead: --connections concurrent connections, unique payloads",
+    )
+    add(
+        "--deadline",
+        type=_positive_float,
+        default=120.0,
+        help="seconds the whole scale run may take (default 120)",
+    )
     add("--json", metavar="PATH", help="also write the results to PATH as JSON")
     add("--quiet", action="store_true", help="no progress lines on stderr")
     return parser
@@ -328,7 +364,12 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchOptions:
         seconds=ns.seconds or (0.25 if quick else 1.5),
         sizes=ns.sizes or (64, 16 * 1024),
         servers=ns.servers or (SCALE_SERVERS[:2] if scale else SERVER_KINDS),
-        selector=ns.selector, quick=quick, scale=scale, deadline=ns.deadline, json=ns.json, quiet=ns.quiet,
+        selector=ns.selector,
+        quick=quick,
+        scale=scale,
+        deadline=ns.deadline,
+        json=ns.json,
+        quiet=ns.quiet,
     )
     _check_combination(options)
     return options
@@ -339,7 +380,9 @@ def _check_combination(options: BenchOptions) -> None:
     if options.scale:
         for name in options.servers:
             if name not in SCALE_SERVERS:
-                raise ValueError(f"argument --servers: --scale supports {', '.join(SCALE_SERVERS)}, got {name!r}")
+                raise ValueError(
+                    f"argument --servers: --scale supports {', '.join(SCALE_SERVERS)}, got {name!r}"
+                )
     elif options.connections > MAX_PINGPONG_CONNECTIONS:
         raise ValueError(
             f"argument --connections: the ping-pong benchmark takes at most {MAX_PINGPONG_CONNECTIONS}, "
@@ -392,7 +435,9 @@ def _maxrss_kib() -> int:
     Raises `RuntimeError` on Windows, which has no `resource` module.
     """
     if resource is None:
-        raise RuntimeError(f"peak memory needs the resource module, which {sys.platform} does not have")
+        raise RuntimeError(
+            f"peak memory needs the resource module, which {sys.platform} does not have"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak
 
@@ -432,14 +477,15 @@ class _EchoLibServer:
     def timeline_stats(self) -> tuple[int, int, int] | None:
         """(events recorded, events dropped, bytes of storage), or None when not recording."""
         timeline = self.server.timeline
-        return None if timeline is None else (timeline.last_seq, timeline.dropped, timeline.storage_bytes())
+        return (
+            None
+            if timeline is None
+            else (timeline.last_seq, timeline.dropped, timeline.storage_bytes())
+        )
 
     def received(self) -> int:
-        """Bytes received by the open connections."""
-        # EchoServer has no public byte counter, but each open connection's
-        # EchoConnection counts what it received, before echoing it; the
-        # connections stay open for the whole measured window.
-        return sum(peer.conn.bytes_received for peer in list(self.server._peers.values()))
+        """Bytes received by the open connections (they stay open for the whole measured window)."""
+        return self.server.bytes_received()
 
     def connections(self) -> int:
         """Open connections."""
@@ -576,9 +622,13 @@ class _AsyncioServer:
         """Listen with the same backlog as the others (asyncio's default is 100)."""
         if streams:
             return await asyncio.start_server(self._echo_stream, HOST, 0, backlog=socket.SOMAXCONN)
-        return await self.loop.create_server(lambda: _EchoProtocol(self), HOST, 0, backlog=socket.SOMAXCONN)
+        return await self.loop.create_server(
+            lambda: _EchoProtocol(self), HOST, 0, backlog=socket.SOMAXCONN
+        )
 
-    async def _echo_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _echo_stream(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         """The streams echo: read, write, drain, until EOF."""
         try:
             while data := await reader.read(RECV_SIZE):
@@ -641,7 +691,9 @@ class _ThreadedServer:
     def __init__(self) -> None:
         self.server = _TallyServer()
         self.port: int = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="bench-threads", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="bench-threads", daemon=True
+        )
         self._thread.start()
 
     def received(self) -> int:
@@ -674,7 +726,9 @@ def _start_server(kind: str, selector: str, keep_all: bool = False) -> _Served:
     Raises `ValueError` for an unknown kind.
     """
     if kind in ("echoserver", "echoserver-record"):
-        return _EchoLibServer(record=kind == "echoserver-record", selector=selector, keep_all=keep_all)
+        return _EchoLibServer(
+            record=kind == "echoserver-record", selector=selector, keep_all=keep_all
+        )
     if kind == "raw-selectors":
         return _RawServer(selector)
     if kind in ("asyncio-protocol", "asyncio-streams", "uvloop-protocol"):
@@ -707,7 +761,9 @@ def _commands(conn: Connection) -> Iterator[tuple[Any, ...]]:
         yield message
 
 
-def _server_process(conn: Connection, kind: str, selector: str, nofile: int, keep_all: bool = False) -> None:
+def _server_process(
+    conn: Connection, kind: str, selector: str, nofile: int, keep_all: bool = False
+) -> None:
     """Child process: start the server, send its port, then answer commands."""
     server: _Served | None = None
     try:
@@ -724,7 +780,7 @@ def _server_process(conn: Connection, kind: str, selector: str, nofile: int, kee
 
 
 def _server_commands(server: _Served, conn: Connection) -> None:
-    """"begin"/"end" measure CPU and bytes between them; the rest serve the scale run."""
+    """ "begin"/"end" measure CPU and bytes between them; the rest serve the scale run."""
     mark = (0.0, 0.0, 0.0, 0)
     for command, *args in _commands(conn):
         if command == "begin":
@@ -749,7 +805,9 @@ def _wait_connections(open_now: Callable[[], int], count: int, timeout: float) -
     deadline, pause = time.monotonic() + timeout, threading.Event()
     while (now := open_now()) != count:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the server has {now} connections, not {count}, after {timeout:.1f} s")
+            raise TimeoutError(
+                f"the server has {now} connections, not {count}, after {timeout:.1f} s"
+            )
         pause.wait(0.002)
     return now
 
@@ -774,7 +832,13 @@ class _Pinger:
     __slots__ = ("index", "sock", "payload", "rest", "got")
 
     def __init__(self, index: int, sock: socket.socket, payload: bytes) -> None:
-        self.index, self.sock, self.payload, self.rest, self.got = index, sock, payload, b"", bytearray()
+        self.index, self.sock, self.payload, self.rest, self.got = (
+            index,
+            sock,
+            payload,
+            b"",
+            bytearray(),
+        )
 
 
 class _PingPong:
@@ -809,7 +873,9 @@ class _PingPong:
         """One select() and what it found; raises `TimeoutError` if nothing did."""
         ready = self.sel.select(timeout)
         if not ready:
-            raise TimeoutError(f"no echo arrived for {timeout:g} s ({self.busy} messages outstanding)")
+            raise TimeoutError(
+                f"no echo arrived for {timeout:g} s ({self.busy} messages outstanding)"
+            )
         for key, mask in ready:
             if mask & WRITE:
                 self._send(key.data, key.data.rest)
@@ -837,11 +903,15 @@ class _PingPong:
         """Collect echo bytes; once the whole message is back, check it and go on."""
         chunk = pinger.sock.recv(RECV_SIZE)
         if not chunk:
-            raise ConnectionError(f"connection {pinger.index}: the server closed it after {len(pinger.got)} bytes of echo")
+            raise ConnectionError(
+                f"connection {pinger.index}: the server closed it after {len(pinger.got)} bytes of echo"
+            )
         pinger.got += chunk
         if len(pinger.got) >= len(pinger.payload):
             if pinger.got != pinger.payload:
-                raise ValueError(f"wrong echo on connection {pinger.index}: sent {len(pinger.payload)} bytes, got {len(pinger.got)} that differ")
+                raise ValueError(
+                    f"wrong echo on connection {pinger.index}: sent {len(pinger.payload)} bytes, got {len(pinger.got)} that differ"
+                )
             pinger.got.clear()
             self.done += 1
             self.busy -= 1
@@ -891,7 +961,9 @@ def _finish_connects(sel: selectors.BaseSelector, port: int, timeout: float) -> 
     while sel.get_map():
         ready = sel.select(timeout)
         if not ready:
-            raise TimeoutError(f"{len(sel.get_map())} connects to {HOST}:{port} unfinished after {timeout:g} s")
+            raise TimeoutError(
+                f"{len(sel.get_map())} connects to {HOST}:{port} unfinished after {timeout:g} s"
+            )
         for key, _ in ready:
             error = key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # type: ignore[union-attr]
             if error:
@@ -909,7 +981,9 @@ def _close_all(socks: list[socket.socket], timeout: float) -> None:
             while sel.get_map():
                 ready = sel.select(timeout)
                 if not ready:
-                    raise TimeoutError(f"{len(sel.get_map())} connections not closed by the server after {timeout:g} s")
+                    raise TimeoutError(
+                        f"{len(sel.get_map())} connections not closed by the server after {timeout:g} s"
+                    )
                 for key, _ in ready:
                     if key.fileobj.recv(RECV_SIZE):  # type: ignore[union-attr]
                         raise ValueError("the server sent bytes after the last echo")
@@ -930,7 +1004,9 @@ class _Load:
         self.socks += _connect_batch(port, count, timeout, len(self.socks))
         return len(self.socks)
 
-    def exchange(self, size: int | None, count: int, seconds: float, timeout: float) -> tuple[int, float]:
+    def exchange(
+        self, size: int | None, count: int, seconds: float, timeout: float
+    ) -> tuple[int, float]:
         """Ping-pong on every connection; ``size=None`` gives each its own scale-run size."""
         sizes = [size or _scale_size(i) for i in range(len(self.socks))]
         payloads = [_payload(i, n) for i, n in enumerate(sizes)]
@@ -975,7 +1051,9 @@ class _Child:
         context = multiprocessing.get_context("spawn")
         self.name = name
         self.conn, child_end = context.Pipe()
-        self.process = context.Process(target=target, args=(child_end, *args), name=name, daemon=True)
+        self.process = context.Process(
+            target=target, args=(child_end, *args), name=name, daemon=True
+        )
         self.process.start()
         child_end.close()
 
@@ -992,7 +1070,9 @@ class _Child:
             reply = self.conn.recv()
         except EOFError:
             self.process.join(1.0)
-            raise RuntimeError(f"{self.name} exited (code {self.process.exitcode}) during {what!r}") from None
+            raise RuntimeError(
+                f"{self.name} exited (code {self.process.exitcode}) during {what!r}"
+            ) from None
         if reply[0] == "error":
             raise RuntimeError(f"{self.name} failed during {what!r}: {reply[1]}")
         return reply[1] if len(reply) == 2 else tuple(reply[1:])
@@ -1023,7 +1103,9 @@ def _stop_all(children: Iterable[_Child]) -> None:
         child.stop()
 
 
-def _start_children(stack: ExitStack, kinds: Sequence[str], selector: str, nofile: int) -> tuple[_Child, dict[str, _Child], dict[str, int]]:
+def _start_children(
+    stack: ExitStack, kinds: Sequence[str], selector: str, nofile: int
+) -> tuple[_Child, dict[str, _Child], dict[str, int]]:
     """Start the load and every server at once; they are stopped when ``stack`` closes.
 
     Returns the load, the servers by kind, and their ports by kind.
@@ -1046,19 +1128,27 @@ def _available(kind: str) -> bool:
     return not kind.startswith("uvloop") or importlib.util.find_spec("uvloop") is not None
 
 
-def _measure(server: _Child, load: _Child, kind: str, port: int, size: int, options: BenchOptions) -> Sample:
+def _measure(
+    server: _Child, load: _Child, kind: str, port: int, size: int, options: BenchOptions
+) -> Sample:
     """One round: connect, warm up, then CPU and counts over the measured exchange, close."""
     timeout = options.seconds + REPLY_TIMEOUT
     load.call("connect", port, options.connections, REPLY_TIMEOUT / 2)
-    load.call("exchange", size, 2 * options.connections, timeout, REPLY_TIMEOUT / 2, timeout=timeout)
+    load.call(
+        "exchange", size, 2 * options.connections, timeout, REPLY_TIMEOUT / 2, timeout=timeout
+    )
     server.call("begin")
-    sent, wall = load.call("exchange", size, options.messages, options.seconds, REPLY_TIMEOUT / 2, timeout=timeout)
+    sent, wall = load.call(
+        "exchange", size, options.messages, options.seconds, REPLY_TIMEOUT / 2, timeout=timeout
+    )
     cpu, user, system, received = server.call("end")
     load.call("close", REPLY_TIMEOUT / 2)
     return Sample(kind, size, cpu, user, system, sent, int(received) // size, wall)
 
 
-def run_benchmark(options: BenchOptions, progress: Callable[[str], None] | None = None) -> list[Row]:
+def run_benchmark(
+    options: BenchOptions, progress: Callable[[str], None] | None = None
+) -> list[Row]:
     """Measure every available server in ``options``; return one `Row` per server and size.
 
     An unmeasured warm-up round first, then the rounds, interleaved. Raises
@@ -1070,7 +1160,11 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] | None 
     ensure_nofile(nofile)  # fails early, naming the limit
     with ExitStack() as stack:
         load, servers, ports = _start_children(stack, kinds, options.selector, nofile)
-        warm = replace(options, messages=min(options.messages, WARMUP_MESSAGES), seconds=min(options.seconds, WARMUP_SECONDS))
+        warm = replace(
+            options,
+            messages=min(options.messages, WARMUP_MESSAGES),
+            seconds=min(options.seconds, WARMUP_SECONDS),
+        )
         for size in options.sizes:
             for kind in kinds:
                 _measure(servers[kind], load, kind, ports[kind], size, warm)
@@ -1086,8 +1180,10 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] | None 
 
 def _progress_line(number: int, rounds: int, sample: Sample) -> str:
     """One line per measurement, for stderr."""
-    return (f"round {number}/{rounds}  {sample.server:<22} {_size_name(sample.size):>8}"
-            f"  {sample.us_per_message:8.1f} µs/msg  ({sample.user_share:.0%} user)")
+    return (
+        f"round {number}/{rounds}  {sample.server:<22} {_size_name(sample.size):>8}"
+        f"  {sample.us_per_message:8.1f} µs/msg  ({sample.user_share:.0%} user)"
+    )
 
 
 def _summarise(samples: list[Sample], options: BenchOptions) -> list[Row]:
@@ -1133,7 +1229,13 @@ def format_table(rows: Sequence[Row]) -> str:
             continue
         ratio = f"{row.ratio_to_floor:.2f}" if row.ratio_to_floor is not None else "n/a"
         echoed = f"{row.echoed}/{row.sent}" + (" MISMATCH" if row.note else "")
-        cells = (f"{row.us_per_message:.1f}", f"{row.user_share:.0%}", ratio, f"{row.messages_per_s:,.0f}", echoed)
+        cells = (
+            f"{row.us_per_message:.1f}",
+            f"{row.user_share:.0%}",
+            ratio,
+            f"{row.messages_per_s:,.0f}",
+            echoed,
+        )
         lines.append(_line((row.server, _size_name(row.size), *cells)))
     return "\n".join(lines)
 
@@ -1164,10 +1266,24 @@ def check_targets(rows: Sequence[Row]) -> list[tuple[str, bool | None, str]]:
 def check_recording(cost: RecordingCost) -> list[tuple[str, bool | None, str]]:
     """The recording targets as (description, met, the numbers)."""
     return [
-        _verdict(f"Timeline.record ≤ {RECORD_US_TARGET} µs/event", cost.us_per_event, cost.us_per_event <= RECORD_US_TARGET, " µs"),
-        _verdict(f"Timeline storage ≤ {RECORD_BYTES_TARGET:.0f} bytes/event", cost.bytes_per_event, cost.bytes_per_event <= RECORD_BYTES_TARGET, " B"),
-        _verdict(f"plot_timeline of {cost.draw_events:,} events to PNG ≤ {DRAW_S_TARGET:.0f} s CPU", cost.draw_s,
-                 cost.draw_s is not None and cost.draw_s <= DRAW_S_TARGET, " s"),
+        _verdict(
+            f"Timeline.record ≤ {RECORD_US_TARGET} µs/event",
+            cost.us_per_event,
+            cost.us_per_event <= RECORD_US_TARGET,
+            " µs",
+        ),
+        _verdict(
+            f"Timeline storage ≤ {RECORD_BYTES_TARGET:.0f} bytes/event",
+            cost.bytes_per_event,
+            cost.bytes_per_event <= RECORD_BYTES_TARGET,
+            " B",
+        ),
+        _verdict(
+            f"plot_timeline of {cost.draw_events:,} events to PNG ≤ {DRAW_S_TARGET:.0f} s CPU",
+            cost.draw_s,
+            cost.draw_s is not None and cost.draw_s <= DRAW_S_TARGET,
+            " s",
+        ),
     ]
 
 
@@ -1184,10 +1300,15 @@ def _verdict(text: str, value: float | None, met: bool, unit: str) -> tuple[str,
     return text, met, f"{value:.2f}{unit}"
 
 
-def format_targets(rows: Sequence[Row], verdicts: Sequence[tuple[str, bool | None, str]] = ()) -> str:
+def format_targets(
+    rows: Sequence[Row], verdicts: Sequence[tuple[str, bool | None, str]] = ()
+) -> str:
     """One line per target (those of ``rows``, then ``verdicts``): met, MISSED or n/a (not measured)."""
     marks = {True: "met   ", False: "MISSED", None: "n/a   "}
-    return "\n".join(f"{marks[met]}  {text}: {numbers}" for text, met, numbers in [*check_targets(rows), *verdicts])
+    return "\n".join(
+        f"{marks[met]}  {text}: {numbers}"
+        for text, met, numbers in [*check_targets(rows), *verdicts]
+    )
 
 
 # -- recording by itself ----------------------------------------------------------------
@@ -1233,7 +1354,7 @@ def measure_drawing(events: int = DRAW_EVENTS) -> float | None:
         from matplotlib.figure import Figure
     except ImportError:
         return None
-    from .plotting import plot_timeline
+    from ..view.plotting import plot_timeline
 
     timeline = Timeline(maxlen=None)
     record = timeline.record
@@ -1249,7 +1370,9 @@ def measure_drawing(events: int = DRAW_EVENTS) -> float | None:
 # -- the scale run --------------------------------------------------------------------
 
 
-def run_scale(options: BenchOptions, kind: str = "echoserver", progress: Callable[[str], None] | None = None) -> ScaleResult:
+def run_scale(
+    options: BenchOptions, kind: str = "echoserver", progress: Callable[[str], None] | None = None
+) -> ScaleResult:
     """``options.connections`` concurrent connections to one server, each echoing a unique payload.
 
     Raises `RuntimeError` naming the limit if the file descriptors do not
@@ -1265,32 +1388,66 @@ def run_scale(options: BenchOptions, kind: str = "echoserver", progress: Callabl
         stack.callback(load.stop)
         port, _ = server.answer("start"), load.answer("start")
         server.call("begin")
-        times, verified = _scale_phases(_remote_wait(server), load, port, options.connections, stop_at, progress)
+        times, verified = _scale_phases(
+            _remote_wait(server), load, port, options.connections, stop_at, progress
+        )
         cpu_s, stats = server.call("end")[0], server.call("timeline")
-        peaks = (server.call("maxrss"), load.call("maxrss"))  # ru_maxrss: the peak, also after closing
+        peaks = (
+            server.call("maxrss"),
+            load.call("maxrss"),
+        )  # ru_maxrss: the peak, also after closing
     connect_s, echo_s, close_s = (b - a for a, b in zip(times, times[1:]))
     n = options.connections
-    recorded = (stats[0], stats[1], stats[2] / max(stats[0] - stats[1], 1)) if stats else (None, None, None)
+    recorded = (
+        (stats[0], stats[1], stats[2] / max(stats[0] - stats[1], 1))
+        if stats
+        else (None, None, None)
+    )
     sources = len({_source_address(index) for index in range(0, n, PER_SOURCE)})
-    return ScaleResult(kind, resolve_selector(options.selector).__name__, n, sum(_scale_size(i) for i in range(n)),
-                       verified, connect_s, echo_s, close_s, times[-1] - times[0], *peaks, cpu_s, sources, *recorded)
+    return ScaleResult(
+        kind,
+        resolve_selector(options.selector).__name__,
+        n,
+        sum(_scale_size(i) for i in range(n)),
+        verified,
+        connect_s,
+        echo_s,
+        close_s,
+        times[-1] - times[0],
+        *peaks,
+        cpu_s,
+        sources,
+        *recorded,
+    )
 
 
-_WaitOpen = Callable[[int, float], int]  # (count, timeout): wait until the server has count connections
+_WaitOpen = Callable[
+    [int, float], int
+]  # (count, timeout): wait until the server has count connections
 
 
 def _remote_wait(server: _Child) -> _WaitOpen:
     """`_WaitOpen` for a server in a child process."""
-    return lambda count, timeout: server.call("wait_connections", count, timeout, timeout=timeout + REPLY_TIMEOUT)
+    return lambda count, timeout: server.call(
+        "wait_connections", count, timeout, timeout=timeout + REPLY_TIMEOUT
+    )
 
 
-def _scale_phases(wait_open: _WaitOpen, load: _Child, port: int, n: int, stop_at: float,
-                  progress: Callable[[str], None] | None) -> tuple[list[float], int]:
+def _scale_phases(
+    wait_open: _WaitOpen,
+    load: _Child,
+    port: int,
+    n: int,
+    stop_at: float,
+    progress: Callable[[str], None] | None,
+) -> tuple[list[float], int]:
     """Connect, echo, close; return the times between the phases and the count verified."""
     times = [time.perf_counter()]
     _scale_connect(wait_open, load, port, n, stop_at, progress)
     times.append(time.perf_counter())
-    verified, _ = load.call("exchange", None, n, _left(stop_at), REPLY_TIMEOUT, timeout=_left(stop_at))
+    verified, _ = load.call(
+        "exchange", None, n, _left(stop_at), REPLY_TIMEOUT, timeout=_left(stop_at)
+    )
     times.append(time.perf_counter())
     load.call("close", min(_left(stop_at), REPLY_TIMEOUT), timeout=_left(stop_at))
     wait_open(0, min(_left(stop_at), REPLY_TIMEOUT))
@@ -1298,13 +1455,21 @@ def _scale_phases(wait_open: _WaitOpen, load: _Child, port: int, n: int, stop_at
     return times, verified
 
 
-def _scale_connect(wait_open: _WaitOpen, load: _Child, port: int, n: int, stop_at: float,
-                   progress: Callable[[str], None] | None) -> None:
+def _scale_connect(
+    wait_open: _WaitOpen,
+    load: _Child,
+    port: int,
+    n: int,
+    stop_at: float,
+    progress: Callable[[str], None] | None,
+) -> None:
     """Connect in batches; after each, wait until the server has accepted them all."""
     total = 0
     while total < n:
         batch = min(CONNECT_BATCH, n - total)
-        total = load.call("connect", port, batch, min(_left(stop_at), REPLY_TIMEOUT), timeout=_left(stop_at))
+        total = load.call(
+            "connect", port, batch, min(_left(stop_at), REPLY_TIMEOUT), timeout=_left(stop_at)
+        )
         wait_open(total, min(_left(stop_at), REPLY_TIMEOUT))
         if progress and (total % 2000 == 0 or total == n):
             progress(f"{total} connections open")
@@ -1324,15 +1489,25 @@ class RecordedRun:
         """What happened, without times: the same on every run that succeeds."""
         events = self.timeline.events()  # once: a 10,000-connection run has about 92,000
         accepts = sum(event.action == "accept" for event in events)
-        moved = {action: sum(e.nbytes for e in events if e.action == action) for action in ("recv", "send")}
+        moved = {
+            action: sum(e.nbytes for e in events if e.action == action)
+            for action in ("recv", "send")
+        }
         closes = sum(e.action == "close" and "/" in e.actor for e in events)  # not the listener's
-        return (f"{self.verified:,}/{self.connections:,} connections echoed {self.payload_bytes:,} bytes byte-exact\n"
-                f"recorded: {accepts:,} accepts, {moved['recv']:,} bytes in and {moved['send']:,} out, "
-                f"{closes:,} connections closed; {self.timeline.dropped} events dropped")
+        return (
+            f"{self.verified:,}/{self.connections:,} connections echoed {self.payload_bytes:,} bytes byte-exact\n"
+            f"recorded: {accepts:,} accepts, {moved['recv']:,} bytes in and {moved['send']:,} out, "
+            f"{closes:,} connections closed; {self.timeline.dropped} events dropped"
+        )
 
 
-def record_scale_run(connections: int = 10_000, *, selector: str = "default", deadline: float = 60.0,
-                     timeline: Timeline | None = None) -> RecordedRun:
+def record_scale_run(
+    connections: int = 10_000,
+    *,
+    selector: str = "default",
+    deadline: float = 60.0,
+    timeline: Timeline | None = None,
+) -> RecordedRun:
     """``connections`` concurrent connections to an `EchoServer` in this process, every event recorded.
 
     The server runs in its own loop thread here and records into ``timeline``
@@ -1352,10 +1527,16 @@ def record_scale_run(connections: int = 10_000, *, selector: str = "default", de
         load = _Child("load process", _load_process, nofile)
         stack.callback(load.stop)
         load.answer("start")
-        wait_open = lambda count, timeout: _wait_connections(lambda: server.connections, count, timeout)  # noqa: E731
-        times, verified = _scale_phases(wait_open, load, server.address[1], connections, stop_at, None)  # type: ignore[index]
+        wait_open = lambda count, timeout: _wait_connections(
+            lambda: server.connections, count, timeout
+        )  # noqa: E731
+        times, verified = _scale_phases(
+            wait_open, load, server.address[1], connections, stop_at, None
+        )  # type: ignore[index]
     phases = dict(zip(("connect", "echo", "close"), (b - a for a, b in zip(times, times[1:]))))
-    return RecordedRun(connections, verified, sum(_scale_size(i) for i in range(connections)), phases, timeline)
+    return RecordedRun(
+        connections, verified, sum(_scale_size(i) for i in range(connections)), phases, timeline
+    )
 
 
 def _left(stop_at: float) -> float:
@@ -1368,9 +1549,12 @@ def _left(stop_at: float) -> float:
 
 def format_scale(result: ScaleResult) -> str:
     """A short report of one scale run."""
-    recorded = ("  not recording" if result.events_recorded is None else
-                f"  recorded {result.events_recorded:,} events ({result.events_dropped:,} dropped), "
-                f"{result.bytes_per_event:.1f} bytes per event")
+    recorded = (
+        "  not recording"
+        if result.events_recorded is None
+        else f"  recorded {result.events_recorded:,} events ({result.events_dropped:,} dropped), "
+        f"{result.bytes_per_event:.1f} bytes per event"
+    )
     return (
         f"{result.server} on {result.selector}: {result.verified}/{result.connections} connections echoed "
         f"{result.payload_bytes:,} bytes byte-exact, from {result.sources} source address(es)\n"
@@ -1385,19 +1569,46 @@ def check_scale(results: Sequence[ScaleResult]) -> list[tuple[str, bool | None, 
     """The scale targets: recording overhead, nothing dropped, bytes per event, C100K."""
     by = {result.server: result for result in results}
     plain, recording = by.get("echoserver"), by.get("echoserver-record")
-    overhead = recording.server_cpu_s / plain.server_cpu_s if plain and recording and plain.server_cpu_s else None
+    overhead = (
+        recording.server_cpu_s / plain.server_cpu_s
+        if plain and recording and plain.server_cpu_s
+        else None
+    )
     kept = recording.events_dropped == 0 if recording else False
     per_event = recording.bytes_per_event if recording else None
-    c100k = recording is not None and recording.connections >= C100K and recording.verified == recording.connections and kept
+    c100k = (
+        recording is not None
+        and recording.connections >= C100K
+        and recording.verified == recording.connections
+        and kept
+    )
     return [
-        _verdict("recording overhead ≤ 1.25× server CPU (echoserver-record / echoserver, whole run)", overhead,
-                 overhead is not None and overhead <= FLOOR_TARGETS[1][1], "×"),
-        ("the recording server keeps every event", kept if recording else None,
-         f"{recording.events_recorded:,} recorded, {recording.events_dropped:,} dropped" if recording else "not measured"),
-        _verdict(f"≤ {RECORD_BYTES_TARGET:.0f} bytes per recorded event", per_event,
-                 per_event is not None and per_event <= RECORD_BYTES_TARGET, " B"),
-        (f"C100K: {C100K:,} concurrent connections, byte-exact, recorded", c100k if recording and recording.connections >= C100K else None,
-         f"{recording.verified:,}/{recording.connections:,} connections" if recording else "not measured"),
+        _verdict(
+            "recording overhead ≤ 1.25× server CPU (echoserver-record / echoserver, whole run)",
+            overhead,
+            overhead is not None and overhead <= FLOOR_TARGETS[1][1],
+            "×",
+        ),
+        (
+            "the recording server keeps every event",
+            kept if recording else None,
+            f"{recording.events_recorded:,} recorded, {recording.events_dropped:,} dropped"
+            if recording
+            else "not measured",
+        ),
+        _verdict(
+            f"≤ {RECORD_BYTES_TARGET:.0f} bytes per recorded event",
+            per_event,
+            per_event is not None and per_event <= RECORD_BYTES_TARGET,
+            " B",
+        ),
+        (
+            f"C100K: {C100K:,} concurrent connections, byte-exact, recorded",
+            c100k if recording and recording.connections >= C100K else None,
+            f"{recording.verified:,}/{recording.connections:,} connections"
+            if recording
+            else "not measured",
+        ),
     ]
 
 
@@ -1412,8 +1623,12 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
-        "rlimit_nofile": resource.getrlimit(resource.RLIMIT_NOFILE) if resource is not None else None,  # (soft, hard)
-        "uvloop": "installed" if importlib.util.find_spec("uvloop") is not None else "not installed",
+        "rlimit_nofile": resource.getrlimit(resource.RLIMIT_NOFILE)
+        if resource is not None
+        else None,  # (soft, hard)
+        "uvloop": "installed"
+        if importlib.util.find_spec("uvloop") is not None
+        else "not installed",
     }
 
 
@@ -1425,7 +1640,9 @@ def _write_json(path: str, options: BenchOptions, results: dict[str, Any]) -> No
         out.write("\n")
 
 
-def _run_bench_command(options: BenchOptions, progress: Callable[[str], None] | None) -> dict[str, Any]:
+def _run_bench_command(
+    options: BenchOptions, progress: Callable[[str], None] | None
+) -> dict[str, Any]:
     """Run the benchmark, print the table and the targets; return the JSON results.
 
     Recording by itself (and drawing) is measured when echoserver-record is
@@ -1435,25 +1652,49 @@ def _run_bench_command(options: BenchOptions, progress: Callable[[str], None] | 
     rows = run_benchmark(options, progress)
     cost = None
     if "echoserver-record" in options.servers:
-        cost = replace(measure_recording(100_000 if options.quick else 400_000), draw_events=DRAW_EVENTS, draw_s=measure_drawing())
+        cost = replace(
+            measure_recording(100_000 if options.quick else 400_000),
+            draw_events=DRAW_EVENTS,
+            draw_s=measure_drawing(),
+        )
     verdicts = check_recording(cost) if cost is not None else []
-    print(format_table(rows), *([format_recording(cost)] if cost else []), format_targets(rows, verdicts), sep="\n\n")
-    print(f"\n{options.rounds} rounds of at most {options.messages} messages or {options.seconds:g} s, "
-          f"{options.connections} connections, in {time.perf_counter() - start:.1f} s "
-          f"(load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)")
-    targets = [{"target": text, "met": met, "value": value} for text, met, value in [*check_targets(rows), *verdicts]]
-    return {"rows": [asdict(row) for row in rows], "recording": asdict(cost) if cost else None, "targets": targets}
+    print(
+        format_table(rows),
+        *([format_recording(cost)] if cost else []),
+        format_targets(rows, verdicts),
+        sep="\n\n",
+    )
+    print(
+        f"\n{options.rounds} rounds of at most {options.messages} messages or {options.seconds:g} s, "
+        f"{options.connections} connections, in {time.perf_counter() - start:.1f} s "
+        f"(load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
+    )
+    targets = [
+        {"target": text, "met": met, "value": value}
+        for text, met, value in [*check_targets(rows), *verdicts]
+    ]
+    return {
+        "rows": [asdict(row) for row in rows],
+        "recording": asdict(cost) if cost else None,
+        "targets": targets,
+    }
 
 
 def format_recording(cost: RecordingCost) -> str:
     """Recording by itself, in two lines."""
-    drawn = f"{cost.draw_s:.2f} s CPU" if cost.draw_s is not None else "not measured (no matplotlib)"
-    return (f"recording: {cost.us_per_event:.3f} µs and {cost.bytes_per_event:.1f} bytes per event "
-            f"(median of rounds of {cost.events:,} events, oldest dropped)\n"
-            f"drawing: plot_timeline of {cost.draw_events:,} events to a PNG in {drawn}")
+    drawn = (
+        f"{cost.draw_s:.2f} s CPU" if cost.draw_s is not None else "not measured (no matplotlib)"
+    )
+    return (
+        f"recording: {cost.us_per_event:.3f} µs and {cost.bytes_per_event:.1f} bytes per event "
+        f"(median of rounds of {cost.events:,} events, oldest dropped)\n"
+        f"drawing: plot_timeline of {cost.draw_events:,} events to a PNG in {drawn}"
+    )
 
 
-def _run_scale_command(options: BenchOptions, progress: Callable[[str], None] | None) -> dict[str, Any]:
+def _run_scale_command(
+    options: BenchOptions, progress: Callable[[str], None] | None
+) -> dict[str, Any]:
     """Run the scale run once per server; print each report and the targets; return the JSON results."""
     results = []
     for kind in options.servers:
@@ -1485,7 +1726,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.json:
         _write_json(options.json, options, results)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -40,9 +40,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from ..core.timeline import Timeline
 from .implementations import SelectorFactory, resolve_selector, select
 from .recording import RecordingSelector
-from .timeline import Timeline
 
 __all__ = ["Callback", "SelectorLoop", "stop_all"]
 
@@ -75,22 +75,30 @@ class SelectorLoop:
     ) -> None:
         inner = resolve_selector(selector)()
         self.name = name
-        self.timeline: Timeline | None = (timeline if timeline is not None else Timeline()) if record else None
+        self.timeline: Timeline | None = (
+            (timeline if timeline is not None else Timeline()) if record else None
+        )
         self.selector: selectors.BaseSelector = (
-            RecordingSelector(inner, self.timeline, actor=name) if self.timeline is not None else inner
+            RecordingSelector(inner, self.timeline, actor=name)
+            if self.timeline is not None
+            else inner
         )
         # fd -> live key, to skip keys an earlier callback unregistered. The
         # stdlib selectors keep this dict (`_fd_to_key`); ``get_map()`` is the
         # same data behind four Python-level calls per lookup.
         fd_to_key = getattr(inner, "_fd_to_key", None)
-        self._keys: Mapping[int, selectors.SelectorKey] = self.selector.get_map() if fd_to_key is None else fd_to_key
+        self._keys: Mapping[int, selectors.SelectorKey] = (
+            self.selector.get_map() if fd_to_key is None else fd_to_key
+        )
         self.exception: BaseException | None = None
         self._raised = self._stop_requested = False
         self.iterations = 0
         self._thread: threading.Thread | None = None
         self._closed = self._close_on_exit = False
         self._pending: deque[Callable[[], Any]] = deque()
-        self._timers: list[tuple[float, int, Callable[[], Any]]] = []  # (when, order, function): a heap
+        self._timers: list[
+            tuple[float, int, Callable[[], Any]]
+        ] = []  # (when, order, function): a heap
         self._timer_order = itertools.count()
         self._closers: list[Callable[[], Any]] = []
         self._wake_r, self._wake_w = socket.socketpair()
@@ -101,7 +109,9 @@ class SelectorLoop:
 
     # -- registration ---------------------------------------------------------
 
-    def register(self, fileobj: Any, events: int, callback: Callback, *, actor: str | None = "") -> None:
+    def register(
+        self, fileobj: Any, events: int, callback: Callback, *, actor: str | None = ""
+    ) -> None:
         """Register ``fileobj`` with ``callback`` as its data, named ``actor`` on the timeline.
 
         From another thread while the loop runs, the registration is handed
@@ -112,7 +122,9 @@ class SelectorLoop:
         bad one).
         """
         if self._closed:
-            raise RuntimeError(f"{self!r} is closed; make a new SelectorLoop to register {fileobj!r}")
+            raise RuntimeError(
+                f"{self!r} is closed; make a new SelectorLoop to register {fileobj!r}"
+            )
         if isinstance(self.selector, RecordingSelector) and actor != "":
             self.selector.label(fileobj, actor)
         self._in_loop_thread(self.selector.register, fileobj, events, callback)
@@ -141,7 +153,9 @@ class SelectorLoop:
         try:
             return done.result(DEFAULT_TIMEOUT)
         except concurrent.futures.TimeoutError:
-            raise TimeoutError(f"{self!r} did not run {function.__name__}() within {DEFAULT_TIMEOUT!r} s") from None
+            raise TimeoutError(
+                f"{self!r} did not run {function.__name__}() within {DEFAULT_TIMEOUT!r} s"
+            ) from None
 
     # -- deterministic mode ---------------------------------------------------
 
@@ -355,7 +369,9 @@ def stop_all(timeout: float = DEFAULT_TIMEOUT) -> int:
     return len(loops)
 
 
-def _settle(future: concurrent.futures.Future[Any], function: Callable[..., Any], *args: Any) -> None:
+def _settle(
+    future: concurrent.futures.Future[Any], function: Callable[..., Any], *args: Any
+) -> None:
     """Run ``function(*args)`` and hand its result or exception to ``future``."""
     try:
         future.set_result(function(*args))
