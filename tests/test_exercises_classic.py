@@ -15,19 +15,11 @@ from pathlib import Path
 import pytest
 
 from echo_lib.exercises.classic import check_buffered_echo, check_prediction, check_should_stop
-from echo_lib.lessons.classic import (
-    FAULTS,
-    VERSIONS,
-    Stage,
-    chunked_echo_server,
-    classic_client,
-    classic_server,
-    edit,
-    fault_lab,
-    fault_table,
-    run_fault,
-    source,
-)
+from echo_lib.lessons.classic.faults import FAULTS, VERSIONS, fault_table, run_fault
+from echo_lib.lessons.classic.lab import fault_lab
+from echo_lib.stage.seed import chunked_echo_server, classic_client, classic_server
+from echo_lib.stage.stage import Stage
+from echo_lib.view.source import edit, source
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
 import classic as solutions  # noqa: E402  (notebooks/solutions/classic.py)

@@ -11,7 +11,7 @@ import pytest
 
 from echo_lib import EchoServer
 from echo_lib.lessons.build import SideBySide, side_by_side
-from echo_lib.lessons.classic import Source
+from echo_lib.view.source import Source
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 KiB, MiB = 1 << 10, 1 << 20

@@ -17,15 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from echo_lib.lessons.classic import (
-    LINGER_ZERO,
-    Stage,
-    classic_client,
-    classic_server,
-    closing_server,
-    edit,
-    resetting_client,
-)
+from echo_lib.driver.sockets import LINGER_ZERO
+from echo_lib.stage.seed import classic_client, classic_server, closing_server, resetting_client
+from echo_lib.stage.stage import Stage
+from echo_lib.view.source import edit
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "05-the-classic-echo-pair.ipynb"
 READ = selectors.EVENT_READ

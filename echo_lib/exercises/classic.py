@@ -19,20 +19,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..lessons.classic import (
-    Stage,
-    chunked_echo_server,
-    classic_client,
-    closing_server,
-    finish_echo,
-    send_without_reading,
-)
+from ..driver.sockets import LOOPBACK, finish_echo, send_without_reading
+from ..driver.wait import wait_until
+from ..stage.seed import chunked_echo_server, classic_client, closing_server, stop_test_client
+from ..stage.stage import Stage
 from . import Feedback
 
 __all__ = ["check_buffered_echo", "check_prediction", "check_should_stop"]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
-LOCALHOST = "127.0.0.1"
 MESSAGES = (b"It will be repeated.", b"This is the message.  ")
 TOTAL = sum(map(len, MESSAGES))
 CLIENT_SECONDS = 0.5  # the client's deadline: a correct client is done long before
@@ -55,12 +50,12 @@ def check_prediction(
     not a whole number, is feedback.
     """
     feedback = Feedback("prediction")
-    if not feedback.expect(isinstance(predicted_bytes, int) and not isinstance(predicted_bytes, bool),
-                           f"predict a number of bytes (an int), got {predicted_bytes!r}"):  # fmt: skip
+    whole = isinstance(predicted_bytes, int) and not isinstance(predicted_bytes, bool)
+    if not feedback.expect(whole, f"predict a number of bytes (an int), got {predicted_bytes!r}"):
         return feedback
     stage = Stage(max_wait=MAX_WAIT)
     with socket.socket() as listener, socket.socket() as sock:
-        listener.bind((LOCALHOST, 0))
+        listener.bind((LOOPBACK, 0))
         stage.start("server", chunked_echo_server, listener, nbytes=TOTAL, pieces=3)
         run = stage.start("client", client, listener.getsockname(), sock, seconds=CLIENT_SECONDS)
         stage.join(timeout=CLIENT_SECONDS + 5)
@@ -69,8 +64,11 @@ def check_prediction(
     ):
         return feedback
     received = stage.timeline.bytes_moved("client")["recv"]
-    why = ("keep_running = not (data or ...) is False after the first recv() that returns any bytes"
-           if received < TOTAL else "this client's stop test waits for the whole echo")  # fmt: skip
+    why = (
+        "keep_running = not (data or ...) is False after the first recv() that returns any bytes"
+        if received < TOTAL
+        else "this client's stop test waits for the whole echo"
+    )
     feedback.expect(
         predicted_bytes == received,
         f"you predicted {predicted_bytes} bytes; the client received {received} of {TOTAL}: {why}",
@@ -81,47 +79,21 @@ def check_prediction(
 # -- exercise 2: the client's stop test -----------------------------------------------
 
 
-def _client(server_address, sock, mysel, say, should_stop, seconds=CLIENT_SECONDS):
-    """The seed's client, with ``should_stop(bytes_sent, bytes_received, data)`` as its stop test.
-
-    Returns what happened: bytes sent and received, and whether it stopped
-    before its deadline.
-    """
-    keep_running = True
-    outgoing = list(MESSAGES)
-    bytes_sent = bytes_received = 0
-    sock.connect(server_address)
-    sock.setblocking(False)
-    mysel.register(sock, READ | WRITE)
-    deadline = time.monotonic() + seconds
-    while keep_running and time.monotonic() < deadline:
-        for key, mask in mysel.select(timeout=1):
-            if mask & READ:
-                data = sock.recv(1024)
-                bytes_received += len(data)
-                keep_running = not should_stop(bytes_sent, bytes_received, data)
-            if mask & WRITE:
-                if not outgoing:
-                    mysel.modify(sock, READ)
-                else:
-                    next_msg = outgoing.pop()
-                    sock.sendall(next_msg)
-                    bytes_sent += len(next_msg)
-    mysel.unregister(sock)
-    sock.close()
-    return {"sent": bytes_sent, "received": bytes_received, "stopped": not keep_running}
-
-
 def _run_client(
     server: Callable[..., Any], should_stop: ShouldStop, **server_kwargs: Any
 ) -> tuple[dict[str, Any] | None, str]:
     """One run of the learner's client against ``server``: (stats, error text)."""
     stage = Stage(max_wait=MAX_WAIT)
     with socket.socket() as listener, socket.socket() as sock:
-        listener.bind((LOCALHOST, 0))
+        listener.bind((LOOPBACK, 0))
         stage.start("server", server, listener, **server_kwargs)
         client = stage.start(
-            "client", _client, listener.getsockname(), sock, should_stop=should_stop
+            "client",
+            stop_test_client,
+            listener.getsockname(),
+            sock,
+            should_stop=should_stop,
+            seconds=CLIENT_SECONDS,
         )
         stage.join(timeout=CLIENT_SECONDS + 5)
     if client.error is not None:
@@ -148,17 +120,21 @@ def check_should_stop(should_stop: ShouldStop) -> Feedback:
     if stats["stopped"]:
         feedback.expect(
             lost == 0,
-            f"with the echo in 3 pieces of 14 bytes, the client stopped after {received} of {TOTAL} bytes: {lost} bytes lost",
+            f"with the echo in 3 pieces of 14 bytes, the client stopped after {received} of "
+            f"{TOTAL} bytes: {lost} bytes lost",
         )
     elif lost == 0:
         feedback.expect(
             False,
-            f"all {TOTAL} bytes came back but the client did not stop: it waited until its {CLIENT_SECONDS:g} s deadline (the server keeps the connection open until the client closes it)",
+            f"all {TOTAL} bytes came back but the client did not stop: it waited until its "
+            f"{CLIENT_SECONDS:g} s deadline (the server keeps the connection open until the "
+            "client closes it)",
         )
     else:
         feedback.expect(
             False,
-            f"with the echo in 3 pieces of 14 bytes, the client got {received} of {TOTAL} bytes and never stopped",
+            f"with the echo in 3 pieces of 14 bytes, the client got {received} of {TOTAL} bytes "
+            "and never stopped",
         )
     for echo in (TOTAL // 2, 0):
         stats, error = _run_client(closing_server, should_stop, echo=echo)
@@ -211,7 +187,7 @@ class _Stats:
 
 
 def _buffered_server(listener, mysel, on_ready, stats, seconds=10.0):
-    """Accept connections; hand every event on one to ``on_ready(mysel, connection, mask, pending)``."""
+    """Accept connections; pass their events to ``on_ready(mysel, connection, mask, pending)``."""
     listener.listen(5)
     listener.setblocking(False)
     mysel.register(listener, READ)
@@ -219,9 +195,8 @@ def _buffered_server(listener, mysel, on_ready, stats, seconds=10.0):
     while not stats.stop.is_set() and time.monotonic() < deadline:
         for key, mask in mysel.select(timeout=SELECT_TIMEOUT):
             if key.fileobj is listener:
-                _drop_stale(
-                    mysel, stats
-                )  # a closed, registered socket's fd would clash with the new one
+                # A closed socket still registered would clash with the new one's fd.
+                _drop_stale(mysel, stats)
                 conn, _ = listener.accept()
                 conn.setblocking(False)
                 with stats.lock:
@@ -272,7 +247,7 @@ def check_buffered_echo(on_ready: OnReady) -> Feedback:
         listener.setsockopt(
             socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER
         )  # the connection inherits it
-        listener.bind((LOCALHOST, 0))
+        listener.bind((LOOPBACK, 0))
         server = stage.start("server", _buffered_server, listener, on_ready=on_ready, stats=stats)
         try:
             first = _drive_client(reader, listener, _pattern(PAYLOAD), stats, server)
@@ -300,7 +275,7 @@ def _drive_client(
     """
     reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
     reader.settimeout(5)
-    _wait(
+    wait_until(
         lambda: (
             listener.fileno() < 0 or listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
         ),
@@ -308,18 +283,18 @@ def _drive_client(
     )
     reader.connect(listener.getsockname())
     sent = send_without_reading(reader, payload)
-    _wait(
+    wait_until(
         lambda: stats.pending_bytes() > 0 or server.done, 2
     )  # the server holds output it cannot send yet
     echo = finish_echo(reader, payload, sent, timeout=1.0)
     idle_before, rounds_before = stats.idle, stats.rounds
-    _wait(
+    wait_until(
         lambda: stats.rounds >= rounds_before + IDLE_ROUNDS or server.done, 2
     )  # an idle connection: a busy loop shows now
     idle = stats.idle - idle_before
     conn = next(iter(stats.conns()), None)
     reader.close()
-    closed = _wait(lambda: conn is None or conn.fileno() < 0 or server.done, 1)
+    closed = wait_until(lambda: conn is None or conn.fileno() < 0 or server.done, 1)
     return echo, payload, idle, closed
 
 
@@ -342,19 +317,13 @@ def _half_close_client(
     return echo, payload, owed
 
 
-def _wait(condition: Callable[[], object], timeout: float) -> bool:
-    deadline, pause = time.monotonic() + timeout, threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        pause.wait(0.005)
-    return True
-
-
 def _report_error(feedback: Feedback, exc: BaseException, where: str) -> Feedback:
     hint = ""
     if isinstance(exc, BlockingIOError):
-        hint = ": sendall() on a non-blocking socket gives up when the kernel's buffer is full; send() what it takes and keep the rest in pending"
+        hint = (
+            ": sendall() on a non-blocking socket gives up when the kernel's buffer is full; "
+            "send() what it takes and keep the rest in pending"
+        )
     elif isinstance(exc, TypeError) and "NoneType" in str(exc):
         hint = ": use the pending bytearray the harness passes in"
     where = "" if isinstance(exc, NotImplementedError) else where
@@ -368,38 +337,49 @@ def _judge_first(
     _judge_echo(feedback, echo, payload, stats)
     feedback.expect(
         idle < IDLE_ROUNDS // 2,
-        f"select() reported the idle connection writable in {idle} of {IDLE_ROUNDS} rounds with nothing pending: "
+        f"select() reported the idle connection writable in {idle} of {IDLE_ROUNDS} rounds with "
+        "nothing pending: "
         "a busy loop; drop EVENT_WRITE with modify() once pending is empty",
     )
     if feedback.expect(
         closed,
-        "after the client closed, the connection stayed open: when recv() returns b'' and nothing is pending, unregister and close it",
+        "after the client closed, the connection stayed open: when recv() returns b'' and nothing "
+        "is pending, unregister and close it",
     ):
         feedback.expect(
             not stats.still_registered,
-            "the connection was closed but is still registered: call mysel.unregister(connection) before connection.close()",
+            "the connection was closed but is still registered: call mysel.unregister(connection) "
+            "before connection.close()",
         )
 
 
 def _judge_half_close(feedback: Feedback, echo: bytes, payload: bytes, owed: int) -> None:
     if owed:
-        feedback.expect(False, f"a client that half-closed (shutdown(SHUT_WR)) got {len(echo)} of {len(payload)} bytes back: "
-                        f"the server closed at EOF with {owed} bytes still owed; at EOF stop reading, "
-                        "send what is pending, and close only once it is empty")  # fmt: skip
+        feedback.expect(
+            False,
+            f"a client that half-closed (shutdown(SHUT_WR)) got {len(echo)} of {len(payload)} "
+            f"bytes back: the server closed at EOF with {owed} bytes still owed; at EOF stop "
+            "reading, send what is pending, and close only once it is empty",
+        )
     elif len(echo) != len(payload) or echo != payload:
-        feedback.expect(False, f"a client that half-closed (shutdown(SHUT_WR)) got {len(echo)} of {len(payload)} bytes back, "
-                        "then no EOF: keep EVENT_WRITE while pending is not empty, and close once it is")  # fmt: skip
+        feedback.expect(
+            False,
+            f"a client that half-closed (shutdown(SHUT_WR)) got {len(echo)} of {len(payload)} "
+            "bytes back, then no EOF: keep EVENT_WRITE while pending is not empty, and close "
+            "once it is",
+        )
 
 
 def _judge_echo(feedback: Feedback, echo: bytes, payload: bytes, stats: _Stats) -> None:
     if len(echo) < len(payload):
         left = stats.pending_bytes()
         why = (
-            f"; {left} bytes were still pending on the server: register EVENT_WRITE while output is pending, so select() says when to send more"
+            f"; {left} bytes were still pending on the server: register EVENT_WRITE while output "
+            "is pending, so select() says when to send more"
             if left
             else ""
         )
         feedback.expect(False, f"the client got {len(echo)} of {len(payload)} bytes back{why}")
     elif echo != payload:
-        first = next(i for i, (a, b) in enumerate(zip(echo, payload)) if a != b)
+        first = next(i for i, (a, b) in enumerate(zip(echo, payload, strict=False)) if a != b)
         feedback.expect(False, f"the echo came back changed: the first wrong byte is byte {first}")

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..driver.loop import SelectorLoop
 from ..driver.server import RECV_SIZE, EchoServer
-from ..lessons.classic import send_without_reading
+from ..driver.sockets import send_without_reading
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = [

@@ -5,13 +5,13 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .classic import Source, source
+from ..view.source import Source, source
 
 __all__ = ["SideBySide", "side_by_side"]
 
 
 class SideBySide:
-    """Source texts under their titles: columns in Jupyter (HTML), one after another as plain text."""
+    """Source texts under their titles: columns in Jupyter (HTML), one after another as text."""
 
     def __init__(self, columns: list[tuple[str, str]]) -> None:
         self.columns = columns
@@ -21,7 +21,8 @@ class SideBySide:
             f"<th style='text-align:left'>{html.escape(title)}</th>" for title, _ in self.columns
         )
         cells = "".join(
-            f"<td style='vertical-align:top;text-align:left'><pre style='font-size:85%'>{html.escape(text)}</pre></td>"
+            "<td style='vertical-align:top;text-align:left'>"
+            f"<pre style='font-size:85%'>{html.escape(text)}</pre></td>"
             for _, text in self.columns
         )
         return f"<table><tr>{head}</tr><tr>{cells}</tr></table>"

@@ -1,0 +1,1 @@
+"""Notebook 05 (the classic echo pair): its five faults (`faults`) and the fault lab (`lab`)."""

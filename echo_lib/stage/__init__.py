@@ -1,0 +1,1 @@
+"""Seed-style programs taking turns, deterministically: `stage.stage.Stage` runs `stage.seed`."""
