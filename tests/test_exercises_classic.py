@@ -7,6 +7,7 @@ every run.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import sys
@@ -173,7 +174,8 @@ def test_a_program_error_is_kept_logged_and_raised_only_when_asked() -> None:
     assert isinstance(runner.error, KeyError) and runner.error.__traceback__ is None
     assert (
         stage.log()
-        == "broken | about to fail\nbroken | raised KeyError: 'boom' (in broken(): raise KeyError(\"boom\"))"
+        == "broken | about to fail\nbroken | raised KeyError: 'boom' (in broken(): raise "
+        'KeyError("boom"))'
     )
     with pytest.raises(ValueError, match="already on this stage"):
         stage.start("broken", broken)
@@ -232,8 +234,10 @@ def test_the_seeds_stop_test_loses_28_bytes_and_spins_at_an_eof_with_nothing_bac
 
     assert str(check_should_stop(seed)) == (
         "✘ should_stop: 2 problems\n"
-        "  - with the echo in 3 pieces of 14 bytes, the client stopped after 14 of 42 bytes: 28 bytes lost\n"
-        "  - when the server closed the connection without echoing a byte (as a server that died would), the client did not stop: "
+        "  - with the echo in 3 pieces of 14 bytes, the client stopped after 14 of 42 bytes: 28 "
+        "bytes lost\n"
+        "  - when the server closed the connection without echoing a byte (as a server that died "
+        "would), the client did not stop: "
         "select() kept reporting READ and recv() kept returning b'' until the deadline "
         "(EOF stays readable: b'' means the peer closed, stop whatever the counts say)"
     )
@@ -246,8 +250,8 @@ def test_a_stop_test_that_needs_some_bytes_before_eof_counts_spins_when_none_cam
     text = str(check_should_stop(needs_bytes))
     assert text.startswith("✘ should_stop: 1 problem\n")
     assert (
-        "when the server closed the connection without echoing a byte (as a server that died would), the client did not stop"
-        in text
+        "when the server closed the connection without echoing a byte (as a server that died "
+        "would), the client did not stop" in text
     )
 
 
@@ -285,10 +289,8 @@ def test_the_buffered_echo_solution_passes() -> None:
 
 
 def _send_pending(connection: socket.socket, pending: bytearray) -> None:
-    try:
+    with contextlib.suppress(BlockingIOError):
         del pending[: connection.send(pending)]
-    except BlockingIOError:
-        pass
 
 
 def test_sendall_raises_blocking_io_error() -> None:
@@ -302,8 +304,8 @@ def test_sendall_raises_blocking_io_error() -> None:
 
     text = str(check_buffered_echo(classic_read))
     assert (
-        "on_ready raised BlockingIOError: [Errno 11] Resource temporarily unavailable (in classic_read(): connection.sendall(data))"
-        in text
+        "on_ready raised BlockingIOError: [Errno 11] Resource temporarily unavailable (in "
+        "classic_read(): connection.sendall(data))" in text
     )
     assert "send() what it takes and keep the rest in pending" in text
 
@@ -402,8 +404,8 @@ def test_closing_at_eof_throws_away_the_echo_owed_to_a_half_closed_client() -> N
     )
     assert "of 1048576 bytes back: the server closed at EOF with " in text
     assert (
-        "bytes still owed; at EOF stop reading, send what is pending, and close only once it is empty"
-        in text
+        "bytes still owed; at EOF stop reading, send what is pending, and close only once it is "
+        "empty" in text
     )
 
 
@@ -439,5 +441,6 @@ def _fixed_client():
 
 def test_a_wrong_prediction_about_a_fixed_client_is_told_it_waits_for_the_whole_echo() -> None:
     assert str(check_prediction(14, client=_fixed_client())) == (
-        "✘ prediction: 1 problem\n  - you predicted 14 bytes; the client received 42 of 42: this client's stop test waits for the whole echo"
+        "✘ prediction: 1 problem\n  - you predicted 14 bytes; the client received 42 of 42: this "
+        "client's stop test waits for the whole echo"
     )

@@ -19,7 +19,7 @@ KiB, MiB = 1 << 10, 1 << 20
 
 @pytest.fixture
 def pair(tcp_pair: tuple[socket.socket, socket.socket]) -> tuple[socket.socket, socket.socket]:
-    """A connected TCP pair on loopback: (the client's end, the server's accepted end), both non-blocking."""
+    """A connected TCP pair on loopback: (client's end, server's accepted end), non-blocking."""
     for sock in tcp_pair:
         sock.setblocking(False)
     return tcp_pair

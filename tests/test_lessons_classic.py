@@ -67,7 +67,7 @@ def test_sections_4_and_8_the_notebook_makes_the_edits_tested_here() -> None:
 
 
 def _two_clients(server, *, in_a_row: bool) -> Stage:
-    """Two seed clients; ``in_a_row``: the second starts once the stage has run the first to its end."""
+    """Two seed clients; ``in_a_row``: the second starts once the stage has run the first."""
     stage = Stage(max_wait=0.2)
     with socket.socket() as listener, socket.socket() as first, socket.socket() as second:
         listener.bind(("127.0.0.1", 0))
@@ -93,11 +93,11 @@ def test_section_4_fault_1_deleting_the_stop_serves_the_second_client() -> None:
     assert stage.timeline.bytes_moved("client-2") == {"recv": 42, "send": 42}
 
 
-# -- section 6: fault 3, the second half ------------------------------------------------------------
+# -- section 6: fault 3, the second half ----------------------------------------------------------
 
 
 def test_section_6_eof_is_level_triggered_on_every_selector(selector_name: str) -> None:
-    """Once the peer has closed, every select() reports READ at once and every recv() returns b''."""
+    """Once the peer has closed, every select() reports READ at once, every recv() gives b''."""
     sock, peer = socket.socketpair()
     with sock, getattr(selectors, selector_name)() as sel:
         peer.close()
@@ -116,14 +116,14 @@ def test_section_6_fault_3_the_seed_client_spins_when_nothing_comes_back() -> No
         stage.join()
     assert client.error is None
     wakeups = stage.timeline.events("client", "select")
-    # A waiting client wakes at most once in 0.5 s (select(timeout=1)); a spinning one, every time at once.
+    # A waiting client wakes at most once in 0.5 s (select(timeout=1)); a spinning one, at once.
     assert len(wakeups) > 100
     assert sum(e.nbytes == 0 for e in wakeups) == 0
     assert stage.timeline.bytes_moved("client") == {"recv": 0, "send": 42}
     assert stage.log("client", last=1) == "client | shutting down"
 
 
-# -- section 8: fault 5 ------------------------------------------------------------------------------
+# -- section 8: fault 5 ---------------------------------------------------------------------------
 
 
 def test_section_8_a_reset_socket_is_readable_and_its_calls_raise(selector_name: str) -> None:
@@ -169,7 +169,7 @@ def test_section_8_fault_5_catching_oserror_keeps_serving_the_next_client() -> N
     assert stage.timeline.bytes_moved("client") == {"recv": 42, "send": 42}
 
 
-# -- edit(): the fixes as edits ------------------------------------------------------------------------
+# -- edit(): the fixes as edits -------------------------------------------------------------------
 
 
 def test_edit_shows_a_diff_and_leaves_the_original_alone() -> None:
@@ -213,7 +213,7 @@ def test_an_edited_program_shows_its_edited_line_in_a_traceback() -> None:
     assert server.where == " (in read(): data = connection.recv(1024) / 0)"
 
 
-# -- section 2: why the client calls modify() ---------------------------------------------------------
+# -- section 2: why the client calls modify() -----------------------------------------------------
 
 
 def test_section_2_a_connected_socket_registered_for_write_is_reported_on_every_pass(
@@ -229,7 +229,7 @@ def test_section_2_a_connected_socket_registered_for_write_is_reported_on_every_
         assert sel.select(timeout=0.02) == []
 
 
-# -- section 5: fault 2 ----------------------------------------------------------------------------------
+# -- section 5: fault 2 ---------------------------------------------------------------------------
 
 
 def test_section_5_fault_2_sendall_on_a_full_non_blocking_socket_raises_blocking_io_error() -> None:
