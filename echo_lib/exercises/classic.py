@@ -116,6 +116,17 @@ def check_should_stop(should_stop: ShouldStop) -> Feedback:
     stats, error = _run_client(chunked_echo_server, should_stop, nbytes=TOTAL, pieces=3)
     if not feedback.expect(not error, error):
         return feedback
+    _judge_chunked(feedback, stats)
+    for echo in (TOTAL // 2, 0):
+        stats, error = _run_client(closing_server, should_stop, echo=echo)
+        if not feedback.expect(not error, error):
+            return feedback
+        feedback.expect(stats["stopped"], _no_stop_at_eof(echo))
+    return feedback
+
+
+def _judge_chunked(feedback: Feedback, stats: dict[str, Any]) -> None:
+    """The client against the echo in three pieces: it must get all of it, then stop."""
     received, lost = stats["received"], TOTAL - stats["received"]
     if stats["stopped"]:
         feedback.expect(
@@ -136,12 +147,6 @@ def check_should_stop(should_stop: ShouldStop) -> Feedback:
             f"with the echo in 3 pieces of 14 bytes, the client got {received} of {TOTAL} bytes "
             "and never stopped",
         )
-    for echo in (TOTAL // 2, 0):
-        stats, error = _run_client(closing_server, should_stop, echo=echo)
-        if not feedback.expect(not error, error):
-            return feedback
-        feedback.expect(stats["stopped"], _no_stop_at_eof(echo))
-    return feedback
 
 
 def _no_stop_at_eof(echo: int) -> str:

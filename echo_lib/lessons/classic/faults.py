@@ -13,8 +13,9 @@ from __future__ import annotations
 import selectors
 import socket
 import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from ...core.events import mask_name
@@ -64,17 +65,22 @@ class Outcome:
         return f"fault {self.fault}, {self.version}: {self.verdict}\n{self.details}".rstrip()
 
 
-#: The five faults, by number: (short name, what goes wrong).
-FAULTS: dict[int, tuple[str, str]] = {
-    1: ("stops after its first client", "the server's loop ends when any connection closes"),
-    2: ("sendall() on a non-blocking socket", "a big echo to a slow reader raises BlockingIOError"),
-    3: ("client stops at the first piece", "an echo that arrives in two pieces is half lost"),
-    4: ("fixed port 10000", "a second server on the same port: Address already in use"),
-    5: (
-        "a client's reset kills the server",
-        "read() lets the OSError of a reset connection end the server",
-    ),
-}
+#: The five faults, by number: (short name, what goes wrong). Read-only.
+FAULTS: Mapping[int, tuple[str, str]] = MappingProxyType(
+    {
+        1: ("stops after its first client", "the server's loop ends when any connection closes"),
+        2: (
+            "sendall() on a non-blocking socket",
+            "a big echo to a slow reader raises BlockingIOError",
+        ),
+        3: ("client stops at the first piece", "an echo that arrives in two pieces is half lost"),
+        4: ("fixed port 10000", "a second server on the same port: Address already in use"),
+        5: (
+            "a client's reset kills the server",
+            "read() lets the OSError of a reset connection end the server",
+        ),
+    }
+)
 VERSIONS = ("classic", "fixed")
 SLOW_PAYLOAD = 4 * MiB
 SMALL_BUFFER = 4 * KiB
@@ -300,18 +306,20 @@ def _fault5_fixed() -> Outcome:
     )
 
 
-_SCENARIOS: dict[tuple[int, str], Callable[[], Outcome]] = {
-    (1, "classic"): _fault1_classic,
-    (1, "fixed"): _fault1_fixed,
-    (2, "classic"): _fault2_classic,
-    (2, "fixed"): _fault2_fixed,
-    (3, "classic"): _fault3_classic,
-    (3, "fixed"): _fault3_fixed,
-    (4, "classic"): _fault4_classic,
-    (4, "fixed"): _fault4_fixed,
-    (5, "classic"): _fault5_classic,
-    (5, "fixed"): _fault5_fixed,
-}
+_SCENARIOS: Mapping[tuple[int, str], Callable[[], Outcome]] = MappingProxyType(
+    {
+        (1, "classic"): _fault1_classic,
+        (1, "fixed"): _fault1_fixed,
+        (2, "classic"): _fault2_classic,
+        (2, "fixed"): _fault2_fixed,
+        (3, "classic"): _fault3_classic,
+        (3, "fixed"): _fault3_fixed,
+        (4, "classic"): _fault4_classic,
+        (4, "fixed"): _fault4_fixed,
+        (5, "classic"): _fault5_classic,
+        (5, "fixed"): _fault5_fixed,
+    }
+)
 
 
 def fault_table(outcomes: Iterable[Outcome] | None = None) -> str:
