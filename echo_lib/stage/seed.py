@@ -198,7 +198,8 @@ def chunked_echo_server(listener, pause, say, nbytes=42, pieces=2, seconds=5.0):
         size = max(1, -(-len(data) // pieces))  # bytes per piece, rounded up
         for start in range(0, len(data), size):
             if peer_closed(conn):
-                say('the client closed the connection: {} bytes never sent'.format(len(data) - start))  # noqa: E501
+                say('the client closed the connection: {} bytes never sent'.format(
+                    len(data) - start))
                 return
             say('sending bytes {}..{} of {}'.format(start, min(start + size, len(data)), len(data)))
             conn.sendall(data[start:start + size])
