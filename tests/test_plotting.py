@@ -24,16 +24,11 @@ from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
 
 from echo_lib import ACTIONS, Event, Timeline  # noqa: E402
-from echo_lib.view.plotting import (
-    DENSITY_BINS,
-    GROUPED_LANES,
-    MAX_ANNOTATIONS,
-    MAX_ARROWS,
-    MAX_LANES,
-    MAX_MARKERS,
-    plot_scale,
-    plot_timeline,
-)  # noqa: E402
+from echo_lib.view.density import DENSITY_BINS, GROUPED_LANES, MAX_LANES  # noqa: E402
+from echo_lib.view.flows import MAX_ARROWS  # noqa: E402
+from echo_lib.view.markers import MAX_ANNOTATIONS  # noqa: E402
+from echo_lib.view.plotting import MAX_MARKERS, plot_timeline  # noqa: E402
+from echo_lib.view.scale_runs import plot_scale  # noqa: E402
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
