@@ -18,7 +18,7 @@ from typing import Any
 from ..core.events import mask_name
 from ..core.timeline import Timeline
 from ..driver.recording import RecordingSelector
-from ..lessons.registration import describe_error
+from ..view.widgets import describe_error
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = ["check_accept_one", "check_set_interest"]
