@@ -244,7 +244,7 @@ def test_each_step_line_shows_the_mask_and_the_buffer() -> None:
 def test_the_widget_drives_the_lab_and_shows_its_lines() -> None:
     lab = backpressure_lab(max_buffer=4096, read_per_step=1024)
     try:
-        ui = lab.widget
+        ui = lab  # the lab is its widget's front: controls are its attributes
         bundle = lab._repr_mimebundle_()
         assert (
             bundle["text/plain"] == repr(lab)
@@ -254,23 +254,27 @@ def test_the_widget_drives_the_lab_and_shows_its_lines() -> None:
         assert lab.steps == 1 and ui.out.outputs[-1]["text"] == lab.lines[-1] + "\n"
         ui.run_button.click()
         assert lab.done and ui.out.outputs[-1]["text"].startswith("after ")
-        ui.read_per_step.value = 0  # a slider starts over
+        ui.read_per_step_slider.value = 0  # a slider starts over
         assert lab.read_per_step == 0 and lab.steps == 0
         assert [o["text"] for o in ui.out.outputs] == [line + "\n" for line in lab.lines]
-        ui.max_buffer.value = 2048
+        ui.max_buffer_slider.value = 2048
         ui.reset_button.click()
         assert lab.max_buffer == 2048 and lab.steps == 0
     finally:
         lab.close()
+    assert lab.closed and lab.widget.comm is None
+    with pytest.raises(RuntimeError, match="BackpressureLab is closed"):
+        lab.reset()
 
 
 def test_an_abandoned_lab_closes_its_sockets() -> None:
     lab = backpressure_lab()
-    scenario = lab._scenario
+    scenario, widget = lab._scenario, lab.widget
     assert scenario is not None
     del lab
     gc.collect()
     assert scenario.sock.fileno() == -1 and scenario.reader.fileno() == -1
+    assert widget.comm is None
 
 
 @pytest.mark.parametrize(
