@@ -1,4 +1,4 @@
-"""The exercises of 04-modify (solutions pass, plausible mistakes are named) and its backpressure lab."""
+"""The exercises of 04-modify (solutions pass, likely mistakes are named), its backpressure lab."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def test_modifying_every_time_is_counted() -> None:
             sel.unregister(sock)
 
     assert (
-        "for a new connection, modify() was called once, expected never: call it only when the mask changes"
-        in str(check_update_registration(always))
+        "for a new connection, modify() was called once, expected never: call it only when the "
+        "mask changes" in str(check_update_registration(always))
     )
 
 
@@ -68,8 +68,8 @@ def test_no_backpressure_is_caught() -> None:
             sel.modify(sock, wanted, sel.get_key(sock).data)
 
     assert (
-        "after receive_data(b'world') filled the buffer (max_buffer=8), it is registered for READ|WRITE, expected WRITE"
-        in str(check_update_registration(reads_on))
+        "after receive_data(b'world') filled the buffer (max_buffer=8), it is registered for "
+        "READ|WRITE, expected WRITE" in str(check_update_registration(reads_on))
     )
 
 
@@ -91,7 +91,8 @@ def test_update_registration_stub_reports_not_implemented() -> None:
         raise NotImplementedError("your code here")
 
     assert str(check_update_registration(stub)) == (
-        "✘ update_registration: 1 problem\n  - for a new connection, it raised NotImplementedError: your code here"
+        "✘ update_registration: 1 problem\n  - for a new connection, it raised "
+        "NotImplementedError: your code here"
     )
 
 
@@ -139,8 +140,8 @@ def test_dropping_the_unsent_rest_is_caught() -> None:
 
     text = str(check_on_writable(drops_rest))
     assert (
-        "bytes never came back: after a partial send(), keep the unsent rest at the front of outgoing"
-        in text
+        "bytes never came back: after a partial send(), keep the unsent rest at the front of "
+        "outgoing" in text
     )
 
 
@@ -235,7 +236,8 @@ def test_each_step_line_shows_the_mask_and_the_buffer() -> None:
         ]
         assert (
             repr(lab)
-            == "<BackpressureLab max_buffer=8192 read_per_step=2048: step 1, server mask READ, 2048 of 65536 B back>"
+            == "<BackpressureLab max_buffer=8192 read_per_step=2048: step 1, server mask READ, "
+            "2048 of 65536 B back>"
         )
     finally:
         lab.close()
