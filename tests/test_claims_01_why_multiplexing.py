@@ -1,4 +1,4 @@
-"""The claims of 01-why-multiplexing, per selector class, named after the section that makes them."""
+"""The claims of 01-why-multiplexing, per selector class, named after the section making them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The exercises of 04-modify (solutions pass, plausible mistakes are named) and its backpressure lab."""
+"""The exercises of 04-modify (solutions pass, likely mistakes are named), its backpressure lab."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def test_modifying_every_time_is_counted() -> None:
             sel.unregister(sock)
 
     assert (
-        "for a new connection, modify() was called once, expected never: call it only when the mask changes"
-        in str(check_update_registration(always))
+        "for a new connection, modify() was called once, expected never: call it only when the "
+        "mask changes" in str(check_update_registration(always))
     )
 
 
@@ -68,8 +68,8 @@ def test_no_backpressure_is_caught() -> None:
             sel.modify(sock, wanted, sel.get_key(sock).data)
 
     assert (
-        "after receive_data(b'world') filled the buffer (max_buffer=8), it is registered for READ|WRITE, expected WRITE"
-        in str(check_update_registration(reads_on))
+        "after receive_data(b'world') filled the buffer (max_buffer=8), it is registered for "
+        "READ|WRITE, expected WRITE" in str(check_update_registration(reads_on))
     )
 
 
@@ -91,7 +91,8 @@ def test_update_registration_stub_reports_not_implemented() -> None:
         raise NotImplementedError("your code here")
 
     assert str(check_update_registration(stub)) == (
-        "✘ update_registration: 1 problem\n  - for a new connection, it raised NotImplementedError: your code here"
+        "✘ update_registration: 1 problem\n  - for a new connection, it raised "
+        "NotImplementedError: your code here"
     )
 
 
@@ -139,8 +140,8 @@ def test_dropping_the_unsent_rest_is_caught() -> None:
 
     text = str(check_on_writable(drops_rest))
     assert (
-        "bytes never came back: after a partial send(), keep the unsent rest at the front of outgoing"
-        in text
+        "bytes never came back: after a partial send(), keep the unsent rest at the front of "
+        "outgoing" in text
     )
 
 
@@ -235,7 +236,8 @@ def test_each_step_line_shows_the_mask_and_the_buffer() -> None:
         ]
         assert (
             repr(lab)
-            == "<BackpressureLab max_buffer=8192 read_per_step=2048: step 1, server mask READ, 2048 of 65536 B back>"
+            == "<BackpressureLab max_buffer=8192 read_per_step=2048: step 1, server mask READ, "
+            "2048 of 65536 B back>"
         )
     finally:
         lab.close()
@@ -244,7 +246,7 @@ def test_each_step_line_shows_the_mask_and_the_buffer() -> None:
 def test_the_widget_drives_the_lab_and_shows_its_lines() -> None:
     lab = backpressure_lab(max_buffer=4096, read_per_step=1024)
     try:
-        ui = lab.widget
+        ui = lab  # the lab is its widget's front: controls are its attributes
         bundle = lab._repr_mimebundle_()
         assert (
             bundle["text/plain"] == repr(lab)
@@ -254,23 +256,27 @@ def test_the_widget_drives_the_lab_and_shows_its_lines() -> None:
         assert lab.steps == 1 and ui.out.outputs[-1]["text"] == lab.lines[-1] + "\n"
         ui.run_button.click()
         assert lab.done and ui.out.outputs[-1]["text"].startswith("after ")
-        ui.read_per_step.value = 0  # a slider starts over
+        ui.read_per_step_slider.value = 0  # a slider starts over
         assert lab.read_per_step == 0 and lab.steps == 0
         assert [o["text"] for o in ui.out.outputs] == [line + "\n" for line in lab.lines]
-        ui.max_buffer.value = 2048
+        ui.max_buffer_slider.value = 2048
         ui.reset_button.click()
         assert lab.max_buffer == 2048 and lab.steps == 0
     finally:
         lab.close()
+    assert lab.closed and lab.widget.comm is None
+    with pytest.raises(RuntimeError, match="BackpressureLab is closed"):
+        lab.reset()
 
 
 def test_an_abandoned_lab_closes_its_sockets() -> None:
     lab = backpressure_lab()
-    scenario = lab._scenario
+    scenario, widget = lab._scenario, lab.widget
     assert scenario is not None
     del lab
     gc.collect()
     assert scenario.sock.fileno() == -1 and scenario.reader.fileno() == -1
+    assert widget.comm is None
 
 
 @pytest.mark.parametrize(

@@ -44,8 +44,8 @@ def test_registering_write_too_is_explained() -> None:
 
     text = str(check_wait_for_any(read_write))
     assert (
-        "it returned [socks[0], socks[1], socks[2]], expected [socks[1], socks[2]]: was EVENT_WRITE registered too?"
-        in text
+        "it returned [socks[0], socks[1], socks[2]], expected [socks[1], socks[2]]: was "
+        "EVENT_WRITE registered too?" in text
     )
 
 
@@ -98,7 +98,8 @@ def test_a_selector_never_closed_is_caught() -> None:
     text = str(check_wait_for_any(never_closes))
     assert text == (
         "✘ wait_for_any: 1 problem\n"
-        "  - with data already waiting on socks[1] and socks[2] it left its selector open: close it (a `with` block does)"
+        "  - with data already waiting on socks[1] and socks[2] it left its selector open: close "
+        "it (a `with` block does)"
     )
     assert kept[0].get_map() is None, "the checker closes what the learner left open"
     assert selectors.DefaultSelector is type(kept[0]).__mro__[1], "the selectors module is restored"

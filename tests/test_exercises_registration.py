@@ -29,7 +29,8 @@ def test_the_untouched_stub_is_named() -> None:
 
     assert (
         str(check_accept_one(stub))
-        == "✘ accept_one: 1 problem\n  - it raised NotImplementedError: replace the `raise` with your code"
+        == "✘ accept_one: 1 problem\n  - it raised NotImplementedError: replace the `raise` with "
+        "your code"
     )
 
 
@@ -41,8 +42,8 @@ def test_read_write_no_callback_blocking_and_left_registered_are_all_named() -> 
 
     text = str(check_accept_one(sloppy))
     assert (
-        "it registered the listener for READ|WRITE: a new connection makes it readable, register EVENT_READ"
-        in text
+        "it registered the listener for READ|WRITE: a new connection makes it readable, register "
+        "EVENT_READ" in text
     )
     assert "it registered the listener with data=None: store the accept callback as data" in text
     assert "the accepted connection is blocking: call conn.setblocking(False)" in text
@@ -121,14 +122,16 @@ def test_modify_to_zero_leaves_a_key_that_waits_for_nothing() -> None:
     if not issubclass(
         selectors.DefaultSelector, selectors._PollLikeSelector
     ):  # pragma: no cover - kqueue, Windows
-        # KqueueSelector and SelectSelector modify() by unregister + register, and register(sock, 0) raises
+        # KqueueSelector and SelectSelector modify() by unregister + register,
+        # and register(sock, 0) raises
         assert (
             "it raised ValueError: Invalid events: 0: with no events wanted, unregister instead"
             in text
         )
     else:  # epoll, poll and devpoll accept modify(sock, 0) and keep the key
         assert (
-            "set_interest(sel, sock, 0) left sock registered for 0, which still wakes select() on a hang-up or an error: "
+            "set_interest(sel, sock, 0) left sock registered for 0, which still wakes select() on "
+            "a hang-up or an error: "
             "with no events wanted, unregister it"
         ) in text
 
@@ -160,6 +163,8 @@ def test_a_redundant_modify_is_caught() -> None:
 
     text = str(check_set_interest(always_modify))
     assert text == (
-        "✘ set_interest: 1 problem\n  - with sock registered for READ|WRITE, set_interest(sel, sock, READ|WRITE) "
-        "called sel.modify() although nothing changes: compare with the key's events and make no call"
+        "✘ set_interest: 1 problem\n  - with sock registered for READ|WRITE, set_interest(sel, "
+        "sock, READ|WRITE) "
+        "called sel.modify() although nothing changes: compare with the key's events and make no "
+        "call"
     )

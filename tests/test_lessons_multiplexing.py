@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import selectors
 import socket
 
@@ -148,3 +149,17 @@ def test_the_widget_refuses_bad_arguments() -> None:
         waiting_room({"x": 42})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="clients"):
         waiting_room(SERVERS, clients=9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"clients": 0}, "clients must be an int in 1..6, got 0"),
+        ({"clients": 2.0}, "clients must be an int in 1..6, got 2.0"),
+        ({"hold": 2}, "hold must be a number in 0.1..1, got 2"),
+        ({"hold": True}, "hold must be a number in 0.1..1, got True"),
+    ],
+)
+def test_run_clients_names_the_bad_value(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run_clients(blocking_echo_server, **kwargs)  # type: ignore[arg-type]

@@ -10,7 +10,8 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from echo_lib.lessons.registration import describe_error, registration_playground  # noqa: E402
+from echo_lib.lessons.registration import registration_playground  # noqa: E402
+from echo_lib.view.widgets import describe_error  # noqa: E402
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ def test_the_timeline_keeps_the_name_sock_across_unregister(playground) -> None:
 
 
 def test_the_widget_buttons_make_the_same_calls(playground) -> None:
-    widget = playground.widget
+    widget = playground  # the playground is its widget's front: controls are its attributes
     widget.read.value, widget.write.value = False, True
     widget.buttons["register"].click()
     widget.buttons["select"].click()
@@ -104,14 +105,14 @@ def test_the_widget_buttons_make_the_same_calls(playground) -> None:
 
 
 def test_a_closed_playground_says_so(playground) -> None:
+    sock, widget = playground.sock, playground.widget
     playground.close()
     assert repr(playground) == "<RegistrationPlayground: sock closed; 0 calls>"
-    with pytest.raises(RuntimeError, match="closed"):
-        playground.select()
-    playground.widget.buttons["select"].click()
-    assert "closed" in playground.widget.out.outputs[0]["text"]
-    playground.reset()
-    assert playground.select() == "sel.select(0) -> [] (nothing ready)"
+    assert sock.fileno() == -1 and widget.comm is None
+    for call in (playground.select, playground.reset):
+        with pytest.raises(RuntimeError, match="RegistrationPlayground is closed"):
+            call()
+    assert playground._repr_mimebundle_() == {"text/plain": repr(playground)}
 
 
 def test_an_abandoned_playground_closes_its_sockets() -> None:
@@ -119,8 +120,10 @@ def test_an_abandoned_playground_closes_its_sockets() -> None:
         warnings.simplefilter("error", ResourceWarning)
         front = registration_playground()
         front.register(read=True)
+        sock, widget = front.sock, front.widget
         del front
         gc.collect()
+    assert sock.fileno() == -1 and widget.comm is None
 
 
 def test_describe_error_drops_fds_and_reprs() -> None:

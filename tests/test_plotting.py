@@ -24,16 +24,11 @@ from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
 
 from echo_lib import ACTIONS, Event, Timeline  # noqa: E402
-from echo_lib.view.plotting import (
-    DENSITY_BINS,
-    GROUPED_LANES,
-    MAX_ANNOTATIONS,
-    MAX_ARROWS,
-    MAX_LANES,
-    MAX_MARKERS,
-    plot_scale,
-    plot_timeline,
-)  # noqa: E402
+from echo_lib.view.density import DENSITY_BINS, GROUPED_LANES, MAX_LANES  # noqa: E402
+from echo_lib.view.flows import MAX_ARROWS  # noqa: E402
+from echo_lib.view.markers import MAX_ANNOTATIONS  # noqa: E402
+from echo_lib.view.plotting import MAX_MARKERS, plot_timeline  # noqa: E402
+from echo_lib.view.scale_runs import plot_scale  # noqa: E402
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -119,7 +114,7 @@ def arrows(ax: Axes) -> list[tuple[float, float, float, float]]:
     """Every arrow as (x from, lane from, x to, lane to)."""
     found = []
     for quiver in (c for c in ax.collections if isinstance(c, Quiver)):
-        for x, y, u, v in zip(quiver.X, quiver.Y, quiver.U, quiver.V):
+        for x, y, u, v in zip(quiver.X, quiver.Y, quiver.U, quiver.V, strict=True):
             found.append((float(x), float(y), float(x + u), float(y + v)))
     return found
 
@@ -186,7 +181,7 @@ def test_fifty_actors_give_fifty_lane_labels_that_do_not_overlap() -> None:
     labels = ax.get_yticklabels()
     assert min(label.get_fontsize() for label in labels) >= 5
     boxes = [label.get_window_extent() for label in labels]
-    assert all(upper.y0 >= lower.y1 - 0.5 for upper, lower in zip(boxes, boxes[1:]))
+    assert all(upper.y0 >= lower.y1 - 0.5 for upper, lower in zip(boxes, boxes[1:], strict=False))
 
 
 @pytest.mark.parametrize("lanes", [1, 7, 50, 200])
@@ -536,7 +531,7 @@ def test_lanes_stay_legible_from_one_to_ten_thousand_actors(actors: int) -> None
     ax.figure.canvas.draw()
     boxes = [label.get_window_extent() for label in ax.get_yticklabels()]
     assert min(label.get_fontsize() for label in ax.get_yticklabels()) >= 5
-    assert all(upper.y0 >= lower.y1 - 0.5 for upper, lower in zip(boxes, boxes[1:]))
+    assert all(upper.y0 >= lower.y1 - 0.5 for upper, lower in zip(boxes, boxes[1:], strict=False))
 
 
 def test_a_million_events_draw_as_one_image_with_bounded_artists() -> None:

@@ -22,7 +22,8 @@ HANDLER = "the handler"  # the key's data: it must survive every modify()
 UpdateRegistration = Callable[[selectors.BaseSelector, socket.socket, EchoConnection], object]
 OnWritable = Callable[[selectors.BaseSelector, socket.socket, "deque[bytes]"], object]
 
-# (what happened to the connection, how to make it happen, the mask wanted after it; None: unregistered)
+# (what happened to the connection, how to make it happen, the mask wanted after it;
+# None: unregistered)
 _STORY: tuple[tuple[str, Callable[[EchoConnection], object], int | None], ...] = (
     ("for a new connection", lambda conn: None, READ),
     ("after receive_data(b'hello')", lambda conn: conn.receive_data(b"hello"), READ | WRITE),
@@ -44,8 +45,9 @@ _STORY: tuple[tuple[str, Callable[[EchoConnection], object], int | None], ...] =
 
 
 def check_update_registration(update_registration: UpdateRegistration) -> Feedback:
-    """Walk a connection through its states, calling ``update_registration(sel, sock, conn)`` after each;
-    then let it drive a real echo.
+    """Walk a connection through its states, calling ``update_registration(sel, sock, conn)``.
+
+    It is called after each state; then it drives a real echo.
 
     After each call the socket must be registered for exactly the events the
     connection wants (READ while ``conn.wants_read``, WRITE while
@@ -91,7 +93,8 @@ def _story_step(
     if wanted is None:
         return key is None or feedback.expect(
             False,
-            f"{when}, the socket is still registered for {_name(key.events)}: with nothing wanted, unregister() it",
+            f"{when}, the socket is still registered for {_name(key.events)}: with nothing "
+            "wanted, unregister() it",
         )
     if not feedback.expect(
         key is not None, f"{when}, the socket was unregistered, but it still wants {_name(wanted)}"
@@ -104,11 +107,13 @@ def _story_step(
     changed = before is None or before.events != wanted
     ok &= feedback.expect(
         calls == (1 if changed else 0) or not ok,
-        f"{when}, modify() was called {_times(calls)}, expected {_times(int(changed))}: call it only when the mask changes",
+        f"{when}, modify() was called {_times(calls)}, expected {_times(int(changed))}: call it "
+        "only when the mask changes",
     )
     ok &= feedback.expect(
         key.data == HANDLER,
-        f"{when}, the key's data became {key.data!r}: pass key.data along, modify(sock, events, key.data)",
+        f"{when}, the key's data became {key.data!r}: pass key.data along, modify(sock, events, "
+        "key.data)",
     )
     return ok
 
@@ -175,7 +180,7 @@ def _serve(
 
 
 def check_on_writable(on_writable: OnWritable) -> Feedback:
-    """Run a client whose WRITE handler is ``on_writable(sel, sock, outgoing)`` against a real server.
+    """Run a client whose WRITE handler is ``on_writable(sel, sock, outgoing)`` against a server.
 
     ``outgoing`` is a deque of messages (bytes). The handler should send from
     the first message, keep what ``send()`` did not take at the front, and once
@@ -210,13 +215,15 @@ def check_on_writable(on_writable: OnWritable) -> Feedback:
         return feedback
     feedback.expect(
         switches == ["READ|WRITE → READ"],
-        f"it called modify() {_times(len(switches))} ({', '.join(switches)}): once, READ|WRITE → READ, is enough",
+        f"it called modify() {_times(len(switches))} ({', '.join(switches)}): once, READ|WRITE → "
+        "READ, is enough",
     )
     feedback.expect(idle <= 2, f"{idle_text}: switch to EVENT_READ at once")
     if data_lost:
         feedback.expect(
             False,
-            f"after modify() the key's data was {data_lost[0]!r}: pass key.data along, modify(sock, EVENT_READ, key.data)",
+            f"after modify() the key's data was {data_lost[0]!r}: pass key.data along, "
+            "modify(sock, EVENT_READ, key.data)",
         )
     return feedback
 
@@ -252,7 +259,10 @@ def _run_client(
                 try:
                     run_with_timeout(on_writable, sel, sock, outgoing, timeout=2)
                 except BlockingIOError as exc:
-                    why = "sendall() cannot wait on a non-blocking socket: send() once and keep the rest"
+                    why = (
+                        "sendall() cannot wait on a non-blocking socket: send() once and keep "
+                        "the rest"
+                    )
                     return received, idle, data_lost, f"it raised BlockingIOError ({exc}): {why}"
                 except Exception as exc:
                     return received, idle, data_lost, f"it raised {type(exc).__name__}: {exc}"
@@ -273,7 +283,8 @@ def _judge_echo(feedback: Feedback, received: bytes, expected: bytes) -> None:
     if len(received) == len(expected) and sorted(received) == sorted(expected):
         feedback.expect(
             False,
-            "the echo came back in another order: send the messages first to last (pop() takes the last one)",
+            "the echo came back in another order: send the messages first to last (pop() takes "
+            "the last one)",
         )
     elif len(received) < len(expected):
         feedback.expect(

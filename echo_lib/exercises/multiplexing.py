@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,10 +91,8 @@ def _release(call: _Call, *socks: socket.socket) -> bool:
     a blocked recv() or select(); a closed one just leaves epoll's interest list.
     """
     for sock in socks:
-        try:
+        with suppress(OSError):  # already shut down, or never connected
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already shut down, or never connected
     if call.thread is not None:
         call.thread.join(GRACE)
     return False
@@ -195,7 +193,8 @@ def _run_any(
     strangers = [item for item in value if not any(item is sock for sock in socks)]
     if not feedback.expect(
         not strangers,
-        f"{when} it returned {type(strangers[0]).__name__ if strangers else ''} items; return the sockets themselves (key.fileobj)",
+        f"{when} it returned {type(strangers[0]).__name__ if strangers else ''} items; return the "
+        "sockets themselves (key.fileobj)",
     ):
         return None
     return call

@@ -18,7 +18,7 @@ from typing import Any
 from ..core.events import mask_name
 from ..core.timeline import Timeline
 from ..driver.recording import RecordingSelector
-from ..lessons.registration import describe_error
+from ..view.widgets import describe_error
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = ["check_accept_one", "check_set_interest"]
@@ -116,11 +116,13 @@ def _check_accepted(
     events = registrations[0].mask
     feedback.expect(
         events == READ,
-        f"it registered the listener for {_name(events)}: a new connection makes it readable, register EVENT_READ",
+        f"it registered the listener for {_name(events)}: a new connection makes it readable, "
+        "register EVENT_READ",
     )
     feedback.expect(
         callable(sel.data_seen[0]),
-        f"it registered the listener with data={sel.data_seen[0]!r}: store the accept callback as data",
+        f"it registered the listener with data={sel.data_seen[0]!r}: store the accept callback as "
+        "data",
     )
     feedback.expect(
         sel.timeline.events(action="select"),
@@ -138,11 +140,13 @@ def _check_accepted(
     client = clients[0].getsockname() if clients else None
     feedback.expect(
         client is not None and _peer(conn) == client,
-        "the socket it returned is not connected to the client: return the connection that listener.accept() gave",
+        "the socket it returned is not connected to the client: return the connection that "
+        "listener.accept() gave",
     )
     feedback.expect(
         not conn.getblocking(),
-        "the accepted connection is blocking: call conn.setblocking(False), as the seed's accept() does",
+        "the accepted connection is blocking: call conn.setblocking(False), as the seed's "
+        "accept() does",
     )
     feedback.expect(
         listener not in sel.get_map(),
@@ -219,7 +223,8 @@ def _step(
     if wanted == 0:
         if not feedback.expect(
             now is None,
-            f"{call} left sock registered for {_name(now or 0)}, which still wakes select() on a hang-up or an error: with no events wanted, unregister it",
+            f"{call} left sock registered for {_name(now or 0)}, which still wakes select() on a "
+            "hang-up or an error: with no events wanted, unregister it",
         ):
             return False
     elif not feedback.expect(
@@ -239,7 +244,8 @@ def _step(
     if not verb and calls:
         return feedback.expect(
             False,
-            f"{call} called sel.{calls[0]}() although nothing changes: compare with the key's events and make no call",
+            f"{call} called sel.{calls[0]}() although nothing changes: compare with the key's "
+            "events and make no call",
         )
     return feedback.expect(
         len(calls) <= 1, f"{call} made {len(calls)} calls ({', '.join(calls)}); one is enough"

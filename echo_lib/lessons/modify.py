@@ -25,13 +25,15 @@ from __future__ import annotations
 import selectors
 import socket
 import weakref
+from collections.abc import Callable
 from typing import Any
 
+from ..core.checks import check_int
 from ..core.connection import EchoConnection
 from ..core.events import mask_name
 from ..core.timeline import Timeline
 from ..driver.recording import RecordingSelector
-from ..view.widgets import stream_output, weak_callback, widget_bundle
+from ..view.widgets import WidgetFront, stream_output, weak_callback
 
 __all__ = ["BackpressureLab", "backpressure_lab"]
 
@@ -100,7 +102,7 @@ class _Scenario:
     # -- the server end: EchoServer's handlers, in short -------------------------
 
     def server_step(self) -> int:
-        """One ``select(0)`` and the handling of what it reported; return how many keys were ready."""
+        """One ``select(0)`` and the handling of what it reported; return how many were ready."""
         ready = self.sel.select(0)
         for _key, mask in ready:
             if mask & READ:
@@ -130,15 +132,16 @@ def _close(scenario: _Scenario) -> None:
     scenario.close()
 
 
-class BackpressureLab:
+class BackpressureLab(WidgetFront):
     """Step a server whose echo outruns a slow reader; watch its mask and buffer.
 
     `step()` is one server ``select(0)`` and its handling, then one read of at
     most ``read_per_step`` bytes by the reader; `run()` steps to the end. Both
-    return deterministic text. Displayed in Jupyter, the lab is a widget with
-    sliders for both numbers (moving one starts over) and Step, Run to end and
-    Reset buttons. Call `close()` when done; an abandoned lab closes its
-    sockets when garbage collected.
+    return deterministic text. Displayed in Jupyter, the lab is a widget: the
+    sliders `max_buffer_slider` and `read_per_step_slider` (moving one starts
+    over), `step_button`, `run_button`, `reset_button` and the Output `out`.
+    Call `close()` when done; an abandoned lab closes its sockets and widgets
+    when garbage collected.
 
     Raises `ValueError` for numbers outside the sliders' ranges.
     """
@@ -146,28 +149,59 @@ class BackpressureLab:
     def __init__(
         self, max_buffer: int = 8 * KiB, read_per_step: int = 2 * KiB, payload: int = PAYLOAD
     ) -> None:
-        self.max_buffer = _check("max_buffer", max_buffer, *MAX_BUFFER_RANGE)
-        self.read_per_step = _check("read_per_step", read_per_step, *READ_RANGE)
-        self.payload = _check("payload", payload, 1, 1 << 20)
-        self._widget: Any = None
+        self.max_buffer = check_int("max_buffer", max_buffer, *MAX_BUFFER_RANGE)
+        self.read_per_step = check_int("read_per_step", read_per_step, *READ_RANGE)
+        self.payload = check_int("payload", payload, 1, 1 << 20)
         self._scenario: _Scenario | None = None
         self._finalizer: weakref.finalize | None = None
+        self._build_widgets()
         self.reset()
+
+    def _build_widgets(self) -> None:
+        import ipywidgets as widgets
+
+        style, layout = {"description_width": "12em"}, widgets.Layout(width="40em")
+        self.max_buffer_slider = widgets.IntSlider(
+            self.max_buffer, min=MAX_BUFFER_RANGE[0], max=MAX_BUFFER_RANGE[1], step=KiB,
+            description="max_buffer (B)", style=style, layout=layout,
+        )  # fmt: skip
+        self.read_per_step_slider = widgets.IntSlider(
+            self.read_per_step, min=READ_RANGE[0], max=READ_RANGE[1], step=256,
+            description="reader bytes per step", style=style, layout=layout,
+        )  # fmt: skip
+        self.step_button = widgets.Button(description="Step", button_style="primary")
+        self.run_button = widgets.Button(description="Run to end")
+        self.reset_button = widgets.Button(description="Reset")
+        self.out = widgets.Output()
+        buttons = widgets.HBox([self.step_button, self.run_button, self.reset_button])
+        sliders = [self.max_buffer_slider, self.read_per_step_slider]
+        self._adopt(widgets.VBox([*sliders, buttons, self.out]))
+        self.step_button.on_click(weak_callback(self.step))
+        self.run_button.on_click(weak_callback(self.run))
+        self.reset_button.on_click(weak_callback(self.reset))
+        ref = weakref.ref(self)  # the sliders must not keep the lab (and its sockets) alive
+        self.max_buffer_slider.observe(_setter(ref, "max_buffer"), names="value")
+        self.read_per_step_slider.observe(_setter(ref, "read_per_step"), names="value")
 
     # -- the scenario ---------------------------------------------------------
 
     def reset(self) -> None:
-        """Start over: a new server end and reader, nothing sent or read yet."""
+        """Start over: a new server end and reader, nothing sent or read yet.
+
+        Raises `RuntimeError` after `close()`.
+        """
+        if self.closed:
+            raise RuntimeError("this BackpressureLab is closed")
         self._release()
         self._scenario = _Scenario(self.max_buffer, bytes(self.payload))
         self._finalizer = weakref.finalize(self, _close, self._scenario)
         self.timeline: Timeline = self._scenario.timeline
         self.steps = self.received = self.peak = self._quiet = 0
         self.lines: list[str] = []
-        if self._widget is not None:
-            self._widget.clear()
+        self.out.outputs = ()
         self._show(
-            f"max_buffer {self.max_buffer} B, the reader takes {self.read_per_step} B per step, {self.payload} B to echo"
+            f"max_buffer {self.max_buffer} B, the reader takes {self.read_per_step} B per step, "
+            f"{self.payload} B to echo"
         )
 
     def _release(self) -> None:
@@ -176,8 +210,9 @@ class BackpressureLab:
         self._scenario = self._finalizer = None
 
     def close(self) -> None:
-        """Close the sockets and the selector (idempotent); the timeline stays."""
+        """Close the sockets, the selector and the widgets (idempotent); the timeline stays."""
         self._release()
+        super().close()
 
     @property
     def done(self) -> bool:
@@ -235,11 +270,11 @@ class BackpressureLab:
         return self._show(line)
 
     def run(self, max_steps: int = MAX_STEPS) -> str:
-        """Step until every byte is back, nothing moves any more, or ``max_steps``; return `summary()`.
+        """Step until every byte is back, nothing moves, or ``max_steps``; return `summary()`.
 
         Raises `ValueError` for ``max_steps`` outside 1..2000, `RuntimeError` after `close()`.
         """
-        _check("max_steps", max_steps, 1, MAX_STEPS)
+        check_int("max_steps", max_steps, 1, MAX_STEPS)
         for _ in range(max_steps):
             if self.done or self.stuck:
                 break
@@ -249,7 +284,10 @@ class BackpressureLab:
     def _line(self) -> str:
         fill = min(self.buffered * _BAR // self.max_buffer, _BAR)
         bar = "█" * fill + "·" * (_BAR - fill)
-        return f"step {self.steps:>3}: {self.mask:<10} buffer {bar} {self.buffered:>5} B   reader has {self.received:>5} B"
+        return (
+            f"step {self.steps:>3}: {self.mask:<10} buffer {bar} {self.buffered:>5} B   "
+            f"reader has {self.received:>5} B"
+        )
 
     def summary(self) -> str:
         """What happened so far, as deterministic text."""
@@ -264,7 +302,8 @@ class BackpressureLab:
             [
                 f"after {self.steps} steps: {self.received} of {self.payload} B back ({state})",
                 f"peak buffer: {self.peak} B (max_buffer {self.max_buffer} B)",
-                f"modify() calls: {len(self.modify_details())}; reading paused {_times(self.read_paused())}",
+                f"modify() calls: {len(self.modify_details())}; "
+                f"reading paused {_times(self.read_paused())}",
             ]
         )
 
@@ -272,23 +311,12 @@ class BackpressureLab:
         """Every line shown since the last reset."""
         return "\n".join(self.lines)
 
-    # -- the widget -----------------------------------------------------------
-
-    @property
-    def widget(self) -> Any:
-        """The ipywidgets front end (built on first use)."""
-        if self._widget is None:
-            self._widget = _LabWidget(self)
-        return self._widget
+    # -- the text ----------------------------------------------------------------
 
     def _show(self, text: str) -> str:
         self.lines.append(text)
-        if self._widget is not None:
-            self._widget.append(text)
+        self.out.outputs = (*self.out.outputs, stream_output(text, end="\n"))
         return text
-
-    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
-        return widget_bundle(self.widget.box, repr(self))
 
     def __repr__(self) -> str:
         return (
@@ -305,58 +333,16 @@ def _changes(details: list[str]) -> list[tuple[str, str]]:
     return [tuple(detail.split(" → ")) for detail in details]  # type: ignore[misc]
 
 
-class _LabWidget:
-    """Sliders, buttons and a log, written by replacing the Output's outputs (nbval handles no clear_output)."""
+def _setter(ref: weakref.ref[BackpressureLab], name: str) -> Callable[[dict[str, Any]], None]:
+    """A slider observer: set the lab's ``name`` to the slider's new value, then start over."""
 
-    def __init__(self, lab: BackpressureLab) -> None:
-        import ipywidgets as widgets
+    def observe(change: dict[str, Any]) -> None:
+        lab = ref()
+        if lab is not None and not lab.closed:
+            setattr(lab, name, change["new"])
+            lab.reset()
 
-        style = {"description_width": "12em"}
-        self.max_buffer = widgets.IntSlider(
-            lab.max_buffer, min=MAX_BUFFER_RANGE[0], max=MAX_BUFFER_RANGE[1], step=KiB,
-            description="max_buffer (B)", style=style, layout=widgets.Layout(width="40em"),
-        )  # fmt: skip
-        self.read_per_step = widgets.IntSlider(
-            lab.read_per_step, min=READ_RANGE[0], max=READ_RANGE[1], step=256,
-            description="reader bytes per step", style=style, layout=widgets.Layout(width="40em"),
-        )  # fmt: skip
-        self.step_button = widgets.Button(description="Step", button_style="primary")
-        self.run_button = widgets.Button(description="Run to end")
-        self.reset_button = widgets.Button(description="Reset")
-        self.out = widgets.Output()
-        self.out.outputs = tuple(stream_output(line, end="\n") for line in lab.lines)
-        buttons = widgets.HBox([self.step_button, self.run_button, self.reset_button])
-        self.box = widgets.VBox([self.max_buffer, self.read_per_step, buttons, self.out])
-        ref = weakref.ref(lab)  # the buttons must not keep the lab (and its sockets) alive
-        self.step_button.on_click(weak_callback(lab.step))
-        self.run_button.on_click(weak_callback(lab.run))
-        self.reset_button.on_click(weak_callback(lab.reset))
-        self.max_buffer.observe(
-            lambda change: _configure(ref, max_buffer=change["new"]), names="value"
-        )
-        self.read_per_step.observe(
-            lambda change: _configure(ref, read_per_step=change["new"]), names="value"
-        )
-
-    def append(self, line: str) -> None:
-        self.out.outputs = (*self.out.outputs, stream_output(line, end="\n"))
-
-    def clear(self) -> None:
-        self.out.outputs = ()
-
-
-def _configure(ref: weakref.ref[BackpressureLab], **settings: int) -> None:
-    lab = ref()
-    if lab is not None:
-        for name, value in settings.items():
-            setattr(lab, name, value)
-        lab.reset()
-
-
-def _check(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an int in {low}..{high}, got {value!r}")
-    return value
+    return observe
 
 
 def backpressure_lab(max_buffer: int = 8 * KiB, read_per_step: int = 2 * KiB) -> BackpressureLab:

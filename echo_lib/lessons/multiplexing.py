@@ -21,13 +21,17 @@ fds except durations written as "0.41 s" (which notebooks sanitize).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.checks import check_int, check_number
 from ..core.timeline import Timeline
+from ..driver.runner import ThreadRunner
 from ..view.widgets import ReportFront, describe_exception, timeline_output, weak_callback
 
 __all__ = ["MAX_CLIENTS", "ClientVisit", "RoomRun", "WaitingRoom", "run_clients", "waiting_room"]
@@ -74,7 +78,8 @@ class RoomRun:
     def __str__(self) -> str:
         plural = "s" * (self.clients != 1)
         lines = [
-            f"{self.server} server, {self.clients} client{plural}, each stays {self.hold:.1f} s after its echo"
+            f"{self.server} server, {self.clients} client{plural}, "
+            f"each stays {self.hold:.1f} s after its echo"
         ]
         lines += map(str, self.visits)
         lines.append(f"most clients served at the same time: {self.most_at_once}")
@@ -97,19 +102,19 @@ def run_clients(
     0.1..1.0, `TimeoutError` if the server or a client is still busy after
     ``timeout`` seconds, and whatever ``serve`` raised, in the caller's thread.
     """
-    _check_range("clients", clients, 1, MAX_CLIENTS)
-    _check_range("hold", hold, *HOLD_RANGE)
+    check_int("clients", clients, 1, MAX_CLIENTS)
+    check_number("hold", hold, *HOLD_RANGE)
     timeline = Timeline()
     with socket.create_server(("127.0.0.1", 0), backlog=MAX_CLIENTS) as listener:
         listener.settimeout(timeout)  # a blocking server gives up rather than hang
         address = listener.getsockname()[:2]
-        server = _Worker(
+        server = _start(
             getattr(serve, "__name__", "server"), _serving, serve, listener, timeline, clients
         )
         visits, failure = _visit_all(address, timeline, clients, hold, timeout)
-        server.thread.join(timeout)  # the clients have hung up: that ends it
+        _join(server, timeout)  # the clients have hung up: that ends it
     for worker in (server, *visits):  # the server's error first: it explains the clients'
-        worker.finish()
+        _finish(worker)
     if failure is not None:
         raise failure
     return RoomRun(
@@ -119,24 +124,24 @@ def run_clients(
 
 def _visit_all(
     address: tuple[str, int], timeline: Timeline, clients: int, hold: float, timeout: float
-) -> tuple[list[_Worker], OSError | None]:
-    """Connect every client in order, then run their visits in threads; every socket is closed on return.
+) -> tuple[list[ThreadRunner], OSError | None]:
+    """Connect every client in order, then run their visits in threads; close every socket.
 
     Returns the visits and the error that stopped connecting, if any (e.g.
     refused: the server died, and its own error says why).
     """
     socks: list[socket.socket] = []
-    visits: list[_Worker] = []
+    visits: list[ThreadRunner] = []
     try:
         for i in range(1, clients + 1):
             socks.append(socket.create_connection(address, timeout=timeout))
             timeline.record(f"client-{i}", "connect")
         visits = [
-            _Worker(f"client-{i}", _visit, sock, f"client-{i}", timeline, hold)
+            _start(f"client-{i}", _visit, sock, f"client-{i}", timeline, hold)
             for i, sock in enumerate(socks, 1)
         ]
         for visit in visits:
-            visit.thread.join(timeout * clients)
+            _join(visit, timeout * clients)
     except OSError as exc:
         return visits, exc
     finally:
@@ -156,29 +161,22 @@ def _serving(
         raise
 
 
-class _Worker:
-    """A daemon thread that keeps its function's exception for `finish` (threads must not print)."""
+def _start(name: str, function: Callable[..., Any], *args: Any) -> ThreadRunner:
+    """Run ``function(*args)`` in a `ThreadRunner` named ``waiting-room-{name}``."""
+    return ThreadRunner(functools.partial(function, *args), name=f"waiting-room-{name}").start()
 
-    def __init__(self, name: str, function: Callable[..., Any], *args: Any) -> None:
-        self.name = name
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(
-            target=self._run, args=(function, *args), name=f"waiting-room-{name}", daemon=True
-        )
-        self.thread.start()
 
-    def _run(self, function: Callable[..., Any], *args: Any) -> None:
-        try:
-            function(*args)
-        except BaseException as exc:  # raised again by finish(), in the caller's thread
-            self.error = exc
+def _join(runner: ThreadRunner, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds; one still running is reported by `_finish`."""
+    with contextlib.suppress(TimeoutError):
+        runner.join(timeout)
 
-    def finish(self) -> None:
-        """Raise `TimeoutError` if the thread is still running, or the exception that ended it."""
-        if self.thread.is_alive():
-            raise TimeoutError(f"{self.name} was still running when the run ended")
-        if self.error is not None:
-            raise self.error
+
+def _finish(runner: ThreadRunner) -> None:
+    """Raise `TimeoutError` if ``runner`` still runs, else the exception that ended it, if any."""
+    if runner.running:
+        raise TimeoutError(f"{runner.name} was still running when the run ended")
+    runner.raise_if_failed()
 
 
 def _visit(sock: socket.socket, name: str, timeline: Timeline, hold: float) -> None:
@@ -232,13 +230,6 @@ def _most_at_once(timeline: Timeline) -> int:
     return most
 
 
-def _check_range(name: str, value: object, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number in {low:g}..{high:g}, got {value!r}")
-    if isinstance(low, int) and isinstance(high, int) and not isinstance(value, int):
-        raise ValueError(f"{name} must be an int in {low}..{high}, got {value!r}")
-
-
 # -- the widget ---------------------------------------------------------------
 
 
@@ -278,7 +269,7 @@ class WaitingRoom(ReportFront):
         self.last: RoomRun | None = None
 
     def run(self) -> RoomRun | None:
-        """What Run does: run the chosen server against the clients, show the report and the timeline.
+        """What Run does: run the chosen server against the clients, show report and timeline.
 
         Returns the `RoomRun`, or None when the run failed (the error is shown
         as one line, never as a traceback).
@@ -321,8 +312,8 @@ def waiting_room(
     chosen = next(iter(servers)) if server is None else server
     if chosen not in servers:
         raise ValueError(f"server must be one of {', '.join(map(repr, servers))}, got {server!r}")
-    _check_range("clients", clients, 1, MAX_CLIENTS)
-    _check_range("hold", hold, *HOLD_RANGE)
+    check_int("clients", clients, 1, MAX_CLIENTS)
+    check_number("hold", hold, *HOLD_RANGE)
     return WaitingRoom(servers, clients, hold, chosen)
 
 

@@ -19,34 +19,24 @@ Exception messages name the socket by its role, never by its fd.
 
 from __future__ import annotations
 
-import re
 import selectors
 import socket
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..core.events import mask_name
 from ..core.timeline import Timeline
 from ..driver.recording import RecordingSelector
-from ..view.widgets import close_tree, stream_output, widget_bundle
+from ..view.widgets import WidgetFront, describe_error, stream_output, weak_callback
 
-__all__ = ["RegistrationPlayground", "describe_error", "registration_playground"]
+if TYPE_CHECKING:
+    import ipywidgets
+
+__all__ = ["RegistrationPlayground", "registration_playground"]
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 LOG_LINES = 12  # the widget shows at most this many of the latest lines of each list
-_SOCKET_REPR = re.compile(r"<socket\.socket [^>]*>")
-_FD_NOTE = re.compile(r" \(FD -?\d+\)")
-
-
-def describe_error(exc: BaseException, name: str = "a socket") -> str:
-    """``KeyError: sock is already registered``: the exception, with no fds or addresses.
-
-    Every socket repr in the message becomes ``name``; ``(FD 7)`` notes go.
-    """
-    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-    text = _SOCKET_REPR.sub(name, _FD_NOTE.sub("", str(text)))
-    return f"{type(exc).__name__}: {text}"
 
 
 def _mask(events: int) -> str:
@@ -59,25 +49,60 @@ def _events_text(events: int) -> str:
     return " | ".join(names) or "0"
 
 
-class RegistrationPlayground:
+#: The buttons, row by row: (label, method called with no arguments).
+_BUTTONS: tuple[tuple[tuple[str, str], ...], ...] = (
+    (
+        ("register()", "_click_register"),
+        ("modify()", "_click_modify"),
+        ("unregister()", "unregister"),
+    ),
+    (("peer sends a byte", "peer_sends"), ("select(0)", "select"), ("recv()", "recv")),
+    (("close sock", "close_sock"), ("reset", "reset")),
+)
+
+
+class RegistrationPlayground(WidgetFront):
     """``sock`` and ``peer`` (a socketpair) and a recording selector; one method per call.
 
     Every method returns its line and appends it to `log`. Displayed in
-    Jupyter it is a widget: READ and WRITE checkboxes, one button per method,
-    and a view of the log, the key map and the recorded timeline. Call
-    `close()` when done; an abandoned playground closes its sockets when it
-    is garbage collected.
+    Jupyter it is a widget: the READ and WRITE checkboxes `read` and `write`,
+    one button per method (`buttons`, by method name), and the Output `out`
+    with the log, the key map and the recorded timeline. Call `close()` when
+    done; an abandoned playground closes its sockets and widgets when it is
+    garbage collected.
     """
 
     def __init__(self) -> None:
-        self._widget: _PlaygroundWidget | None = None
+        import ipywidgets as widgets
+
+        self.read = widgets.Checkbox(True, description="EVENT_READ", indent=False)
+        self.write = widgets.Checkbox(False, description="EVENT_WRITE", indent=False)
+        self.buttons: dict[str, widgets.Button] = {}
+        rows = [
+            widgets.HBox([self._button(label, name) for label, name in row]) for row in _BUTTONS
+        ]
+        self.out = widgets.Output()
+        self._adopt(widgets.VBox([widgets.HBox([self.read, self.write]), *rows, self.out]))
         self._finalizer: weakref.finalize | None = None
         self.reset()
+
+    def _button(self, label: str, method: str) -> ipywidgets.Button:
+        import ipywidgets as widgets
+
+        button = widgets.Button(description=label)
+        button.on_click(weak_callback(getattr(self, method)))
+        self.buttons[method.removeprefix("_click_")] = button
+        return button
 
     # -- the state --------------------------------------------------------------
 
     def reset(self) -> str:
-        """Start over: a new socketpair and selector, nothing registered, an empty log."""
+        """Start over: a new socketpair and selector, nothing registered, an empty log.
+
+        Raises `RuntimeError` after `close()`.
+        """
+        if self.closed:
+            raise RuntimeError("this RegistrationPlayground is closed")
         self._release()
         self.timeline = Timeline()
         self.sel = RecordingSelector(selectors.DefaultSelector(), self.timeline, actor="selector")
@@ -96,15 +121,9 @@ class RegistrationPlayground:
             self._finalizer()
 
     def close(self) -> None:
-        """Close the sockets and the selector (idempotent); the log and timeline stay.
-
-        `reset()` starts over with new ones.
-        """
+        """Close the sockets, the selector and the widgets (idempotent); log and timeline stay."""
         self._release()
-
-    @property
-    def closed(self) -> bool:
-        return self._finalizer is None or not self._finalizer.alive
+        super().close()
 
     @property
     def calls(self) -> int:
@@ -131,6 +150,12 @@ class RegistrationPlayground:
         if self.sock.fileno() >= 0:
             self.sel.label(self.sock, "sock")  # RecordingSelector forgets a label at unregister()
         return f"SelectorKey: events {_mask(self.sel.register(self.sock, events).events)}"
+
+    def _click_register(self) -> str:
+        return self.register(read=self.read.value, write=self.write.value)
+
+    def _click_modify(self) -> str:
+        return self.modify(read=self.read.value, write=self.write.value)
 
     def modify(self, read: bool = True, write: bool = False) -> str:
         """``sel.modify(sock, events)`` with the events the two flags make."""
@@ -176,7 +201,7 @@ class RegistrationPlayground:
 
     def _try(self, call: str, action: Callable[[], str]) -> str:
         if self.closed:
-            raise RuntimeError("this RegistrationPlayground is closed; reset() starts over")
+            raise RuntimeError("this RegistrationPlayground is closed")
         try:
             outcome = action()
         except BlockingIOError:
@@ -187,8 +212,7 @@ class RegistrationPlayground:
 
     def _note(self, line: str, *, count: bool = True) -> str:
         self.log.append(line if count else f"# {line}")
-        if self._widget is not None:
-            self._widget.show(self)
+        self.out.outputs = (stream_output(self.text(limit=LOG_LINES), end="\n"),)
         return line
 
     # -- the views --------------------------------------------------------------
@@ -223,17 +247,6 @@ class RegistrationPlayground:
             ]
         )
 
-    @property
-    def widget(self) -> Any:
-        """The ipywidgets front end (built on first use)."""
-        if self._widget is None:
-            self._widget = _PlaygroundWidget(self)
-            weakref.finalize(self, self._widget.close)
-        return self._widget
-
-    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
-        return widget_bundle(self.widget.box, repr(self))
-
     def __repr__(self) -> str:
         events = self.registered_events()
         state = (
@@ -250,69 +263,6 @@ def _close_all(sel: selectors.BaseSelector, *socks: socket.socket) -> None:
     sel.close()
     for sock in socks:
         sock.close()
-
-
-class _PlaygroundWidget:
-    """Checkboxes, buttons and one Output, written by replacing its outputs (nbval handles no clear_output)."""
-
-    def __init__(self, playground: RegistrationPlayground) -> None:
-        import ipywidgets as widgets
-
-        self.read = widgets.Checkbox(True, description="EVENT_READ", indent=False)
-        self.write = widgets.Checkbox(False, description="EVENT_WRITE", indent=False)
-        ref = weakref.ref(
-            playground
-        )  # the buttons must not keep the playground (and its sockets) alive
-        self.buttons: dict[str, Any] = {}
-        rows = []
-        for row in (
-            (
-                ("register()", "register", True),
-                ("modify()", "modify", True),
-                ("unregister()", "unregister", False),
-            ),
-            (
-                ("peer sends a byte", "peer_sends", False),
-                ("select(0)", "select", False),
-                ("recv()", "recv", False),
-            ),
-            (("close sock", "close_sock", False), ("reset", "reset", False)),
-        ):
-            buttons = []
-            for label, method, with_events in row:
-                button = widgets.Button(description=label)
-                button.on_click(self._callback(ref, method, with_events))
-                self.buttons[method] = button
-                buttons.append(button)
-            rows.append(widgets.HBox(buttons))
-        self.out = widgets.Output()
-        self.box = widgets.VBox([widgets.HBox([self.read, self.write]), *rows, self.out])
-        self.show(playground)
-
-    def _callback(
-        self, ref: weakref.ref[RegistrationPlayground], method: str, with_events: bool
-    ) -> Callable[[object], None]:
-        def callback(_button: object) -> None:
-            playground = ref()
-            if playground is None:
-                return
-            try:
-                if with_events:
-                    getattr(playground, method)(read=self.read.value, write=self.write.value)
-                else:
-                    getattr(playground, method)()
-            except RuntimeError as exc:  # closed: say so in the output, not as a traceback
-                self.out.outputs = (stream_output(str(exc), end="\n"),)
-
-        return callback
-
-    def show(self, playground: RegistrationPlayground) -> None:
-        text = playground.text(limit=LOG_LINES)
-        self.out.outputs = (stream_output(text, end="\n"),)
-
-    def close(self) -> None:
-        """Close every widget (idempotent)."""
-        close_tree(self.box)
 
 
 def registration_playground() -> RegistrationPlayground:

@@ -1,1 +1,1 @@
-"""The view: plots, cell outputs and the widget front. matplotlib and ipywidgets are imported inside functions."""
+"""The view: plots, cell outputs and the widget front; matplotlib and ipywidgets load lazily."""
