@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with Python 3.10+ and make:
 #   make lab    set up .venv and open the notebooks in JupyterLab
-#   make test   set up .venv and run every test: library, notebooks (nbval), browser
+#   make test   set up .venv and run every test: lint (ruff), library, notebooks (nbval), browser
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -10,14 +10,15 @@ AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 FIRST_NOTEBOOK := notebooks/00-start-here.ipynb
 LAB_FLAGS ?=
 
-.PHONY: lab test test-fast test-browser test-versions notebooks nav bench book screenshots clean help
+.PHONY: lab lint test test-fast test-browser test-versions notebooks nav bench book screenshots clean help
 
 help:
 	@echo "make lab        open the notebooks in JupyterLab"
-	@echo "make test       run the whole suite (pytest, nbval, browser)"
-	@echo "make test-fast  library tests and nbval, without the browser suite"
+	@echo "make lint       ruff: lint and format check (make test and test-fast run it first)"
+	@echo "make test       run the whole suite (lint, pytest, nbval, browser)"
+	@echo "make test-fast  lint, library tests and nbval, without the browser suite"
 	@echo "make test-browser  only the browser suite (screenshots in build/screenshots)"
-	@echo "make test-versions library tests and nbval on every other supported Python found here"
+	@echo "make test-versions lint, library tests and nbval on every other supported Python found here"
 	@echo "make notebooks  regenerate navigation, re-execute and save every notebook"
 	@echo "make bench      run the benchmark against its peers"
 	@echo "make book       build the course site into build/book/html (offline, no kernel)"
@@ -33,11 +34,16 @@ lab: $(STAMP)
 	@echo "Starting JupyterLab on $(FIRST_NOTEBOOK); open the http://127.0.0.1:... URL it prints below. Ctrl-C stops it."
 	$(BIN)/jupyter lab $(AS_ROOT) --ServerApp.ip=127.0.0.1 --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK) $(LAB_FLAGS)
 
-test: $(STAMP)
+# ruff's settings are in pyproject.toml: code and notebooks are linted, code is formatted.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
 	tools/install-chromium.sh || true
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP)
+test-fast: lint
 	$(BIN)/python -m pytest -m "not browser"
 
 test-browser: $(STAMP)

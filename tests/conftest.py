@@ -43,7 +43,7 @@ def loop_selector(request: pytest.FixtureRequest) -> SelectorSpec:
 
 @pytest.fixture
 def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    """Two ends of one loopback TCP connection, with 5 s timeouts: (client, server side), closed after the test."""
+    """Two ends of a loopback TCP connection, 5 s timeouts: (client, server side), closed after."""
     with contextlib.ExitStack() as stack:
         with socket.create_server(("127.0.0.1", 0)) as listener:
             listener.settimeout(5)

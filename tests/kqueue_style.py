@@ -13,8 +13,8 @@ things it does differently from epoll and poll matter to a loop:
 This class reproduces all three over ``select.poll()``: it splits each fd's
 events into one entry per filter, shuffles the list with a seeded
 `random.Random` (so a run repeats exactly) or puts it in the order a test
-asks for, and keeps `_BaseSelectorImpl`'s ``modify()``. The keys it returns are looked up at ``select()`` time, as
-`KqueueSelector` does.
+asks for, and keeps `_BaseSelectorImpl`'s ``modify()``. The keys it returns
+are looked up at ``select()`` time, as `KqueueSelector` does.
 """
 
 from __future__ import annotations

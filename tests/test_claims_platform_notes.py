@@ -18,7 +18,8 @@ NOTEBOOKS = sorted(
     (Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]-*.ipynb")
 )
 
-#: a ready mask with both bits: "ready READ|WRITE" in a timeline or a report, "(sock, READ|WRITE)" in a select() list
+#: a ready mask with both bits: "ready READ|WRITE" in a timeline or a report,
+#: "(sock, READ|WRITE)" in a select() list
 COMBINED_READY = re.compile(r"ready\s+READ\|WRITE|, READ\|WRITE\)")
 
 

@@ -54,7 +54,7 @@ def clean_env(home: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, dict[str, str]]]:
-    """(the fresh environment's python, the plain copy of the repository, the environment variables)."""
+    """(the fresh environment's python, the plain copy of the repository, the environment)."""
     home = tmp_path_factory.mktemp("hub")
     venv.create(home / "env", with_pip=True)
     python = home / "env" / "bin" / "python"
@@ -72,7 +72,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, 
 
 def installed(python: Path, module: str, env: dict[str, str]) -> bool:
     code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
-    # Run from the environment's own folder: from the repository, "-c" would find echo_lib in the cwd.
+    # Run from the environment's own folder: in the repository, "-c" would find echo_lib in the cwd.
     return (
         subprocess.run([str(python), "-c", code], env=env, cwd=python.parent, timeout=60).returncode
         == 0

@@ -92,7 +92,7 @@ def read_until_url(process: subprocess.Popen[bytes]) -> tuple[re.Match[str], str
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process group we started (make and its jupyter), then SIGKILL if it lingers."""
+    """SIGTERM to the process group we started (make and its jupyter), then SIGKILL if it stays."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:

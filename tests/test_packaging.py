@@ -1,8 +1,10 @@
-"""pyproject.toml (pip) and environment.yml (conda, Binder) must ask for the same packages."""
+"""Packaging: pyproject.toml and environment.yml agree; the metadata builds cleanly (SPDX MIT)."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -66,14 +68,55 @@ def test_conda_forge_is_the_channel() -> None:
 
 
 def test_library_imports_with_the_standard_library_only() -> None:
-    import subprocess
-
     code = (
         "import sys, echo_lib, echo_lib.view.plotting, echo_lib.view.widgets; "
-        "heavy = sorted(m for m in ('matplotlib', 'ipywidgets', 'IPython', 'numpy') if m in sys.modules); "
+        "heavy = sorted(m for m in ('matplotlib', 'ipywidgets', 'IPython', 'numpy') "
+        "if m in sys.modules); "
         "print(heavy)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_license_is_an_spdx_expression_with_its_file() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "MIT"
+    assert pyproject["project"]["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
+    # SPDX `license` and `license-files` need setuptools 77.
+    assert "setuptools>=77" in pyproject["build-system"]["requires"]
+
+
+def build_metadata(project: Path) -> str:
+    """The METADATA setuptools writes for ``project``, with every warning an error."""
+    out = project / "out"
+    out.mkdir()
+    code = (
+        "import sys; from setuptools import build_meta; "
+        "print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code, str(out)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0 and "warning" not in run.stderr.lower(), run.stderr
+    return (out / run.stdout.split()[-1] / "METADATA").read_text()
+
+
+def test_metadata_builds_without_warnings_and_says_mit(tmp_path: Path) -> None:
+    setuptools = pytest.importorskip("setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 77:
+        pytest.skip(f"setuptools {setuptools.__version__}: the test extra asks for >=77")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, tmp_path)
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "echo_lib", tmp_path / "echo_lib", ignore=ignore)
+    metadata = build_metadata(tmp_path)
+    assert "License-Expression: MIT\n" in metadata
+    assert "License-File: LICENSE\n" in metadata
+    assert "\nLicense: " not in metadata  # the deprecated free-text field

@@ -1,8 +1,8 @@
 """Build the course site: static HTML of README and every notebook, from the committed outputs.
 
-    python tools/book.py build [--out build/book]   # stage, then sphinx-build (no kernel runs)
-    python tools/book.py screenshots                # copy the browser suite's widget pictures to docs/
-    python tools/book.py check                      # exit 1 if docs/screenshots is out of step
+    python tools/book.py build [--out build/book]  # stage, then sphinx-build (no kernel runs)
+    python tools/book.py screenshots               # the browser suite's widget pictures -> docs/
+    python tools/book.py check                     # exit 1 if docs/screenshots is out of step
 
 Sphinx with MyST-NB and sphinx-book-theme: all three install from PyPI and build
 offline (mystmd and Jupyter Book 2 fetch their HTML themes at build time). The
@@ -79,7 +79,7 @@ def wanted_screenshots() -> dict[str, str]:
 
 
 def out_of_step() -> list[str]:
-    """What is wrong with docs/screenshots: missing, stale or unused pictures (empty when in step)."""
+    """What is wrong with docs/screenshots: missing, stale or unused pictures (empty if in step)."""
     wanted = wanted_screenshots()
     recorded = json.loads(MANIFEST.read_text(encoding="utf-8")) if MANIFEST.exists() else {}
     present = {p.name for p in SCREENSHOTS.glob("*.png")}
@@ -114,13 +114,13 @@ def copy_screenshots() -> None:
 
 
 def binder_link(readme: str, notebook: str) -> str | None:
-    """A Binder link opening ``notebook``, from README's one ``[binder]: ...`` line; None without it."""
+    """A Binder link opening ``notebook``, from README's ``[binder]: ...`` line; None without it."""
     match = BINDER_LINE.search(readme)
     return f"{match.group(1)}?urlpath=lab/tree/notebooks/{notebook}" if match else None
 
 
 def repository_link(readme: str, path: str) -> str | None:
-    """The repository's page for ``path``, from the Binder line's owner/name/ref; None without it."""
+    """The repository's page for ``path``, from the Binder line's owner/name/ref, or None."""
     match = BINDER_LINE.search(readme)
     return (
         f"https://github.com/{match.group(2)}/{match.group(3)}/tree/{match.group(4)}/{path}"

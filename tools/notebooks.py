@@ -39,7 +39,7 @@ if importlib.util.find_spec("echo_lib") is None:  # e.g. a hub that only pulled 
         site.addsitedir(folder)  # this kernel sees the new install without a restart
     importlib.invalidate_caches()
 {SETUP_END}
-"""
+"""  # noqa: E501 (every notebook's first cell holds these lines as they are)
 
 
 def numbered(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -102,7 +102,7 @@ def without_setup(source: str) -> str:
 
 
 def with_setup(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The notebook with SETUP heading its first code cell (a notebook without one is left alone)."""
+    """The notebook with SETUP heading its first code cell (left alone if it has none)."""
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.source = SETUP + without_setup(cell.source)

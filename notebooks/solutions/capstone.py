@@ -1,4 +1,4 @@
-"""Solution to 11-capstone-the-gauntlet: a multi-client, non-blocking echo server in plain selectors code.
+"""Solution to 11-capstone-the-gauntlet: a multi-client, non-blocking echo server on selectors.
 
 It is the server written step by step in 09-build-your-own-server, in one piece:
 

@@ -1,5 +1,7 @@
 """Solutions to the exercises in 08-from-callbacks-to-asyncio."""
 
+import contextlib
+
 from echo_lib.lessons.coroutines import Future
 
 
@@ -12,10 +14,8 @@ def eager_echo_handler(sched, sock):
             if not data:
                 return
             while data:
-                try:
+                with contextlib.suppress(BlockingIOError):  # the kernel's buffer is full
                     data = data[sock.send(data) :]
-                except BlockingIOError:
-                    pass  # the kernel's buffer is full: nothing was sent
                 if data:
                     yield sched.writable(sock)
 

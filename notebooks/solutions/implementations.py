@@ -20,7 +20,7 @@ def pick_selector(n_sockets):
 
 
 def select_cost(selector_class, n_idle, calls=1000):
-    """Median seconds per ``select(0)`` of a ``selector_class()`` watching ``n_idle`` idle sockets."""
+    """Median seconds per ``select(0)`` of ``selector_class()`` watching ``n_idle`` idle sockets."""
     pairs = [socket.socketpair() for _ in range((n_idle + 1) // 2)]
     socks = [sock for pair in pairs for sock in pair][:n_idle]
     try:

@@ -11,7 +11,7 @@ def on_accept(sock, mask):
 
 
 def accept_one(sel, listener):
-    """Register ``listener`` with ``on_accept`` as data, dispatch one event, return the connection."""
+    """Register ``listener`` (data: ``on_accept``), dispatch one event, return the connection."""
     sel.register(listener, selectors.EVENT_READ, on_accept)
     try:
         for key, mask in sel.select(timeout=5):
@@ -21,7 +21,7 @@ def accept_one(sel, listener):
 
 
 def set_interest(sel, sock, events):
-    """Make ``sel`` watch ``sock`` for exactly ``events`` (0: not at all); no call when nothing changes."""
+    """Make ``sel`` watch ``sock`` for exactly ``events`` (0: not at all); no call for no change."""
     key = sel.get_map().get(sock)
     if key is None:
         if events:

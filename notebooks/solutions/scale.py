@@ -5,7 +5,8 @@ import socket
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
-#: Exercise 1: reading pauses at max_buffer (16 KiB), but the last recv() may bring recv_size (64 KiB) more.
+#: Exercise 1: reading pauses at max_buffer (16 KiB),
+#: but the last recv() may bring recv_size (64 KiB) more.
 predicted_kib = 16 + 64
 
 
@@ -22,7 +23,7 @@ def send_some(sock, data):
 
 
 def echo_many(address, payloads):
-    """Echo each payload on its own connection, all at once on one selector; return the echoes in order."""
+    """Echo each payload on its own connection, all at once on one selector; echoes in order."""
     sel = selectors.DefaultSelector()
     socks, echoes = [], [bytearray() for _ in payloads]
     try:

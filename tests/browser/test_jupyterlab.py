@@ -60,18 +60,18 @@ MENU_BAR_ITEM = ".lm-MenuBar-itemLabel"
 # Shared by the page-side functions below: the notebook panel for a path, its kernel,
 # the code cells in the DOM, any open dialog.
 JS_HELPERS = (
-    """
-const panelFor = (path) => window.jupyterapp &&
-    Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.context && w.context.path === path);
-const kernelOf = (panel) => panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
-const kernelIdle = (path) => { const k = kernelOf(panelFor(path));
-    return !!k && k.connectionStatus === 'connected' && k.status === 'idle'; };
-const codeCells = () => Array.from(document.querySelectorAll(%r));
-const prompts = () => codeCells().map(c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');
-const dialog = () => { const d = document.querySelector('.jp-Dialog');
-    return d ? 'dialog: ' + d.innerText : null; };
-"""
-    % CODE_CELL
+    "\nconst panelFor = (path) => window.jupyterapp &&\n"
+    "    Array.from(window.jupyterapp.shell.widgets('main'))"
+    ".find(w => w.context && w.context.path === path);\n"
+    "const kernelOf = (panel) => panel && panel.sessionContext.session"
+    " && panel.sessionContext.session.kernel;\n"
+    "const kernelIdle = (path) => { const k = kernelOf(panelFor(path));\n"
+    "    return !!k && k.connectionStatus === 'connected' && k.status === 'idle'; };\n"
+    f"const codeCells = () => Array.from(document.querySelectorAll({CODE_CELL!r}));\n"
+    "const prompts = () => codeCells()"
+    ".map(c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');\n"
+    "const dialog = () => { const d = document.querySelector('.jp-Dialog');\n"
+    "    return d ? 'dialog: ' + d.innerText : null; };\n"
 )
 
 
@@ -95,11 +95,13 @@ RUN_FINISHED = js(
     " if (p.every(t => /[0-9]/.test(t))) return 'finished';"
     " const cells = panelFor(arg.path).content.widgets.filter(w => w.model.type === 'code');"
     " return cells.some((w, i) => !arg.tagged.includes(i)"
-    "   && w.model.outputs.toJSON().some(o => o.output_type === 'error')) ? 'stopped at an error' : null;"
+    "   && w.model.outputs.toJSON().some(o => o.output_type === 'error'))"
+    " ? 'stopped at an error' : null;"
 )
 PROMPTS = js("return prompts();")
 MODEL_CELLS = js(
-    "return panelFor(arg).content.widgets.filter(w => w.model.type === 'code').map(w => w.model.toJSON());"
+    "return panelFor(arg).content.widgets.filter(w => w.model.type === 'code')"
+    ".map(w => w.model.toJSON());"
 )
 RENDER_ERRORS = js(
     "return codeCells().flatMap((c, i) => Array.from(c.querySelectorAll('.jp-OutputArea-output'))"
@@ -107,7 +109,8 @@ RENDER_ERRORS = js(
     " .map(t => `code cell ${i + 1}: ${t.slice(0, 300)}`));"
 )
 IMAGES_MISSING = js(
-    "return arg.filter(i => !Array.from(codeCells()[i].querySelectorAll('.jp-OutputArea-output img'))"
+    "return arg.filter(i => !Array.from(codeCells()[i]"
+    ".querySelectorAll('.jp-OutputArea-output img'))"
     " .some(img => img.complete && img.naturalWidth > 0));"
 )
 WIDGETS_MISSING = js(
@@ -129,11 +132,13 @@ OUTPUT_CHANGED = js(
     " return now !== arg.before;"
 )
 # How far the last cell reaches below the notebook's visible area, in px, scrolled to the top.
+SCROLLER = f"{PANEL} .jp-WindowedPanel-outer"
 NOTEBOOK_OVERFLOW = js(
-    "const s = document.querySelector(%r); const cells = s ? s.querySelectorAll('.jp-Cell') : [];"
+    f"const s = document.querySelector({SCROLLER!r});"
+    " const cells = s ? s.querySelectorAll('.jp-Cell') : [];"
     " if (!cells.length) return 0; s.scrollTop = 0;"
-    " return Math.ceil(cells[cells.length - 1].getBoundingClientRect().bottom - s.getBoundingClientRect().bottom);"
-    % f"{PANEL} .jp-WindowedPanel-outer"
+    " return Math.ceil(cells[cells.length - 1].getBoundingClientRect().bottom"
+    " - s.getBoundingClientRect().bottom);"
 )
 
 
@@ -216,7 +221,10 @@ def grow_to_fit(page: Any) -> None:
             return
         height = min(size["height"] + overflow + 16, SCREENSHOT_MAX_HEIGHT)
         page.set_viewport_size({"width": size["width"], "height": height})
-        fits = f"() => ({NOTEBOOK_OVERFLOW})(null) <= 0 || window.innerHeight >= {SCREENSHOT_MAX_HEIGHT}"
+        fits = (
+            f"() => ({NOTEBOOK_OVERFLOW})(null) <= 0"
+            f" || window.innerHeight >= {SCREENSHOT_MAX_HEIGHT}"
+        )
         try:
             page.wait_for_function(fits, timeout=2_000, polling=100)
         except PlaywrightTimeout:
@@ -226,7 +234,8 @@ def grow_to_fit(page: Any) -> None:
 def open_notebook(page: Any, server: LabServer, name: str, cells: int) -> None:
     """Open the notebook in a fresh workspace; wait for all its code cells and an idle kernel."""
     workspace = f"browser-test-{secrets.token_hex(4)}"
-    url = f"{server.url}/lab/workspaces/{workspace}/tree/{urllib.parse.quote(name)}?token={server.token}"
+    path = urllib.parse.quote(name)
+    url = f"{server.url}/lab/workspaces/{workspace}/tree/{path}?token={server.token}"
     page.goto(url, wait_until="domcontentloaded", timeout=KERNEL_TIMEOUT)
     wait(
         page,
@@ -264,7 +273,9 @@ def run_all(page: Any, name: str, tagged: list[int]) -> None:
 def check_errors(page: Any, name: str, committed: list[dict[str, Any]]) -> list[str]:
     """Error outputs in untagged cells, cells that did not run, outputs that did not render."""
     problems = []
-    for i, (disk, live) in enumerate(zip(committed, page.evaluate(MODEL_CELLS, name)), 1):
+    for i, (disk, live) in enumerate(
+        zip(committed, page.evaluate(MODEL_CELLS, name), strict=False), 1
+    ):
         errors = [o for o in live.get("outputs", []) if o.get("output_type") == "error"]
         if errors and "raises-exception" not in tags(disk):
             where = f"code cell {i} ({first_line(disk)!r})"

@@ -57,8 +57,14 @@ H1_TEXT = """() => { const h = document.querySelector('main h1') || document.que
   if (!h) return null; const c = h.cloneNode(true);
   c.querySelectorAll('.headerlink').forEach(a => a.remove()); return c.textContent.trim(); }"""
 IMAGES_LOADED = "() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
-IMAGES_BROKEN = "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
-SAME_SITE_LINKS = "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href).filter(h => h.startsWith(location.origin))"
+IMAGES_BROKEN = (
+    "() => Array.from(document.images)"
+    ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+)
+SAME_SITE_LINKS = (
+    "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+    ".filter(h => h.startsWith(location.origin))"
+)
 
 
 @pytest.fixture(scope="session")
@@ -208,7 +214,7 @@ def test_notebooks_are_chained_in_reading_order_and_listed_in_the_sidebar(
 ) -> None:
     page, problems = site_page
     names = [name for name, _ in PAGES]
-    for previous, name, following in zip(names, names[1:], names[2:]):
+    for previous, name, following in zip(names, names[1:], names[2:], strict=False):
         page.goto(f"{site_url}/{name}", wait_until="load", timeout=LOAD_TIMEOUT)
         assert (
             page.locator("a.left-prev").get_attribute("href").endswith(previous.rpartition("/")[2])
