@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from echo_lib import bench
+from echo_lib.bench import servers
+from echo_lib.bench.children import wait_connections
 from echo_lib.bench.load import (
     PER_SOURCE,
     Load,
@@ -294,3 +296,36 @@ def test_a_recorded_scale_run_names_a_bad_connection_count(bad: object) -> None:
 def test_a_recorded_scale_run_names_a_bad_deadline(bad: object) -> None:
     with pytest.raises(ValueError, match=f"deadline must be a number of seconds .*, got {bad!r}"):
         bench.record_scale_run(10, deadline=bad)  # type: ignore[arg-type]
+
+
+def test_waiting_for_connections_says_how_many_are_open() -> None:
+    assert wait_connections(lambda: 5, 5, 1.0) == 5
+    with pytest.raises(TimeoutError, match=r"the server has 3 connections, not 5, after 0\.2 s"):
+        wait_connections(lambda: 3, 5, 0.2)
+
+
+def test_a_server_whose_thread_failed_says_so_when_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server thread never prints: what ended it is raised in the process that closes it."""
+
+    def broken_loop(self: object) -> None:
+        raise RuntimeError("the loop broke")
+
+    monkeypatch.setattr(servers._RawServer, "_run", broken_loop)
+    server = servers.start_server("raw-selectors", "default")
+    with pytest.raises(RuntimeError, match="the loop broke"):
+        server.close()
+
+
+def test_a_server_closes_cleanly_after_echoing() -> None:
+    server = servers.start_server("raw-selectors", "poll")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5.0) as sock:
+            sock.sendall(b"ping")
+            echo = b""
+            while len(echo) < 4 and (chunk := sock.recv(4 - len(echo))):
+                echo += chunk
+        assert echo == b"ping"
+        assert server.received() == 4  # counted before it was echoed
+    finally:
+        server.close()
+    assert "echo_lib-bench-raw" not in [thread.name for thread in threading.enumerate()]

@@ -34,11 +34,17 @@ class Served(Protocol):
 
     port: int
 
-    def received(self) -> int: ...
+    def received(self) -> int:
+        """Bytes received so far, over every connection."""
+        ...
 
-    def connections(self) -> int: ...
+    def connections(self) -> int:
+        """Open connections; `NotImplementedError` for a server that does not count them."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop the server's thread and close everything; raise what ended the thread early."""
+        ...
 
 
 class _EchoLibServer:
