@@ -70,7 +70,8 @@ def test_library_imports_with_the_standard_library_only() -> None:
 
     code = (
         "import sys, echo_lib, echo_lib.view.plotting, echo_lib.view.widgets; "
-        "heavy = sorted(m for m in ('matplotlib', 'ipywidgets', 'IPython', 'numpy') if m in sys.modules); "
+        "heavy = sorted(m for m in ('matplotlib', 'ipywidgets', 'IPython', 'numpy') "
+        "if m in sys.modules); "
         "print(heavy)"
     )
     out = subprocess.run(
