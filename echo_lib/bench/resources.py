@@ -1,7 +1,8 @@
 """What a benchmark process may use and has used: file descriptors, CPU time, peak memory.
 
 Linux and macOS have the `resource` module; on Windows these fall back to
-what `os` offers or say why they cannot answer.
+what `os` offers or say why they cannot answer. `RECV_SIZE` is the buffer
+every server and the load pass to ``recv()``.
 """
 
 from __future__ import annotations
