@@ -16,6 +16,16 @@ from pathlib import Path
 import pytest
 
 from echo_lib import bench
+from echo_lib.bench import servers
+from echo_lib.bench.children import wait_connections
+from echo_lib.bench.load import (
+    PER_SOURCE,
+    Load,
+    connect_batch,
+    payload_for,
+    scale_size,
+    source_address,
+)
 
 SMOKE_SERVERS = ("raw-selectors", "echoserver")
 
@@ -122,7 +132,7 @@ def test_scale_run_echoes_every_unique_payload_byte_exact_and_records_it(
             result["selector"] == "PollSelector"
             and result["connections"] == result["verified"] == 300
         )
-        assert result["payload_bytes"] == sum(bench._scale_size(i) for i in range(300))
+        assert result["payload_bytes"] == sum(scale_size(i) for i in range(300))
         assert (
             result["server_maxrss_kib"] > 0
             and result["load_maxrss_kib"] > 0
@@ -147,12 +157,14 @@ def test_scale_run_echoes_every_unique_payload_byte_exact_and_records_it(
     reason="other 127.x addresses exist by default on Linux only",
 )
 def test_load_connections_spread_over_source_addresses() -> None:
-    assert [
-        bench._source_address(i)
-        for i in (0, bench.PER_SOURCE - 1, bench.PER_SOURCE, 5 * bench.PER_SOURCE)
-    ] == ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.7"]
+    assert [source_address(i) for i in (0, PER_SOURCE - 1, PER_SOURCE, 5 * PER_SOURCE)] == [
+        "127.0.0.2",
+        "127.0.0.2",
+        "127.0.0.3",
+        "127.0.0.7",
+    ]
     with socket.create_server(("127.0.0.1", 0)) as listener:
-        socks = bench._connect_batch(listener.getsockname()[1], 2, 5.0, first=bench.PER_SOURCE - 1)
+        socks = connect_batch(listener.getsockname()[1], 2, 5.0, first=PER_SOURCE - 1)
         try:
             assert [sock.getsockname()[0] for sock in socks] == ["127.0.0.2", "127.0.0.3"]
         finally:
@@ -173,9 +185,9 @@ def test_recording_is_measured_and_judged() -> None:
 
 
 def test_payloads_differ_between_connections() -> None:
-    payloads = [bench._payload(i, bench._scale_size(i)) for i in range(1000)]
+    payloads = [payload_for(i, scale_size(i)) for i in range(1000)]
     assert len(set(payloads)) == 1000
-    assert [len(p) for p in payloads] == [bench._scale_size(i) for i in range(1000)]
+    assert [len(p) for p in payloads] == [scale_size(i) for i in range(1000)]
 
 
 def corrupting_echo(listener: socket.socket) -> None:
@@ -190,7 +202,7 @@ def test_a_wrong_echo_is_caught() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         thread = threading.Thread(target=corrupting_echo, args=(listener,))
         thread.start()
-        load = bench._Load()
+        load = Load()
         try:
             load.connect(listener.getsockname()[1], 1, 5.0)
             with pytest.raises(ValueError, match="wrong echo on connection 0: sent 64 bytes"):
@@ -204,18 +216,24 @@ def test_a_wrong_echo_is_caught() -> None:
 @pytest.mark.parametrize(
     ("argv", "named"),
     [
-        (["--connections", "0"], "--connections: must be at least 1, got 0"),
-        (["--rounds", "two"], "--rounds: expected a positive integer, got 'two'"),
-        (["--sizes", "64,0"], "--sizes: must be at least 1, got 0"),
-        (["--seconds", "-1"], "--seconds: must be a positive number of seconds, got '-1'"),
-        (["--servers", "nginx"], "unknown server 'nginx'"),
+        (
+            ["--connections", "0"],
+            "--connections: connections must be an int of at least 1, got '0'",
+        ),
+        (["--rounds", "two"], "--rounds: rounds must be an int of at least 1, got 'two'"),
+        (["--sizes", "64,0"], "--sizes: size must be an int of at least 1, got '0'"),
+        (
+            ["--seconds", "-1"],
+            "--seconds: seconds must be a number of seconds above 0 and at most 86400, got '-1'",
+        ),
+        (["--servers", "raw-selectors,nginx"], "--servers: unknown server 'nginx'"),
         (["--selector", "kqueue"], "KqueueSelector is not available"),
         (["--scale", "--servers", "asyncio-protocol"], "--scale supports echoserver"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["--connections", "10000"], "at most 1000, got 10000; add --scale"),
         (
             ["--scale", "--deadline", "0"],
-            "--deadline: must be a positive number of seconds, got '0'",
+            "--deadline: deadline must be a number of seconds above 0 and at most 86400, got '0'",
         ),
     ],
 )
@@ -249,23 +267,65 @@ def test_parse_args_fills_in_quick_and_scale_defaults() -> None:
 
 
 def test_the_echo_lab_at_scale_a_recorded_10k_style_run_keeps_every_event() -> None:
-    """Notebook 06, section 6: the recorded scale run drops nothing and echoes every byte (300 here, 10,000 there)."""
+    """Notebook 06, section 6: the recorded scale run drops nothing and echoes every byte.
+
+    300 connections here, 10,000 there.
+    """
     run = bench.record_scale_run(300, selector="poll", deadline=60.0)
-    payload = sum(bench._scale_size(i) for i in range(300))
+    payload = sum(scale_size(i) for i in range(300))
     assert run.verified == run.connections == 300 and run.payload_bytes == payload
     assert run.timeline.dropped == 0 and set(run.phase_s) == {"connect", "echo", "close"}
     counts = run.timeline.counts()
-    assert (
-        counts["accept"] == counts["eof"] == counts["close"] - 1 == 300
-    )  # and the listener's close
+    # and the listener's close
+    assert counts["accept"] == counts["eof"] == counts["close"] - 1 == 300
     assert run.timeline.bytes_moved() == {"recv": payload, "send": payload}
     assert str(run) == (
         f"300/300 connections echoed {payload:,} bytes byte-exact\n"
-        f"recorded: 300 accepts, {payload:,} bytes in and {payload:,} out, 300 connections closed; 0 events dropped"
+        f"recorded: 300 accepts, {payload:,} bytes in and {payload:,} out, "
+        "300 connections closed; 0 events dropped"
     )
 
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, True, "10"])
 def test_a_recorded_scale_run_names_a_bad_connection_count(bad: object) -> None:
-    with pytest.raises(ValueError, match=f"got {bad!r}"):
+    with pytest.raises(ValueError, match=f"connections must be an int of at least 1, got {bad!r}"):
         bench.record_scale_run(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "60"])
+def test_a_recorded_scale_run_names_a_bad_deadline(bad: object) -> None:
+    with pytest.raises(ValueError, match=f"deadline must be a number of seconds .*, got {bad!r}"):
+        bench.record_scale_run(10, deadline=bad)  # type: ignore[arg-type]
+
+
+def test_waiting_for_connections_says_how_many_are_open() -> None:
+    assert wait_connections(lambda: 5, 5, 1.0) == 5
+    with pytest.raises(TimeoutError, match=r"the server has 3 connections, not 5, after 0\.2 s"):
+        wait_connections(lambda: 3, 5, 0.2)
+
+
+def test_a_server_whose_thread_failed_says_so_when_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server thread never prints: what ended it is raised in the process that closes it."""
+
+    def broken_loop(self: object) -> None:
+        raise RuntimeError("the loop broke")
+
+    monkeypatch.setattr(servers._RawServer, "_run", broken_loop)
+    server = servers.start_server("raw-selectors", "default")
+    with pytest.raises(RuntimeError, match="the loop broke"):
+        server.close()
+
+
+def test_a_server_closes_cleanly_after_echoing() -> None:
+    server = servers.start_server("raw-selectors", "poll")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5.0) as sock:
+            sock.sendall(b"ping")
+            echo = b""
+            while len(echo) < 4 and (chunk := sock.recv(4 - len(echo))):
+                echo += chunk
+        assert echo == b"ping"
+        assert server.received() == 4  # counted before it was echoed
+    finally:
+        server.close()
+    assert "echo_lib-bench-raw" not in [thread.name for thread in threading.enumerate()]

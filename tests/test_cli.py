@@ -8,6 +8,7 @@ timeout and killed in a ``finally``.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import contextlib
 import queue
@@ -18,13 +19,23 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from echo_lib import Event, available_selectors
-from echo_lib.cli import SHOW_LIMIT, main, seed_lines
-from echo_lib.driver.implementations import SELECTOR_NAMES
+from echo_lib.cli import main
+from echo_lib.cli.lines import SHOW_LIMIT, seed_lines
+from echo_lib.core.checks import (
+    arg_type,
+    check_port,
+    int_arg,
+    list_arg,
+    number_arg,
+    port_arg,
+    seconds_arg,
+)
+from echo_lib.driver.implementations import SELECTOR_NAMES, resolve_selector
 
 TIMEOUT = 15.0
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -118,8 +129,10 @@ def with_fd_limit(limit: int, *args: str) -> list[str]:
     """`cli` with RLIMIT_NOFILE lowered to ``limit`` first, as ``ulimit -n`` would."""
     code = (
         "import resource, runpy, sys; "
-        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, resource.getrlimit(resource.RLIMIT_NOFILE)[1])); "
-        f"sys.argv = ['echo_lib', *{list(args)!r}]; runpy.run_module('echo_lib', run_name='__main__', alter_sys=True)"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, "
+        f"({limit}, resource.getrlimit(resource.RLIMIT_NOFILE)[1])); "
+        f"sys.argv = ['echo_lib', *{list(args)!r}]; "
+        "runpy.run_module('echo_lib', run_name='__main__', alter_sys=True)"
     )
     return [sys.executable, "-u", "-W", "error", "-c", code]
 
@@ -210,7 +223,8 @@ def test_server_and_client_print_the_seeds_messages(selector_name: str) -> None:
     peer = f"('127.0.0.1', {port})"
     assert_in_order(out, [
         f"connecting to 127.0.0.1 port {port}", "waiting for I/O", f"client({peer})",
-        "  ready to write", "  sending b'This is the message.  '", "waiting for I/O", f"client({peer})",
+        "  ready to write", "  sending b'This is the message.  '",
+        "waiting for I/O", f"client({peer})",
         "  ready to write", "  sending b'It will be repeated.'", "  ready to read",
     ])  # fmt: skip
     # If the whole echo is back in the step that sent the last message, the client
@@ -373,7 +387,8 @@ def test_a_port_in_use_suggests_port_0() -> None:
         result = run_cli("server", "--port", str(port))
     error = assert_one_line_error(result, 1)
     assert error == (
-        f"error: port {port} on 127.0.0.1 is already in use; try --port 0 to let the system pick a free port\n"
+        f"error: port {port} on 127.0.0.1 is already in use; "
+        "try --port 0 to let the system pick a free port\n"
     )
     assert result.stdout == ""
 
@@ -383,7 +398,8 @@ def test_connection_refused_says_how_to_start_a_server() -> None:
     result = run_cli("client", "--port", str(port))
     error = assert_one_line_error(result, 1)
     assert error == (
-        f"error: no server is listening on 127.0.0.1:{port}; start one with: python -m echo_lib server --port {port}\n"
+        f"error: no server is listening on 127.0.0.1:{port}; "
+        f"start one with: python -m echo_lib server --port {port}\n"
     )
 
 
@@ -435,6 +451,48 @@ def test_help_explains_port_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["server", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "0: the system picks a free port, and the server prints it" in text and "10000" in text
+
+
+# -- option converters (echo_lib.core.checks, shared with the benchmark), no sockets -------
+
+
+@pytest.mark.parametrize(
+    ("convert", "text", "message"),
+    [
+        (port_arg, "70000", "port must be an int in 0..65535, got '70000'"),
+        (port_arg, "ten", "port must be an int in 0..65535, got 'ten'"),
+        (int_arg("size", 1, 16), "1.5", "size must be an int in 1..16, got '1.5'"),
+        (int_arg("rounds", 1), "0", "rounds must be an int of at least 1, got '0'"),
+        (number_arg("share", 0, 1), "nan", "share must be a number in 0..1, got 'nan'"),
+        (
+            seconds_arg("deadline"),
+            "inf",
+            "deadline must be a number of seconds above 0 and at most 86400, got 'inf'",
+        ),
+        (list_arg(int_arg("size", 1)), "64, 0", "size must be an int of at least 1, got '0'"),
+        (arg_type(resolve_selector), "bogus", "unknown selector 'bogus'"),
+    ],
+)
+def test_a_bad_option_names_itself_and_the_text_as_typed(
+    convert: Callable[[str], object], text: str, message: str
+) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        convert(text)
+    assert message in str(caught.value)
+
+
+def test_an_option_is_worded_as_the_check_of_the_same_value() -> None:
+    with pytest.raises(ValueError) as caught:
+        check_port(70000)
+    with pytest.raises(argparse.ArgumentTypeError) as typed:
+        port_arg("70000")
+    assert str(typed.value) == str(caught.value).replace("70000", "'70000'")
+
+
+def test_a_good_option_is_converted() -> None:
+    assert (port_arg("8080"), int_arg("n", 1, 3)(" 3 "), seconds_arg()("0.5")) == (8080, 3, 0.5)
+    assert list_arg(int_arg("size", 1))("64,16384") == (64, 16384)
+    assert arg_type(resolve_selector)("default") is selectors.DefaultSelector
 
 
 # -- seed_lines: events to the seed's messages, no sockets --------------------------------

@@ -1,15 +1,18 @@
-"""Input checks for the whole library, each written once.
+"""Input checks for the whole library, each written once, also as argparse ``type=`` functions.
 
 Each raises with the name and the bad value shown, as `selectors` itself does.
 """
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 __all__ = [
     "MAX_TIMEOUT",
+    "arg_type",
     "check_host",
     "check_int",
     "check_messages",
@@ -17,8 +20,15 @@ __all__ = [
     "check_port",
     "check_size",
     "check_timeout",
+    "int_arg",
     "is_loopback",
+    "list_arg",
+    "number_arg",
+    "port_arg",
+    "seconds_arg",
 ]
+
+T = TypeVar("T")
 
 _BytesLike = (bytes, bytearray, memoryview)
 
@@ -38,8 +48,7 @@ def check_int(name: str, value: object, low: int, high: int | None = None) -> in
         or value < low
         or (high is not None and value > high)
     ):
-        allowed = f"of at least {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name} must be an int {allowed}, got {value!r}")
+        raise _must(name, _int_rule(low, high), value)
     return value
 
 
@@ -49,15 +58,13 @@ def check_number(name: str, value: object, low: float, high: float) -> float:
     Raises `ValueError` naming ``name`` and the bad value (NaN is never in range).
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number in {low:g}..{high:g}, got {value!r}")
+        raise _must(name, _number_rule(low, high), value)
     return float(value)
 
 
 def check_port(port: object) -> int:
     """Return ``port`` if it is an int in 0..65535; raise `ValueError` otherwise."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be an int in 0..65535, got {port!r}")
-    return port
+    return check_int("port", port, 0, 65535)
 
 
 def check_size(name: str, value: object) -> int:
@@ -65,9 +72,7 @@ def check_size(name: str, value: object) -> int:
 
     ``recv(0)`` returns ``b""``, which reads as EOF: a size of 0 would end every connection.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int of at least 1, got {value!r}")
-    return value
+    return check_int(name, value, 1)
 
 
 def check_timeout(timeout: object, name: str = "timeout") -> float:
@@ -82,10 +87,26 @@ def check_timeout(timeout: object, name: str = "timeout") -> float:
         or not isinstance(timeout, (int, float))
         or not 0 < timeout <= MAX_TIMEOUT
     ):
-        raise ValueError(
-            f"{name} must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, got {timeout!r}"
-        )
+        raise _must(name, _SECONDS_RULE, timeout)
     return float(timeout)
+
+
+# The rule each range check states, and the one way its message is worded:
+# "NAME must be RULE, got VALUE". The argparse functions below word their
+# errors the same way, showing the text as typed.
+_SECONDS_RULE = f"a number of seconds above 0 and at most {MAX_TIMEOUT:g}"
+
+
+def _int_rule(low: int, high: int | None) -> str:
+    return f"an int of at least {low}" if high is None else f"an int in {low}..{high}"
+
+
+def _number_rule(low: float, high: float) -> str:
+    return f"a number in {low:g}..{high:g}"
+
+
+def _must(name: str, rule: str, got: object) -> ValueError:
+    return ValueError(f"{name} must be {rule}, got {got!r}")
 
 
 def is_loopback(host: str) -> bool:
@@ -137,3 +158,74 @@ def check_messages(messages: object) -> list[bytes]:
 def _short(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- the same checks as argparse ``type=`` functions ---------------------------------
+# argparse calls ``type(text)`` for an option's text and, when it raises
+# `argparse.ArgumentTypeError`, prints "argument --NAME: " and its message.
+# Each function here parses the text, applies the check above, and on any
+# failure (text that does not parse, or a value out of range) words the error
+# as that check does, with the text as typed: "size must be an int in
+# 1..16777216, got '0'".
+
+
+def arg_type(check: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse ``type=`` function from ``check(text)``, which raises `ValueError` for bad text.
+
+    The `ValueError`'s message becomes argparse's, unchanged.
+    """
+
+    def convert(text: str) -> T:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(check, "__name__", "argument")
+    return convert
+
+
+def _parsed(
+    name: str, rule: str, parse: Callable[[str], object], check: Callable[[object], T]
+) -> Callable[[str], T]:
+    """``type=`` function: ``check(parse(text))``, any failure worded as "NAME must be RULE"."""
+
+    def convert(text: str) -> T:
+        try:
+            return check(parse(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(str(_must(name, rule, text))) from None
+
+    convert.__name__ = name
+    return convert
+
+
+def int_arg(name: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    """``type=`` for an int option in ``low..high`` (no upper bound when ``high`` is None)."""
+    return _parsed(name, _int_rule(low, high), int, lambda value: check_int(name, value, low, high))
+
+
+def number_arg(name: str, low: float, high: float) -> Callable[[str], float]:
+    """``type=`` for a number option in ``low..high`` (NaN is never in range)."""
+    return _parsed(
+        name, _number_rule(low, high), float, lambda value: check_number(name, value, low, high)
+    )
+
+
+def seconds_arg(name: str = "timeout") -> Callable[[str], float]:
+    """``type=`` for a number of seconds in (0, `MAX_TIMEOUT`], as `check_timeout` takes."""
+    return _parsed(name, _SECONDS_RULE, float, lambda value: check_timeout(value, name))
+
+
+#: ``type=`` for a port, 0..65535, as `check_port` takes.
+port_arg: Callable[[str], int] = int_arg("port", 0, 65535)
+
+
+def list_arg(item: Callable[[str], T]) -> Callable[[str], tuple[T, ...]]:
+    """``type=`` for comma-separated items, each converted by ``item`` (a ``type=`` function)."""
+
+    def convert(text: str) -> tuple[T, ...]:
+        return tuple(item(part.strip()) for part in text.split(","))
+
+    convert.__name__ = f"list of {getattr(item, '__name__', 'items')}"
+    return convert
