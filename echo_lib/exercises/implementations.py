@@ -15,7 +15,8 @@ from types import MappingProxyType
 from typing import Any
 
 from ..driver.implementations import FD_SETSIZE, available_selectors
-from ..lessons.implementations import IdleSockets, MoreFds, SocketsAt, open_fd_count, ready_order
+from ..driver.fds import IdleSockets, MoreFds, SocketsAt, open_fd_count
+from ..driver.probes import ready_order
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = [
