@@ -15,7 +15,8 @@ from echo_lib.exercises.coroutines import (
     check_eager_echo_handler,
     check_protocol_prediction,
 )
-from echo_lib.lessons.coroutines import Future, Scheduler, echo_handler
+from echo_lib.driver.coroutines import Future, Scheduler
+from echo_lib.lessons.coroutines import echo_handler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
 import coroutines as solutions  # noqa: E402  (notebooks/solutions/coroutines.py)

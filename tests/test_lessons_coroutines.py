@@ -18,15 +18,13 @@ from typing import Any
 import pytest
 
 from echo_lib import Timeline
+from echo_lib.driver.asyncio_thread import LoopThread
+from echo_lib.driver.coroutines import Future, Scheduler, Task
 from echo_lib.lessons.coroutines import (
     STYLES,
     EchoProtocol,
-    Future,
-    LoopThread,
-    Scheduler,
     ServerSelector,
     StyleRun,
-    Task,
     compare,
     describe_data,
     echo_server,
@@ -468,13 +466,13 @@ def test_the_lab_runs_the_chosen_style_and_shows_the_text_and_a_plot(fonts_loade
 
 def test_the_lab_shows_a_failure_as_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ipywidgets")
-    from echo_lib.lessons import coroutines
+    from echo_lib.lessons.coroutines import lab as lab_module
 
     def broken(style: str, clients: int) -> StyleRun:
         raise OSError("no sockets today")
 
-    monkeypatch.setattr(coroutines, "run_style", broken)
-    lab = coroutines.styles_lab("generators", 1)
+    monkeypatch.setattr(lab_module, "run_style", broken)
+    lab = lab_module.styles_lab("generators", 1)
     try:
         assert lab.run() is None
         assert lab.text() == "run failed: OSError: no sockets today"

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..driver.client import EchoClient, EchoResult
-from ..lessons.coroutines import Future, Scheduler
+from ..driver.coroutines import Future, Scheduler
 from . import Feedback
 
 __all__ = [

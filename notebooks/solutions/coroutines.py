@@ -1,6 +1,6 @@
 """Solutions to the exercises in 08-from-callbacks-to-asyncio."""
 
-from echo_lib.lessons.coroutines import Future
+from echo_lib.driver.coroutines import Future
 
 
 def eager_echo_handler(sched, sock):
