@@ -14,8 +14,8 @@ from contextlib import ExitStack
 from types import MappingProxyType
 from typing import Any
 
-from ..driver.implementations import FD_SETSIZE, available_selectors
 from ..driver.fds import IdleSockets, MoreFds, SocketsAt, open_fd_count
+from ..driver.implementations import FD_SETSIZE, available_selectors
 from ..driver.probes import ready_order
 from . import DidNotReturn, Feedback, run_with_timeout
 
@@ -72,7 +72,8 @@ def check_order_prediction(prediction: Mapping[str, Any]) -> Feedback:
         if guess is None:
             feedback.expect(
                 False,
-                f"no prediction for {name}: add {name!r}: and the four letters in the order you expect",
+                f"no prediction for {name}: add {name!r}: and the four letters in the order you "
+                "expect",
             )
             continue
         why = _WHY[name] + (
@@ -82,7 +83,8 @@ def check_order_prediction(prediction: Mapping[str, Any]) -> Feedback:
         )
         feedback.expect(
             list(guess) == order,
-            f"{name}: you predicted {''.join(map(str, guess))!r}, it reported {''.join(order)!r}: {why}",
+            f"{name}: you predicted {''.join(map(str, guess))!r}, it reported "
+            f"{''.join(order)!r}: {why}",
         )
     return feedback
 
@@ -169,7 +171,8 @@ def _watches(feedback: Feedback, cls: type, count: int, crowded: bool, label: st
                 sel.select(0)
         except (ValueError, OSError) as exc:
             hint = (
-                " (FD_SETSIZE limits fd numbers, not how many sockets: a busy process hands out high ones)"
+                " (FD_SETSIZE limits fd numbers, not how many sockets: a busy process hands out "
+                "high ones)"
                 if crowded
                 else ""
             )
@@ -335,13 +338,15 @@ def _judge(
     ok = (
         feedback.expect(
             calls >= 100,
-            f"{label}, it timed only {calls} select() call{'s' * (calls != 1)}: time many (at least 100), then take the median",
+            f"{label}, it timed only {calls} select() call{'s' * (calls != 1)}: time many (at "
+            "least 100), then take the median",
         )
         and ok
     )
     if ok and calls:
         ok = feedback.expect(value <= 2 * elapsed / calls, f"{label}, it returned {value:.3g} s, but all {calls} calls together took "
-                             f"at most {elapsed:.3g} s: return the time of one call, not of all of them")  # fmt: skip
+                             f"at most {elapsed:.3g} s: return the time of one call, not of all "
+                             "of them")  # fmt: skip
         ok = ok and _median_not_mean(feedback, label, log.gaps(), value)
     ok = (
         feedback.expect(
@@ -368,5 +373,6 @@ def _median_not_mean(feedback: Feedback, label: str, gaps: list[float], value: f
     if mean < 4 * median or value * value < median * mean:
         return True
     return feedback.expect(False, f"{label}, it returned {value:.3g} s, near the mean of the calls ({mean:.3g} s) rather than their median "
-                           f"({median:.3g} s): the checker made {SLOW_CALLS} calls slow, and a few slow calls pull a mean up; "
+                           f"({median:.3g} s): the checker made {SLOW_CALLS} calls slow, and a "
+                           "few slow calls pull a mean up; "
                            "time each call and return statistics.median() of the times")  # fmt: skip
