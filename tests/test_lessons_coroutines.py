@@ -1,4 +1,4 @@
-"""08-from-callbacks-to-asyncio: the tiny scheduler, the asyncio loop thread, the four styles, the lab.
+"""08-from-callbacks-to-asyncio: the tiny scheduler, the asyncio loop thread, four styles, the lab.
 
 No leaks: warnings are errors (pyproject), every test ends with its threads
 joined (conftest), loops closed and as many fds open as before.
@@ -326,11 +326,11 @@ def test_the_comparison_is_the_same_on_every_run(runs: dict[str, StyleRun]) -> N
     if type(selectors.DefaultSelector()).__name__ != "EpollSelector":
         pytest.skip("the table names the selector class: this text is Linux's")
     assert compare(runs).splitlines() == [
-        "style             selector       listener registered  each connection  select(0) polls  echoes",
-        "callbacks         EpollSelector  once                 once             no               3/3 complete",
-        "generators        EpollSelector  once per wait (4)    once per wait    no               3/3 complete",
-        "asyncio Protocol  EpollSelector  once                 once             yes              3/3 complete",
-        "asyncio streams   EpollSelector  once                 once             yes              3/3 complete",
+        "style             selector       listener registered  each connection  select(0) polls  echoes",  # noqa: E501
+        "callbacks         EpollSelector  once                 once             no               3/3 complete",  # noqa: E501
+        "generators        EpollSelector  once per wait (4)    once per wait    no               3/3 complete",  # noqa: E501
+        "asyncio Protocol  EpollSelector  once                 once             yes              3/3 complete",  # noqa: E501
+        "asyncio streams   EpollSelector  once                 once             yes              3/3 complete",  # noqa: E501
     ]
     assert compare(list(runs.values())) == compare(runs)
 
@@ -357,7 +357,8 @@ def test_the_callbacks_timeline_keeps_the_servers_own_times() -> None:
 
 def test_str_of_a_run_is_the_labs_text(runs: dict[str, StyleRun]) -> None:
     assert str(runs["generators"]).splitlines() == [
-        f"generators on {runs['generators'].selector}: listener registered once per wait (4), each connection once per wait",
+        f"generators on {runs['generators'].selector}: listener registered once per wait (4), "
+        "each connection once per wait",
         *COMPLETE,
     ]
 
@@ -409,7 +410,8 @@ def test_peek_keys_shows_what_key_data_holds_in_each_style() -> None:
 
     with EchoServer() as server:
         assert peek_keys(server.loop.selector, server.address) == (
-            "listener:   EchoServer.on_accept()\nconnection: EchoServer._add_peer.<locals>.<lambda>()"
+            "listener:   EchoServer.on_accept()\nconnection: "
+            "EchoServer._add_peer.<locals>.<lambda>()"
         )
     assert _peek("generators") == (
         "listener:   <Future pending> -> Task.step of echo_server\n"
@@ -434,7 +436,7 @@ def test_describe_data_says_something_for_anything() -> None:
 
 @pytest.fixture(scope="module")
 def fonts_loaded() -> None:
-    """matplotlib keeps its font files open once it has drawn text: open them before counting fds."""
+    """matplotlib keeps its font files open after drawing text: open them before counting fds."""
     pytest.importorskip("ipywidgets")
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")

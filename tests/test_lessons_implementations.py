@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from echo_lib import available_selectors
-from echo_lib.driver.implementations import FD_SETSIZE
 from echo_lib.driver.fds import IdleSockets, MoreFds, SocketsAt, open_fd_count
+from echo_lib.driver.implementations import FD_SETSIZE
 from echo_lib.driver.probes import select_cost
 from echo_lib.lessons.implementations import (
     CostPoint,
@@ -68,7 +68,7 @@ def test_select_cost_is_positive_and_refuses_a_ready_socket() -> None:
 
 
 def test_the_measurement_shows_the_lesson() -> None:
-    """select and poll grow with idle sockets, the kernel-side classes do not; select stops at FD_SETSIZE."""
+    """select and poll grow with idle sockets, epoll does not; select stops at FD_SETSIZE."""
     table = measure_select_costs(counts=(1, 10, 100, 1000, 10_000), rounds=5)
     assert table.selectors() == list(available_selectors())
     verdicts = table.verdicts()
@@ -87,9 +87,9 @@ def test_a_table_prints_durations_and_notes() -> None:
         [CostPoint("PollSelector", 1, 0.5e-6), CostPoint("PollSelector", 10_000, 4.2e-3)],
         ["a note"],
     )
-    assert (
-        str(table)
-        == "PollSelector, 1 idle socket: 0.5 µs per select(0)\nPollSelector, 10,000 idle sockets: 4.2 ms per select(0)\na note"
+    assert str(table) == (
+        "PollSelector, 1 idle socket: 0.5 µs per select(0)\nPollSelector, 10,000 idle sockets: "
+        "4.2 ms per select(0)\na note"
     )
     assert table.growth("PollSelector", 1, 10_000) == pytest.approx(8400)
     assert table.growth("PollSelector", 10, 10_000) is None
@@ -103,7 +103,8 @@ def test_plot_select_costs_draws_one_line_per_class() -> None:
     from echo_lib.lessons.implementations import plot_select_costs
 
     table = CostTable([CostPoint("EpollSelector", 1, 1e-6), CostPoint("EpollSelector", 10, 1e-6),
-                       CostPoint("SelectSelector", 1, 1e-6), CostPoint("SelectSelector", 900, 1e-4, at_limit=True)])  # fmt: skip
+                       CostPoint("SelectSelector", 1, 1e-6),
+                       CostPoint("SelectSelector", 900, 1e-4, at_limit=True)])  # fmt: skip
     ax = plot_select_costs(table, Figure().add_subplot())
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels == ["EpollSelector", "SelectSelector", "FD_SETSIZE (1024): select() stops"]
