@@ -23,6 +23,7 @@ from echo_lib.driver.coroutines import Future, Scheduler, Task
 from echo_lib.lessons.coroutines import (
     STYLES,
     EchoProtocol,
+    EchoServerLanes,
     ServerSelector,
     StyleRun,
     compare,
@@ -196,6 +197,25 @@ def test_a_failed_task_is_raised_by_stop_in_the_callers_thread_once() -> None:
         sched.stop()  # raised once only
 
 
+def test_the_scheduler_thread_is_a_named_thread_runner_whose_loop_error_stop_raises_once() -> None:
+    seen_in: list[str] = []
+
+    class BrokenSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+        def select(self, timeout: float | None = None) -> list[Any]:
+            seen_in.append(threading.current_thread().name)
+            raise OSError("the selector broke")
+
+    sched = Scheduler(BrokenSelector())
+    sched.start()
+    wait_for(lambda: not sched.running, what="the loop's thread to end")
+    assert seen_in == ["echo_lib-scheduler"]
+    assert isinstance(sched.error, OSError)  # kept, not printed
+    with pytest.raises(OSError, match="the selector broke"):
+        sched.stop()
+    assert sched.error is None
+    sched.stop()  # raised once only
+
+
 def test_spawn_refuses_a_non_generator_and_another_thread_while_running() -> None:
     with Scheduler() as sched:
         with pytest.raises(TypeError, match="needs a generator"):
@@ -235,6 +255,16 @@ def test_loop_thread_runs_coroutines_in_its_thread_and_closes_the_loop() -> None
     assert runner.loop.is_closed() and not runner.running
     assert threading.active_count() == threads
     runner.stop()  # idempotent
+
+
+async def _thread_name() -> str:
+    return threading.current_thread().name
+
+
+def test_loop_thread_runs_its_loop_in_a_thread_runner_named_after_it() -> None:
+    with LoopThread(name="streams") as runner:
+        assert runner.run(_thread_name()) == "echo_lib-streams"
+    assert not runner.running and runner.loop.is_closed()
 
 
 def test_loop_thread_times_out_rather_than_hang() -> None:
@@ -280,6 +310,21 @@ def test_loop_thread_stop_closes_connections_that_are_still_open(style: str) -> 
 
 
 # -- ServerSelector -----------------------------------------------------------------------
+
+
+def test_the_lane_namer_needs_no_sockets() -> None:
+    class File:  # any object with a fileno() will do; the namer never calls it
+        pass
+
+    name = EchoServerLanes()
+    plumbing, listener, conn = File(), File(), File()
+    assert name(plumbing, "") is None  # before the listener: hidden
+    assert name(3, "") is None
+    assert name(listener, "server") == "server"
+    assert name(conn, "") == "server/conn-1"
+    assert name(conn, "") == "server/conn-1"  # registered again: the same lane
+    assert name(7, "") == "server/conn-2" and name(7, "") == "server/conn-3"  # plain fds: new
+    assert name(listener, "") == "server" and name(conn, None) is None
 
 
 def test_server_selector_names_lanes_like_echo_server() -> None:

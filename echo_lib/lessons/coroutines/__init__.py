@@ -15,7 +15,14 @@ runs and compares the four, `lab` is the widget.
 """
 
 from .lab import StylesLab, styles_lab
-from .observe import MAX_CLIENTS, ServerSelector, describe_data, peek_keys, run_clients
+from .observe import (
+    MAX_CLIENTS,
+    EchoServerLanes,
+    ServerSelector,
+    describe_data,
+    peek_keys,
+    run_clients,
+)
 from .servers import EchoProtocol, echo_handler, echo_server, handle_echo
 from .styles import SELECTOR_ACTIONS, STYLES, StyleRun, compare, run_style, selector_events
 
@@ -24,6 +31,7 @@ __all__ = [
     "SELECTOR_ACTIONS",
     "STYLES",
     "EchoProtocol",
+    "EchoServerLanes",
     "ServerSelector",
     "StyleRun",
     "StylesLab",
