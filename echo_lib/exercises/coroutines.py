@@ -30,7 +30,6 @@ __all__ = [
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 Handler = Callable[[Scheduler, socket.socket], Generator[Any, Any, Any]]
 
-SMALL_CLIENTS = 3
 BIG = 2 * 1024 * 1024  # the big client's payload: far more than the small buffers hold
 SMALL_BUFFER = 4096  # the server's SO_SNDBUF and the big client's SO_RCVBUF
 TIMEOUT = 5.0
@@ -173,6 +172,10 @@ class _Harness:
                     client.loop.stop()
         return [client.result() for client in clients]
 
+    def small_clients(self) -> list[EchoClient]:
+        """The 3 clients sending the seed's two short messages."""
+        return [EchoClient(self.address, name=f"client-{i}", record=False) for i in (1, 2, 3)]
+
     def handlers_finished(self, timeout: float = 2.0) -> bool:
         return wait_until(lambda: all(task.done for task in self.handlers), timeout)
 
@@ -185,17 +188,23 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-# -- exercise 1: send first, wait for EVENT_WRITE only when needed ----------------------
+# -- exercise 2: send first, wait for EVENT_WRITE only when needed ----------------------
 
 
-class _CountingScheduler(Scheduler):
-    """A Scheduler that counts the waits for EVENT_WRITE."""
+class _CheckScheduler(Scheduler):
+    """A Scheduler that counts the waits for EVENT_WRITE and hands out ``future_class`` Futures."""
 
-    write_waits = 0
+    def __init__(self, future_class: type[Future] = Future) -> None:
+        super().__init__()
+        self.future_class, self.write_waits = future_class, 0
+        self.masks: list[Any] = []  # what ``yield from`` gave a handler that keeps them
 
-    def writable(self, sock: socket.socket) -> Future:
-        self.write_waits += 1
-        return super().writable(sock)
+    def _wait(self, sock: socket.socket, events: int) -> Future:
+        future = self.future_class()
+        self.selector.register(sock, events, future)
+        self.waits += 1
+        self.write_waits += events == WRITE
+        return future
 
 
 def check_eager_echo_handler(handler: Handler) -> Feedback:
@@ -210,9 +219,9 @@ def check_eager_echo_handler(handler: Handler) -> Feedback:
     closed. Returns `Feedback` naming the first problem.
     """
     name = _name(handler)
-    feedback, sched = Feedback(name), _CountingScheduler()
+    feedback, sched = Feedback(name), _CheckScheduler()
     with _Harness(handler, sched, sndbuf=SMALL_BUFFER) as harness:
-        results = harness.run_clients(_small_clients(harness))
+        results = harness.run_clients(harness.small_clients())
         lost = f"not every echo came back: {_worst(results)}"
         (  # each check runs only if the one before it passed
             _no_failure(feedback, harness, name, "with 3 short echoes")
@@ -225,14 +234,7 @@ def check_eager_echo_handler(handler: Handler) -> Feedback:
     return feedback
 
 
-def _small_clients(harness: _Harness) -> list[EchoClient]:
-    return [
-        EchoClient(harness.address, name=f"client-{i}", record=False)
-        for i in range(1, SMALL_CLIENTS + 1)
-    ]
-
-
-def _big_echo(feedback: Feedback, harness: _Harness, sched: _CountingScheduler, name: str) -> bool:
+def _big_echo(feedback: Feedback, harness: _Harness, sched: _CheckScheduler, name: str) -> bool:
     """2 MiB through 4 KiB buffers: it must all come back, with waits for EVENT_WRITE."""
     big = EchoClient(harness.address, [b"x" * BIG], name="big", record=False, rcvbuf=SMALL_BUFFER)
     result = harness.run_clients([big])[0]
@@ -281,22 +283,7 @@ def _worst(results: list[EchoResult]) -> str:
     return next((str(r) for r in results if not r.complete), "")
 
 
-# -- exercise 2: `result = yield from future`, the step before `await` --------------------
-
-
-class _FutureScheduler(Scheduler):
-    """A Scheduler whose waits hand out the learner's Future class."""
-
-    def __init__(self, future_class: type[Future]) -> None:
-        super().__init__()
-        self.future_class = future_class
-        self.masks: list[Any] = []
-
-    def _wait(self, sock: socket.socket, events: int) -> Future:
-        future = self.future_class()
-        self.selector.register(sock, events, future)
-        self.waits += 1
-        return future
+# -- exercise 3: `result = yield from future`, the step before `await` --------------------
 
 
 def check_awaitable_future(future_class: type[Future]) -> Feedback:
@@ -318,9 +305,9 @@ def check_awaitable_future(future_class: type[Future]) -> Feedback:
 
 def _echo_with_yield_from(feedback: Feedback, future_class: type[Future]) -> None:
     """An echo handler using ``yield from sched.readable(sock)`` must serve 3 clients."""
-    sched = _FutureScheduler(future_class)
+    sched = _CheckScheduler(future_class)
     with _Harness(lambda s, sock: _yield_from_echo(s, sock, sched.masks), sched) as harness:
-        results = harness.run_clients(_small_clients(harness))
+        results = harness.run_clients(harness.small_clients())
         exc = harness.failure()
         wrong = [mask for mask in sched.masks if mask not in (READ, WRITE)]
         (  # each check runs only if the one before it passed
@@ -341,27 +328,31 @@ def _echo_with_yield_from(feedback: Feedback, future_class: type[Future]) -> Non
 
 
 def _yield_from_works(feedback: Feedback, future_class: type[Future]) -> bool:
+    """Without sockets: ``yield from future`` hands the Task the future, then gives its result."""
     future = future_class()
+    return _iter_is_a_generator(feedback, future) and _yields_itself(feedback, future)
+
+
+def _iter_is_a_generator(feedback: Feedback, future: Future) -> bool:
     try:
-        iterator = future.__iter__()
+        iterator = future.__iter__()  # type: ignore[attr-defined]
     except Exception as exc:
         return feedback.expect(False, f"yield from future raised {_describe(exc)}")
-    if not inspect.isgenerator(iterator):
-        return feedback.expect(
-            False,
-            f"AwaitableFuture.__iter__ returned {type(iterator).__name__!r}; make it a generator "
-            "(yield self, then return self.result) so that the Task's send() reaches it",
-        )
-    iterator.close()
+    if inspect.isgenerator(iterator):
+        iterator.close()
+    return feedback.expect(
+        inspect.isgenerator(iterator),
+        f"AwaitableFuture.__iter__ returned {type(iterator).__name__!r}; make it a generator "
+        "(yield self, then return self.result) so that the Task's send() reaches it",
+    )
 
-    def waiter() -> Generator[Any, Any, Any]:
-        return (yield from future)
 
-    gen = waiter()
+def _yields_itself(feedback: Feedback, future: Future) -> bool:
+    gen = _waiter(future)
     try:
         first = gen.send(None)
     except StopIteration:
-        at_once = "yield from future returned at once: first yield the future itself (yield self)"
+        at_once = "yield from future returned at once: first yield the future itself"
         return feedback.expect(False, f"{at_once}, so that the Task waits on it")
     except Exception as exc:
         return feedback.expect(False, f"yield from future raised {_describe(exc)}")
@@ -370,6 +361,14 @@ def _yield_from_works(feedback: Feedback, future_class: type[Future]) -> bool:
         gen.close()
         return False
     future.set_result(READ)
+    return _returns_result(feedback, gen, future)
+
+
+def _waiter(future: Future) -> Generator[Any, Any, Any]:
+    return (yield from future)  # type: ignore[misc]
+
+
+def _returns_result(feedback: Feedback, gen: Generator[Any, Any, Any], future: Future) -> bool:
     try:
         again = gen.send(future.result)  # what Task.step does
     except StopIteration as stop:
