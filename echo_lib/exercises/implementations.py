@@ -72,23 +72,22 @@ def check_order_prediction(prediction: Mapping[str, Any]) -> Feedback:
     for name, order in orders.items():
         guess = prediction.get(name)
         if guess is None:
-            feedback.expect(
-                False,
-                f"no prediction for {name}: add {name!r}: and the four letters in the order you "
-                "expect",
-            )
+            add = f"add {name!r}: and the four letters in the order you expect"
+            feedback.expect(False, f"no prediction for {name}: {add}")
             continue
-        why = _WHY[name] + (
-            ", ".join(f"{n} {fd} % 8 = {fd % 8}" for n, fd in fds.items())
-            if name == "SelectSelector"
-            else ""
-        )
         feedback.expect(
             list(guess) == order,
             f"{name}: you predicted {''.join(map(str, guess))!r}, it reported "
-            f"{''.join(order)!r}: {why}",
+            f"{''.join(order)!r}: {_why(name, fds)}",
         )
     return feedback
+
+
+def _why(name: str, fds: Mapping[str, int]) -> str:
+    """Why ``name`` reports that order; for select(), each fd modulo 8 is part of it."""
+    if name != "SelectSelector":
+        return _WHY[name]
+    return _WHY[name] + ", ".join(f"{n} {fd} % 8 = {fd % 8}" for n, fd in fds.items())
 
 
 def _actual_orders() -> tuple[dict[str, list[str]], dict[str, int]]:
@@ -322,41 +321,8 @@ def _judge(
     unclosed: int,
     leaked: int,
 ) -> bool:
+    ok = _expect_each(feedback, label, _call_checks(log, value, count))
     calls = len(log.timeouts)
-    writes = sum(bool(events & WRITE) for events in log.registered.values())
-    waits = sorted({repr(t) for t in log.timeouts if t is None or t > 0})
-    number = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-    checks = [
-        (
-            number,
-            f"it returned {value!r}, expected a positive number of seconds per select(0) call",
-        ),
-        (
-            len(log.registered) == count,
-            f"it registered {len(log.registered)} sockets, expected {count}",
-        ),
-        (
-            not writes,
-            f"{writes} sockets were registered for WRITE: an idle connected socket is always "
-            "writable, so select() returns at once with all of them ready; register for EVENT_READ",
-        ),
-        (
-            writes or not log.ready,
-            f"select() reported {log.ready} ready sockets: idle sockets must have nothing to read "
-            "(was something sent on them?)",
-        ),
-        (
-            not waits,
-            f"it called select({waits[0] if waits else ''}): with a timeout, select() on idle "
-            "sockets waits that long; time select(0)",
-        ),
-        (
-            calls >= 100,
-            f"it timed only {calls} select() call{'s' * (calls != 1)}: time many (at least 100), "
-            "then take the median",
-        ),
-    ]
-    ok = _expect_each(feedback, label, checks)
     if ok and calls:
         ok = feedback.expect(
             value <= 2 * elapsed / calls,
@@ -374,6 +340,33 @@ def _judge(
         (leaked <= 0, f"{leaked} file descriptors were left open afterwards"),
     ]
     return _expect_each(feedback, label, closing) and ok
+
+
+# What _call_checks says when a check fails, after the numbers it names.
+_POSITIVE = "expected a positive number of seconds per select(0) call"
+_WRITABLE = (
+    "an idle connected socket is always writable, so select() returns at once with all of them "
+    "ready; register for EVENT_READ"
+)
+_IDLE = "idle sockets must have nothing to read (was something sent on them?)"
+_WAITS = "with a timeout, select() on idle sockets waits that long; time select(0)"
+_MANY = "time many (at least 100), then take the median"
+
+
+def _call_checks(log: _Log, value: Any, count: int) -> list[tuple[object, str]]:
+    """What the calls must have been: a number back, every socket registered for READ, select(0)."""
+    calls, registered = len(log.timeouts), len(log.registered)
+    writes = sum(bool(events & WRITE) for events in log.registered.values())
+    waits = sorted({repr(t) for t in log.timeouts if t is None or t > 0})
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return [
+        (number, f"it returned {value!r}, {_POSITIVE}"),
+        (registered == count, f"it registered {registered} sockets, expected {count}"),
+        (not writes, f"{writes} sockets were registered for WRITE: {_WRITABLE}"),
+        (writes or not log.ready, f"select() reported {log.ready} ready sockets: {_IDLE}"),
+        (not waits, f"it called select({waits[0] if waits else ''}): {_WAITS}"),
+        (calls >= 100, f"it timed only {calls} select() call{'s' * (calls != 1)}: {_MANY}"),
+    ]
 
 
 def _expect_each(feedback: Feedback, label: str, checks: list[tuple[object, str]]) -> bool:

@@ -6,6 +6,7 @@ import base64
 import selectors
 import sys
 import weakref
+from functools import partial
 from typing import Any
 
 from ...driver.fds import IdleSockets, MoreFds, open_fd_count
@@ -36,19 +37,10 @@ class SelectCostLab(WidgetFront):
 
         self.table, self.lines = CostTable(), []
         self._selector, self._sockets = _checked_selector(selector), _checked_sockets(sockets)
-        css = {"description_width": "10em"}
-        self.selector_menu = widgets.Dropdown(
-            options=list(available_selectors()),
-            value=selector,
-            description="selector class",
-            style=css,
-        )
-        self.sockets_menu = widgets.Dropdown(
-            options=[(f"{n:,}", n) for n in COUNTS],
-            value=sockets,
-            description="idle sockets",
-            style=css,
-        )
+        menu = partial(widgets.Dropdown, style={"description_width": "10em"})
+        names, counts = list(available_selectors()), [(f"{n:,}", n) for n in COUNTS]
+        self.selector_menu = menu(options=names, value=selector, description="selector class")
+        self.sockets_menu = menu(options=counts, value=sockets, description="idle sockets")
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.clear_button = widgets.Button(description="Clear", icon="trash")
         self.out = widgets.Output()
