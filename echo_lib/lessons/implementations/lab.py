@@ -35,7 +35,7 @@ class SelectCostLab(WidgetFront):
     def __init__(self, selector: str, sockets: int) -> None:
         import ipywidgets as widgets
 
-        self.table, self.lines = CostTable(), []
+        self.table, self.lines = CostTable(), []  # the lines shown so far, oldest first
         self._selector, self._sockets = _checked_selector(selector), _checked_sockets(sockets)
         menu = partial(widgets.Dropdown, style={"description_width": "10em"})
         names, counts = list(available_selectors()), [(f"{n:,}", n) for n in COUNTS]
