@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from echo_lib import EchoClient, EchoServer, SelectorLoop, available_selectors
+from echo_lib.driver.fds import MoreFds, SocketsAt, dup_to
 from echo_lib.driver.implementations import FD_SETSIZE
-from echo_lib.lessons.implementations import MoreFds, SocketsAt, dup_to, ready_order
+from echo_lib.driver.probes import ready_order
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 MESSAGES = [b"It will be repeated.", b"This is the message.  ", b"x" * 100_000]
@@ -99,7 +100,8 @@ def numbered() -> Iterator[tuple[dict[str, socket.socket], dict[str, socket.sock
         got = {name: sock.fileno() for name, sock in socks.items()}
         if got != NUMBERS:
             pytest.skip(
-                f"could not place the sockets at {NUMBERS} (got {got}): descriptors in use or RLIMIT_NOFILE too low"
+                f"could not place the sockets at {NUMBERS} (got {got}): descriptors in use or "
+                "RLIMIT_NOFILE too low"
             )
         yield socks, peers
 
@@ -137,7 +139,7 @@ def test_3_three_orders_are_three_different_orders(numbered: Any) -> None:
 
 
 def test_3_three_orders_every_class_is_level_triggered(selector_name: str) -> None:
-    """Unread bytes are reported on every select() until they are read (the reason section 3 reads them back)."""
+    """Unread bytes are reported on every select() until read (why section 3 reads them back)."""
     sock, peer = socket.socketpair()
     with sock, peer, _cls(selector_name)() as sel:
         sel.register(sock, READ)

@@ -13,7 +13,8 @@ from collections.abc import Generator
 from typing import Any
 
 from echo_lib import available_selectors
-from echo_lib.lessons.coroutines import EchoProtocol, LoopThread, run_clients
+from echo_lib.driver.asyncio_thread import LoopThread
+from echo_lib.lessons.coroutines import EchoProtocol, run_clients
 
 # -- 3. asyncio Protocol: SelectorEventLoop takes any selector ------------------------
 

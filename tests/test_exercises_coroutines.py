@@ -1,4 +1,4 @@
-"""08-from-callbacks-to-asyncio: the solutions pass their checkers; plausible mistakes get the specific message."""
+"""08-from-callbacks-to-asyncio: solutions pass; plausible mistakes get their own message."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from echo_lib.driver.coroutines import Future, Scheduler
 from echo_lib.exercises.coroutines import (
     check_awaitable_future,
     check_eager_echo_handler,
     check_protocol_prediction,
 )
-from echo_lib.lessons.coroutines import Future, Scheduler, echo_handler
+from echo_lib.lessons.coroutines import echo_handler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
 import coroutines as solutions  # noqa: E402  (notebooks/solutions/coroutines.py)
@@ -86,7 +87,7 @@ def test_dropping_what_send_did_not_take_is_named() -> None:
                 data = sock.recv(65536)
                 if not data:
                     return
-                try:
+                try:  # noqa: SIM105  (the learner's mistake, written as a learner would)
                     sock.send(data)
                 except BlockingIOError:
                     pass
@@ -104,7 +105,7 @@ def test_busy_waiting_on_send_is_named() -> None:
                 if not data:
                     return
                 while data:
-                    try:
+                    try:  # noqa: SIM105  (the learner's mistake, written as a learner would)
                         data = data[sock.send(data) :]
                     except BlockingIOError:
                         pass  # and try again at once: a busy loop
@@ -152,7 +153,8 @@ def test_the_awaitable_future_stub_reports_not_implemented() -> None:
             raise NotImplementedError("your code here")
 
     assert str(check_awaitable_future(AwaitableFuture)) == (
-        "✘ AwaitableFuture: 1 problem\n  - yield from future raised NotImplementedError: your code here"
+        "✘ AwaitableFuture: 1 problem\n  - yield from future raised NotImplementedError: your "
+        "code here"
     )
 
 

@@ -38,8 +38,8 @@ def test_pick_selector_solution_passes() -> None:
 def test_select_everywhere_fails_at_5000() -> None:
     text = str(check_pick_selector(lambda n: selectors.SelectSelector))
     assert (
-        "for 5000 sockets, SelectSelector failed: ValueError: filedescriptor out of range in select()"
-        in text
+        "for 5000 sockets, SelectSelector failed: ValueError: filedescriptor out of range in "
+        "select()" in text
     )
 
 
@@ -61,8 +61,8 @@ def test_an_instance_is_not_a_class() -> None:
     name = selectors.DefaultSelector.__name__
     text = str(check_pick_selector(lambda n: selectors.DefaultSelector()))
     assert (
-        f"for 10 sockets, it returned a selector object ({name}()), expected the class: return selectors.{name}, without ()"
-        in text
+        f"for 10 sockets, it returned a selector object ({name}()), expected the class: return "
+        f"selectors.{name}, without ()" in text
     )
 
 
@@ -76,9 +76,9 @@ def test_the_notebook_stub_is_reported() -> None:
     def stub(n_sockets: int) -> type:
         raise NotImplementedError("your code here")
 
-    assert (
-        str(check_pick_selector(stub))
-        == "✘ pick_selector: 1 problem\n  - for 10 sockets, it raised NotImplementedError: your code here"
+    assert str(check_pick_selector(stub)) == (
+        "✘ pick_selector: 1 problem\n  - for 10 sockets, it raised NotImplementedError: your "
+        "code here"
     )
 
 
@@ -88,7 +88,7 @@ def test_the_notebook_stub_is_reported() -> None:
 def _on_idle(
     cls: type, n: int, measure: Callable[[selectors.BaseSelector], float], events: int = READ
 ) -> float:
-    """``measure(sel)`` with n idle socket pairs registered on a new ``cls()``; everything closed after."""
+    """``measure(sel)`` with n idle socket pairs registered on a new ``cls()``; all closed after."""
     pairs = [socket.socketpair() for _ in range(n)]
     try:
         with cls() as sel:
@@ -140,8 +140,8 @@ def test_registering_for_write_is_caught() -> None:
 def test_a_timeout_is_caught() -> None:
     text = str(check_select_cost(lambda cls, n: _timed(cls, n, calls=100, timeout=0.001)))
     assert (
-        "it called select(0.001): with a timeout, select() on idle sockets waits that long; time select(0)"
-        in text
+        "it called select(0.001): with a timeout, select() on idle sockets waits that long; time "
+        "select(0)" in text
     )
 
 
@@ -185,7 +185,7 @@ def test_a_mean_of_per_call_times_is_caught() -> None:
 
 
 def test_a_median_of_batch_means_passes() -> None:
-    """Timing batches of 100 calls and keeping the median batch is a median too: the burst spoils one batch only."""
+    """The median of batches of 100 calls is a median too: the burst spoils one batch only."""
 
     def median_of_batches(cls: type, n: int) -> float:
         return _on_idle(cls, n, lambda sel: statistics.median(_batch(sel, 100) for _ in range(7)))
@@ -211,16 +211,16 @@ def test_predicting_fd_order_for_select_is_corrected() -> None:
     text = str(check_order_prediction({**ORDER_PREDICTION, "SelectSelector": "adbc"}))
     assert "SelectSelector: you predicted 'adbc', it reported 'cadb'" in text
     assert (
-        "ordered by fd modulo its table size (8 here): a 921 % 8 = 1, b 931 % 8 = 3, c 936 % 8 = 0, d 930 % 8 = 2"
-        in text
+        "ordered by fd modulo its table size (8 here): a 921 % 8 = 1, b 931 % 8 = 3, c 936 % 8 = "
+        "0, d 930 % 8 = 2" in text
     )
 
 
 def test_predicting_registration_order_for_epoll_is_corrected() -> None:
     text = str(check_order_prediction({**ORDER_PREDICTION, "EpollSelector": "abcd"}))
     assert (
-        "EpollSelector: you predicted 'abcd', it reported 'bdac': epoll reports sockets in the order they became ready"
-        in text
+        "EpollSelector: you predicted 'abcd', it reported 'bdac': epoll reports sockets in the "
+        "order they became ready" in text
     )
 
 

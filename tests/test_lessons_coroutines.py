@@ -1,4 +1,4 @@
-"""08-from-callbacks-to-asyncio: the tiny scheduler, the asyncio loop thread, the four styles, the lab.
+"""08-from-callbacks-to-asyncio: the tiny scheduler, the asyncio loop thread, four styles, the lab.
 
 No leaks: warnings are errors (pyproject), every test ends with its threads
 joined (conftest), loops closed and as many fds open as before.
@@ -18,15 +18,14 @@ from typing import Any
 import pytest
 
 from echo_lib import Timeline
+from echo_lib.driver.asyncio_thread import LoopThread
+from echo_lib.driver.coroutines import Future, Scheduler, Task
 from echo_lib.lessons.coroutines import (
     STYLES,
     EchoProtocol,
-    Future,
-    LoopThread,
-    Scheduler,
+    EchoServerLanes,
     ServerSelector,
     StyleRun,
-    Task,
     compare,
     describe_data,
     echo_server,
@@ -198,6 +197,25 @@ def test_a_failed_task_is_raised_by_stop_in_the_callers_thread_once() -> None:
         sched.stop()  # raised once only
 
 
+def test_the_scheduler_thread_is_a_named_thread_runner_whose_loop_error_stop_raises_once() -> None:
+    seen_in: list[str] = []
+
+    class BrokenSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+        def select(self, timeout: float | None = None) -> list[Any]:
+            seen_in.append(threading.current_thread().name)
+            raise OSError("the selector broke")
+
+    sched = Scheduler(BrokenSelector())
+    sched.start()
+    wait_for(lambda: not sched.running, what="the loop's thread to end")
+    assert seen_in == ["echo_lib-scheduler"]
+    assert isinstance(sched.error, OSError)  # kept, not printed
+    with pytest.raises(OSError, match="the selector broke"):
+        sched.stop()
+    assert sched.error is None
+    sched.stop()  # raised once only
+
+
 def test_spawn_refuses_a_non_generator_and_another_thread_while_running() -> None:
     with Scheduler() as sched:
         with pytest.raises(TypeError, match="needs a generator"):
@@ -237,6 +255,16 @@ def test_loop_thread_runs_coroutines_in_its_thread_and_closes_the_loop() -> None
     assert runner.loop.is_closed() and not runner.running
     assert threading.active_count() == threads
     runner.stop()  # idempotent
+
+
+async def _thread_name() -> str:
+    return threading.current_thread().name
+
+
+def test_loop_thread_runs_its_loop_in_a_thread_runner_named_after_it() -> None:
+    with LoopThread(name="streams") as runner:
+        assert runner.run(_thread_name()) == "echo_lib-streams"
+    assert not runner.running and runner.loop.is_closed()
 
 
 def test_loop_thread_times_out_rather_than_hang() -> None:
@@ -284,6 +312,21 @@ def test_loop_thread_stop_closes_connections_that_are_still_open(style: str) -> 
 # -- ServerSelector -----------------------------------------------------------------------
 
 
+def test_the_lane_namer_needs_no_sockets() -> None:
+    class File:  # any object with a fileno() will do; the namer never calls it
+        pass
+
+    name = EchoServerLanes()
+    plumbing, listener, conn = File(), File(), File()
+    assert name(plumbing, "") is None  # before the listener: hidden
+    assert name(3, "") is None
+    assert name(listener, "server") == "server"
+    assert name(conn, "") == "server/conn-1"
+    assert name(conn, "") == "server/conn-1"  # registered again: the same lane
+    assert name(7, "") == "server/conn-2" and name(7, "") == "server/conn-3"  # plain fds: new
+    assert name(listener, "") == "server" and name(conn, None) is None
+
+
 def test_server_selector_names_lanes_like_echo_server() -> None:
     sel = ServerSelector(selectors.DefaultSelector())
     plumbing, listener, conn1, conn2 = (socket.socket() for _ in range(4))
@@ -328,11 +371,11 @@ def test_the_comparison_is_the_same_on_every_run(runs: dict[str, StyleRun]) -> N
     if type(selectors.DefaultSelector()).__name__ != "EpollSelector":
         pytest.skip("the table names the selector class: this text is Linux's")
     assert compare(runs).splitlines() == [
-        "style             selector       listener registered  each connection  select(0) polls  echoes",
-        "callbacks         EpollSelector  once                 once             no               3/3 complete",
-        "generators        EpollSelector  once per wait (4)    once per wait    no               3/3 complete",
-        "asyncio Protocol  EpollSelector  once                 once             yes              3/3 complete",
-        "asyncio streams   EpollSelector  once                 once             yes              3/3 complete",
+        "style             selector       listener registered  each connection  select(0) polls  echoes",  # noqa: E501
+        "callbacks         EpollSelector  once                 once             no               3/3 complete",  # noqa: E501
+        "generators        EpollSelector  once per wait (4)    once per wait    no               3/3 complete",  # noqa: E501
+        "asyncio Protocol  EpollSelector  once                 once             yes              3/3 complete",  # noqa: E501
+        "asyncio streams   EpollSelector  once                 once             yes              3/3 complete",  # noqa: E501
     ]
     assert compare(list(runs.values())) == compare(runs)
 
@@ -359,7 +402,8 @@ def test_the_callbacks_timeline_keeps_the_servers_own_times() -> None:
 
 def test_str_of_a_run_is_the_labs_text(runs: dict[str, StyleRun]) -> None:
     assert str(runs["generators"]).splitlines() == [
-        f"generators on {runs['generators'].selector}: listener registered once per wait (4), each connection once per wait",
+        f"generators on {runs['generators'].selector}: listener registered once per wait (4), "
+        "each connection once per wait",
         *COMPLETE,
     ]
 
@@ -411,7 +455,8 @@ def test_peek_keys_shows_what_key_data_holds_in_each_style() -> None:
 
     with EchoServer() as server:
         assert peek_keys(server.loop.selector, server.address) == (
-            "listener:   EchoServer.on_accept()\nconnection: EchoServer._add_peer.<locals>.<lambda>()"
+            "listener:   EchoServer.on_accept()\nconnection: "
+            "EchoServer._add_peer.<locals>.<lambda>()"
         )
     assert _peek("generators") == (
         "listener:   <Future pending> -> Task.step of echo_server\n"
@@ -436,7 +481,7 @@ def test_describe_data_says_something_for_anything() -> None:
 
 @pytest.fixture(scope="module")
 def fonts_loaded() -> None:
-    """matplotlib keeps its font files open once it has drawn text: open them before counting fds."""
+    """matplotlib keeps its font files open after drawing text: open them before counting fds."""
     pytest.importorskip("ipywidgets")
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
@@ -468,13 +513,13 @@ def test_the_lab_runs_the_chosen_style_and_shows_the_text_and_a_plot(fonts_loade
 
 def test_the_lab_shows_a_failure_as_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("ipywidgets")
-    from echo_lib.lessons import coroutines
+    from echo_lib.lessons.coroutines import lab as lab_module
 
     def broken(style: str, clients: int) -> StyleRun:
         raise OSError("no sockets today")
 
-    monkeypatch.setattr(coroutines, "run_style", broken)
-    lab = coroutines.styles_lab("generators", 1)
+    monkeypatch.setattr(lab_module, "run_style", broken)
+    lab = lab_module.styles_lab("generators", 1)
     try:
         assert lab.run() is None
         assert lab.text() == "run failed: OSError: no sockets today"

@@ -10,16 +10,13 @@ import sys
 import pytest
 
 from echo_lib import available_selectors
+from echo_lib.driver.fds import IdleSockets, MoreFds, SocketsAt, open_fd_count
 from echo_lib.driver.implementations import FD_SETSIZE
+from echo_lib.driver.probes import select_cost
 from echo_lib.lessons.implementations import (
     CostPoint,
     CostTable,
-    IdleSockets,
-    MoreFds,
-    SocketsAt,
     measure_select_costs,
-    open_fd_count,
-    select_cost,
     select_cost_lab,
 )
 
@@ -56,7 +53,7 @@ def test_idle_sockets_are_sorted_idle_and_closed() -> None:
 
 
 def test_idle_sockets_rejects_a_bad_count() -> None:
-    with pytest.raises(ValueError, match="count must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="count must be an int of at least 1, got 0"):
         IdleSockets(0)
 
 
@@ -71,7 +68,7 @@ def test_select_cost_is_positive_and_refuses_a_ready_socket() -> None:
 
 
 def test_the_measurement_shows_the_lesson() -> None:
-    """select and poll grow with idle sockets, the kernel-side classes do not; select stops at FD_SETSIZE."""
+    """select and poll grow with idle sockets, epoll does not; select stops at FD_SETSIZE."""
     table = measure_select_costs(counts=(1, 10, 100, 1000, 10_000), rounds=5)
     assert table.selectors() == list(available_selectors())
     verdicts = table.verdicts()
@@ -90,9 +87,9 @@ def test_a_table_prints_durations_and_notes() -> None:
         [CostPoint("PollSelector", 1, 0.5e-6), CostPoint("PollSelector", 10_000, 4.2e-3)],
         ["a note"],
     )
-    assert (
-        str(table)
-        == "PollSelector, 1 idle socket: 0.5 µs per select(0)\nPollSelector, 10,000 idle sockets: 4.2 ms per select(0)\na note"
+    assert str(table) == (
+        "PollSelector, 1 idle socket: 0.5 µs per select(0)\nPollSelector, 10,000 idle sockets: "
+        "4.2 ms per select(0)\na note"
     )
     assert table.growth("PollSelector", 1, 10_000) == pytest.approx(8400)
     assert table.growth("PollSelector", 10, 10_000) is None
@@ -106,7 +103,8 @@ def test_plot_select_costs_draws_one_line_per_class() -> None:
     from echo_lib.lessons.implementations import plot_select_costs
 
     table = CostTable([CostPoint("EpollSelector", 1, 1e-6), CostPoint("EpollSelector", 10, 1e-6),
-                       CostPoint("SelectSelector", 1, 1e-6), CostPoint("SelectSelector", 900, 1e-4, at_limit=True)])  # fmt: skip
+                       CostPoint("SelectSelector", 1, 1e-6),
+                       CostPoint("SelectSelector", 900, 1e-4, at_limit=True)])  # fmt: skip
     ax = plot_select_costs(table, Figure().add_subplot())
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels == ["EpollSelector", "SelectSelector", "FD_SETSIZE (1024): select() stops"]
@@ -125,14 +123,13 @@ def test_the_lab_measures_adds_points_and_keeps_a_deterministic_repr() -> None:
         ", 10,000 idle sockets; 0 points measured>"
     )
     assert lab.text() == "no point measured yet"
-    widget = lab.widget
     point = lab.run()
     assert point is not None and point.sockets == 10 and point.selector == name
     assert repr(lab) == f"<SelectCostLab: {name}, 10 idle sockets; 1 point measured>"
-    assert [o["output_type"] for o in widget.out.outputs] == ["stream", "display_data"]
+    assert [o["output_type"] for o in lab.out.outputs] == ["stream", "display_data"]
     lab.run()  # the same settings again replace the point
     assert len(lab.points) == 1
-    widget.sockets.value = 100  # the dropdowns drive the lab
+    lab.sockets_menu.value = 100  # the dropdowns drive the lab
     assert lab.sockets == 100
     bundle = lab._repr_mimebundle_()
     assert (
@@ -165,8 +162,7 @@ def test_an_abandoned_lab_is_collected() -> None:
     pytest.importorskip("ipywidgets")
     import weakref
 
-    lab = select_cost_lab(sockets=1)
-    lab.widget  # noqa: B018  (builds the widget, whose buttons hold the lab weakly)
+    lab = select_cost_lab(sockets=1)  # its buttons and dropdowns hold it weakly
     ref = weakref.ref(lab)
     del lab
     gc.collect()
@@ -176,9 +172,8 @@ def test_an_abandoned_lab_is_collected() -> None:
 def test_the_lab_settings_move_the_dropdowns_and_are_checked() -> None:
     pytest.importorskip("ipywidgets")
     lab = select_cost_lab("PollSelector", 1000)
-    widget = lab.widget
     lab.sockets, lab.selector = 10, "SelectSelector"
-    assert (widget.sockets.value, widget.selector.value) == (10, "SelectSelector")
+    assert (lab.sockets_menu.value, lab.selector_menu.value) == (10, "SelectSelector")
     with pytest.raises(ValueError, match="sockets must be one of"):
         lab.sockets = 3
     assert lab.sockets == 10
@@ -224,9 +219,9 @@ def test_a_count_that_lands_exactly_on_the_limit_is_marked_as_the_limit(
 ) -> None:
     # With exactly 24 other descriptors open, 1,000 idle sockets fill every number
     # below FD_SETSIZE: that point is the limit, and no extra point is measured.
-    import echo_lib.lessons.implementations as lesson
+    from echo_lib.lessons.implementations import costs
 
     with IdleSockets(20) as socks:
-        monkeypatch.setattr(lesson, "FD_SETSIZE", socks[10].fileno())  # 10 sockets fit below it
-        points = lesson._measure_class(selectors.SelectSelector, socks, [1, 10, 20], rounds=1)
+        monkeypatch.setattr(costs, "FD_SETSIZE", socks[10].fileno())  # 10 sockets fit below it
+        points = costs.measure_class(selectors.SelectSelector, socks, [1, 10, 20], rounds=1)
     assert [(p.sockets, p.at_limit) for p in points] == [(1, False), (10, True)]

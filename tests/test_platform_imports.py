@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from echo_lib.lessons.implementations import MoreFds, SocketsAt, dup_to
+from echo_lib.driver.fds import MoreFds, SocketsAt, dup_to
 
 POSIX_ONLY = ("resource", "fcntl")
 

@@ -1,6 +1,6 @@
 """Checkers for notebook 08 (from callbacks to asyncio): generator coroutines on the tiny scheduler.
 
-Both run the learner's code on `echo_lib.lessons.coroutines.Scheduler`, in a
+Both run the learner's code on `echo_lib.driver.coroutines.Scheduler`, in a
 background thread, against real `EchoClient`s on loopback, and stop at the
 first failure so that what they report is the same on every run.
 """
@@ -11,13 +11,13 @@ import contextlib
 import inspect
 import selectors
 import socket
-import time
 from collections.abc import Callable, Generator, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from ..driver.client import EchoClient, EchoResult
-from ..lessons.coroutines import Future, Scheduler
+from ..driver.coroutines import Future, Scheduler
+from ..driver.wait import wait_until
 from . import Feedback
 
 __all__ = [
@@ -30,10 +30,14 @@ __all__ = [
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 Handler = Callable[[Scheduler, socket.socket], Generator[Any, Any, Any]]
 
-SMALL_CLIENTS = 3
 BIG = 2 * 1024 * 1024  # the big client's payload: far more than the small buffers hold
 SMALL_BUFFER = 4096  # the server's SO_SNDBUF and the big client's SO_RCVBUF
 TIMEOUT = 5.0
+SMALL_ECHOES = "with 3 clients sending 42 bytes each"
+EAGER = (
+    "waited for EVENT_WRITE before sending a short echo: the socket is almost always writable, "
+    "so call send() at once and yield sched.writable(sock) only when it did not take everything"
+)
 
 
 # -- exercise 1: predict what a generator and a coroutine accept ----------------------
@@ -48,42 +52,33 @@ OPERATIONS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
     }
 )
 _WHY = {
-    ("generator", "next"): "a generator is an iterator: next() runs it to its first yield",
-    ("generator", "send"): "send(None) starts a generator, as Task does with ours",
-    ("generator", "iter"): "a generator is its own iterator",
-    ("generator", "__await__"): "a plain generator has no __await__, so await refuses it",
-    (
-        "coroutine",
-        "next",
-    ): "a native coroutine has no __next__: it is not an iterator, not a generator in disguise",
-    (
-        "coroutine",
-        "send",
-    ): "send() is how a Task drives a coroutine, as our Task drives a generator",
-    (
-        "coroutine",
-        "iter",
-    ): "a coroutine has no __iter__ either, so a plain generator cannot `yield from` it",
-    (
-        "coroutine",
-        "__await__",
-    ): "__await__() gives the iterator that `await` drives, as `yield from` drives a generator",
+    "generator": {
+        "next": "a generator is an iterator: next() runs it to its first yield",
+        "send": "send(None) starts a generator, as Task does with ours",
+        "iter": "a generator is its own iterator",
+        "__await__": "a plain generator has no __await__, so await refuses it",
+    },
+    "coroutine": {
+        "next": "a native coroutine has no __next__: it is not an iterator, "
+        "not a generator in disguise",
+        "send": "send() is how a Task drives a coroutine, as our Task drives a generator",
+        "iter": "a coroutine has no __iter__ either, so a plain generator cannot `yield from` it",
+        "__await__": "__await__() gives the iterator `await` drives, as `yield from` a generator",
+    },
 }
 
 
-def _fresh(kind: str) -> Any:
-    def generator() -> Generator[int, None, None]:
-        yield 1
+def _generator() -> Generator[int, None, None]:
+    yield 1
 
-    async def coroutine() -> int:
-        return 1
 
-    return generator() if kind == "generator" else coroutine()
+async def _coroutine() -> int:
+    return 1
 
 
 def _outcome(kind: str, operation: str) -> str:
-    """'' when ``operation`` works on a new ``kind`` (StopIteration counts), else the error it raised."""
-    obj = _fresh(kind)
+    """'' if ``operation`` works on a new ``kind`` (StopIteration counts), else the error raised."""
+    obj = _generator() if kind == "generator" else _coroutine()
     try:
         OPERATIONS[operation](obj)
     except StopIteration:
@@ -96,30 +91,26 @@ def _outcome(kind: str, operation: str) -> str:
 
 
 def check_protocol_prediction(prediction: Mapping[str, Mapping[str, Any]]) -> Feedback:
-    """Compare ``prediction[kind][operation]`` (True: it works) with what Python does, kind by kind."""
+    """Compare ``prediction[kind][operation]`` (True: it works) with what Python does, per kind."""
     feedback = Feedback("protocol prediction")
     if not isinstance(prediction, Mapping):
-        feedback.expect(
-            False,
-            f"expected a dict such as {{'generator': {{'next': True, ...}}, ...}}, got {prediction!r}",
-        )
+        example = "{'generator': {'next': True, ...}, ...}"
+        feedback.expect(False, f"expected a dict such as {example}, got {prediction!r}")
         return feedback
     for kind in ("generator", "coroutine"):
         guesses = prediction.get(kind) or {}
         for operation in OPERATIONS:
             guess = guesses.get(operation) if isinstance(guesses, Mapping) else None
             if not isinstance(guess, bool):
-                feedback.expect(
-                    False,
-                    f"{kind} {operation}: predict True (it works) or False (it raises), got {guess!r}",
-                )
+                choices = "predict True (it works) or False (it raises)"
+                feedback.expect(False, f"{kind} {operation}: {choices}, got {guess!r}")
                 continue
             error = _outcome(kind, operation)
             said = "works" if guess else "raises"
             did = f"raises {error}" if error else "works"
             feedback.expect(
                 guess == (not error),
-                f"{kind} {operation}: you predicted it {said}; it {did}: {_WHY[kind, operation]}",
+                f"{kind} {operation}: you predicted it {said}; it {did}: {_WHY[kind][operation]}",
             )
     return feedback
 
@@ -146,7 +137,8 @@ class _Harness:
             coro = self.handler(self.sched, sock)
             if not isinstance(coro, Generator):
                 raise TypeError(
-                    f"{_name(self.handler)}(sched, sock) returned {coro!r}: it must be a generator function (use yield)"
+                    f"{_name(self.handler)}(sched, sock) returned {coro!r}: it must be a "
+                    "generator function (use yield)"
                 )
             self.handlers.append(self.sched.spawn(coro))
 
@@ -156,10 +148,8 @@ class _Harness:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            with contextlib.suppress(
-                Exception
-            ):  # failures were read before; stop() only cleans up here
+        try:  # failures were read before; stop() only cleans up here
+            with contextlib.suppress(Exception):
                 self.sched.stop()
         finally:
             for sock in self.accepted:
@@ -171,28 +161,23 @@ class _Harness:
         return self.sched.error or (failed[0].exception if failed else None)
 
     def run_clients(self, clients: list[EchoClient], timeout: float = TIMEOUT) -> list[EchoResult]:
-        """Start the clients; wait until all are done or a task failed; stop them; return their results."""
+        """Start the clients; wait until all are done or a task failed; stop them; their results."""
         try:
             for client in clients:
                 client.start()
-            deadline = time.monotonic() + timeout
-            while (
-                not all(c.done for c in clients)
-                and self.failure() is None
-                and time.monotonic() < deadline
-            ):
-                time.sleep(0.005)
+            wait_until(lambda: all(c.done for c in clients) or self.failure() is not None, timeout)
         finally:
             for client in clients:
                 if client.loop is not None:
                     client.loop.stop()
         return [client.result() for client in clients]
 
+    def small_clients(self) -> list[EchoClient]:
+        """The 3 clients sending the seed's two short messages."""
+        return [EchoClient(self.address, name=f"client-{i}", record=False) for i in (1, 2, 3)]
+
     def handlers_finished(self, timeout: float = 2.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while not all(task.done for task in self.handlers) and time.monotonic() < deadline:
-            time.sleep(0.005)
-        return all(task.done for task in self.handlers)
+        return wait_until(lambda: all(task.done for task in self.handlers), timeout)
 
 
 def _name(function: object) -> str:
@@ -203,17 +188,23 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-# -- exercise 1: send first, wait for EVENT_WRITE only when needed ----------------------
+# -- exercise 2: send first, wait for EVENT_WRITE only when needed ----------------------
 
 
-class _CountingScheduler(Scheduler):
-    """A Scheduler that counts the waits for EVENT_WRITE."""
+class _CheckScheduler(Scheduler):
+    """A Scheduler that counts the waits for EVENT_WRITE and hands out ``future_class`` Futures."""
 
-    write_waits = 0
+    def __init__(self, future_class: type[Future] = Future) -> None:
+        super().__init__()
+        self.future_class, self.write_waits = future_class, 0
+        self.masks: list[Any] = []  # what ``yield from`` gave a handler that keeps them
 
-    def writable(self, sock: socket.socket) -> Future:
-        self.write_waits += 1
-        return super().writable(sock)
+    def _wait(self, sock: socket.socket, events: int) -> Future:
+        future = self.future_class()
+        self.selector.register(sock, events, future)
+        self.waits += 1
+        self.write_waits += events == WRITE
+        return future
 
 
 def check_eager_echo_handler(handler: Handler) -> Feedback:
@@ -228,55 +219,39 @@ def check_eager_echo_handler(handler: Handler) -> Feedback:
     closed. Returns `Feedback` naming the first problem.
     """
     name = _name(handler)
-    feedback = Feedback(name)
-    sched = _CountingScheduler()
+    feedback, sched = Feedback(name), _CheckScheduler()
     with _Harness(handler, sched, sndbuf=SMALL_BUFFER) as harness:
-        clients = [
-            EchoClient(harness.address, name=f"client-{i}", record=False)
-            for i in range(1, SMALL_CLIENTS + 1)
-        ]
-        results = harness.run_clients(clients)
-        if not _no_failure(feedback, harness, name, "with 3 short echoes"):
-            return feedback
-        if not feedback.expect(
-            all(r.complete for r in results),
-            f"with 3 clients sending 42 bytes each, not every echo came back: {_worst(results)}",
-        ):
-            return feedback
-        if not feedback.expect(
-            sched.write_waits == 0,
-            (
-                f"{name} waited for EVENT_WRITE before sending a short echo: the socket is almost always writable, "
-                "so call send() at once and yield sched.writable(sock) only when it did not take everything"
-            ),
-        ):
-            return feedback
-        if not _closed_at_eof(feedback, harness, name):
-            return feedback
-        big = EchoClient(
-            harness.address, [b"x" * BIG], name="big-client", record=False, rcvbuf=SMALL_BUFFER
+        results = harness.run_clients(harness.small_clients())
+        lost = f"not every echo came back: {_worst(results)}"
+        (  # each check runs only if the one before it passed
+            _no_failure(feedback, harness, name, "with 3 short echoes")
+            and feedback.expect(all(r.complete for r in results), f"{SMALL_ECHOES}, {lost}")
+            and feedback.expect(sched.write_waits == 0, f"{name} {EAGER}")
+            and _closed_at_eof(feedback, harness, name)
+            and _big_echo(feedback, harness, sched, name)
+            and _closed_at_eof(feedback, harness, name)
         )
-        result = harness.run_clients([big])[0]
-        if not _no_failure(feedback, harness, name, "with a 2 MiB echo through small buffers"):
-            return feedback
-        if not feedback.expect(
-            result.complete,
-            (
-                "the 2 MiB echo did not all come back: with small buffers send() takes only part of the data; "
-                "keep the rest and send it once the socket is writable"
-            ),
-        ):
-            return feedback
-        if not feedback.expect(
-            sched.write_waits > 0,
-            (
-                f"{name} echoed 2 MiB through a 4 KiB buffer without once waiting for EVENT_WRITE: retrying send() "
-                "in a loop busy-waits and blocks every other connection; yield sched.writable(sock) instead"
-            ),
-        ):
-            return feedback
-        _closed_at_eof(feedback, harness, name)
     return feedback
+
+
+def _big_echo(feedback: Feedback, harness: _Harness, sched: _CheckScheduler, name: str) -> bool:
+    """2 MiB through 4 KiB buffers: it must all come back, with waits for EVENT_WRITE."""
+    big = EchoClient(harness.address, [b"x" * BIG], name="big", record=False, rcvbuf=SMALL_BUFFER)
+    result = harness.run_clients([big])[0]
+    partial = (
+        "the 2 MiB echo did not all come back: with small buffers send() takes only part of "
+        "the data; keep the rest and send it once the socket is writable"
+    )
+    busy = (
+        f"{name} echoed 2 MiB through a 4 KiB buffer without once waiting for EVENT_WRITE: "
+        "retrying send() in a loop busy-waits and blocks every other connection; "
+        "yield sched.writable(sock) instead"
+    )
+    return (
+        _no_failure(feedback, harness, name, "with a 2 MiB echo through small buffers")
+        and feedback.expect(result.complete, partial)
+        and feedback.expect(sched.write_waits > 0, busy)
+    )
 
 
 def _no_failure(feedback: Feedback, harness: _Harness, name: str, when: str) -> bool:
@@ -286,10 +261,8 @@ def _no_failure(feedback: Feedback, harness: _Harness, name: str, when: str) -> 
     if isinstance(exc, BlockingIOError):
         return feedback.expect(
             False,
-            (
-                f"{when}, {name} raised BlockingIOError: a non-blocking send() raises it when the kernel's buffer "
-                "is full; catch it, yield sched.writable(sock), and send the rest"
-            ),
+            f"{when}, {name} raised BlockingIOError: a non-blocking send() raises it when the "
+            "kernel's buffer is full; catch it, yield sched.writable(sock), and send the rest",
         )
     return feedback.expect(False, f"{when}, {name} raised {_describe(exc)}")
 
@@ -310,26 +283,11 @@ def _worst(results: list[EchoResult]) -> str:
     return next((str(r) for r in results if not r.complete), "")
 
 
-# -- exercise 2: `result = yield from future`, the step before `await` --------------------
-
-
-class _FutureScheduler(Scheduler):
-    """A Scheduler whose waits hand out the learner's Future class."""
-
-    def __init__(self, future_class: type[Future]) -> None:
-        super().__init__()
-        self.future_class = future_class
-        self.masks: list[Any] = []
-
-    def _wait(self, sock: socket.socket, events: int) -> Future:
-        future = self.future_class()
-        self.selector.register(sock, events, future)
-        self.waits += 1
-        return future
+# -- exercise 3: `result = yield from future`, the step before `await` --------------------
 
 
 def check_awaitable_future(future_class: type[Future]) -> Feedback:
-    """Check ``future_class.__iter__``: ``result = yield from future`` must give the Task the future, then return its result.
+    """Check ``future_class.__iter__``: ``result = yield from future``, the step before ``await``.
 
     First without sockets: a generator doing ``yield from future`` must yield
     the future itself, then, once resumed, return the future's result. Then
@@ -338,88 +296,92 @@ def check_awaitable_future(future_class: type[Future]) -> Feedback:
     the first problem.
     """
     feedback = Feedback("AwaitableFuture")
-    if not feedback.expect(
-        isinstance(future_class, type) and issubclass(future_class, Future),
-        f"AwaitableFuture must be a class that subclasses Future, got {future_class!r}",
-    ):
-        return feedback
-    if not _yield_from_works(feedback, future_class):
-        return feedback
-    sched = _FutureScheduler(future_class)
-    with _Harness(lambda s, sock: _yield_from_echo(s, sock, sched.masks), sched) as harness:
-        clients = [
-            EchoClient(harness.address, name=f"client-{i}", record=False)
-            for i in range(1, SMALL_CLIENTS + 1)
-        ]
-        results = harness.run_clients(clients)
-        exc = harness.failure()
-        if not feedback.expect(
-            exc is None,
-            f"an echo handler using `mask = yield from sched.readable(sock)` raised {exc and _describe(exc)}",
-        ):
-            return feedback
-        if not feedback.expect(
-            all(r.complete for r in results), f"not every echo came back: {_worst(results)}"
-        ):
-            return feedback
-        wrong = [mask for mask in sched.masks if mask not in (READ, WRITE)]
-        feedback.expect(
-            not wrong,
-            f"yield from sched.readable(sock) gave {wrong[:1]!r}; expected the ready mask (1 for READ, 2 for WRITE)",
-        )
+    subclass = isinstance(future_class, type) and issubclass(future_class, Future)
+    not_one = f"AwaitableFuture must be a class that subclasses Future, got {future_class!r}"
+    if feedback.expect(subclass, not_one) and _yield_from_works(feedback, future_class):
+        _echo_with_yield_from(feedback, future_class)
     return feedback
 
 
+def _echo_with_yield_from(feedback: Feedback, future_class: type[Future]) -> None:
+    """An echo handler using ``yield from sched.readable(sock)`` must serve 3 clients."""
+    sched = _CheckScheduler(future_class)
+    with _Harness(lambda s, sock: _yield_from_echo(s, sock, sched.masks), sched) as harness:
+        results = harness.run_clients(harness.small_clients())
+        exc = harness.failure()
+        wrong = [mask for mask in sched.masks if mask not in (READ, WRITE)]
+        (  # each check runs only if the one before it passed
+            feedback.expect(
+                exc is None,
+                "an echo handler using `mask = yield from sched.readable(sock)` raised "
+                f"{exc and _describe(exc)}",
+            )
+            and feedback.expect(
+                all(r.complete for r in results), f"not every echo came back: {_worst(results)}"
+            )
+            and feedback.expect(
+                not wrong,
+                f"yield from sched.readable(sock) gave {wrong[:1]!r}; expected the ready mask "
+                "(1 for READ, 2 for WRITE)",
+            )
+        )
+
+
 def _yield_from_works(feedback: Feedback, future_class: type[Future]) -> bool:
+    """Without sockets: ``yield from future`` hands the Task the future, then gives its result."""
     future = future_class()
+    return _iter_is_a_generator(feedback, future) and _yields_itself(feedback, future)
+
+
+def _iter_is_a_generator(feedback: Feedback, future: Future) -> bool:
     try:
-        iterator = future.__iter__()
+        iterator = future.__iter__()  # type: ignore[attr-defined]
     except Exception as exc:
         return feedback.expect(False, f"yield from future raised {_describe(exc)}")
-    if not inspect.isgenerator(iterator):
-        return feedback.expect(
-            False,
-            (
-                f"AwaitableFuture.__iter__ returned {type(iterator).__name__!r}; make it a generator "
-                "(yield self, then return self.result) so that the Task's send() reaches it"
-            ),
-        )
-    iterator.close()
+    if inspect.isgenerator(iterator):
+        iterator.close()
+    return feedback.expect(
+        inspect.isgenerator(iterator),
+        f"AwaitableFuture.__iter__ returned {type(iterator).__name__!r}; make it a generator "
+        "(yield self, then return self.result) so that the Task's send() reaches it",
+    )
 
-    def waiter() -> Generator[Any, Any, Any]:
-        return (yield from future)
 
-    gen = waiter()
+def _yields_itself(feedback: Feedback, future: Future) -> bool:
+    gen = _waiter(future)
     try:
         first = gen.send(None)
     except StopIteration:
-        return feedback.expect(
-            False,
-            "yield from future returned at once: first yield the future itself, so that the Task waits on it",
-        )
+        at_once = "yield from future returned at once: first yield the future itself"
+        return feedback.expect(False, f"{at_once}, so that the Task waits on it")
     except Exception as exc:
         return feedback.expect(False, f"yield from future raised {_describe(exc)}")
-    if not feedback.expect(
-        first is future,
-        f"yield from future handed the Task {first!r}; it must hand over the future itself (yield self)",
-    ):
+    handed = f"yield from future handed the Task {first!r}; it must hand over the future itself"
+    if not feedback.expect(first is future, f"{handed} (yield self)"):
         gen.close()
         return False
     future.set_result(READ)
+    return _returns_result(feedback, gen, future)
+
+
+def _waiter(future: Future) -> Generator[Any, Any, Any]:
+    return (yield from future)  # type: ignore[misc]
+
+
+def _returns_result(feedback: Feedback, gen: Generator[Any, Any, Any], future: Future) -> bool:
     try:
         again = gen.send(future.result)  # what Task.step does
     except StopIteration as stop:
         return feedback.expect(
             stop.value == READ,
-            f"once resumed, yield from future gave {stop.value!r}; it must give the future's result ({READ!r}): return self.result",
+            f"once resumed, yield from future gave {stop.value!r}; it must give the future's "
+            f"result ({READ!r}): return self.result",
         )
     except Exception as exc:
         return feedback.expect(False, f"once resumed, yield from future raised {_describe(exc)}")
     gen.close()
-    return feedback.expect(
-        False,
-        f"once resumed, yield from future yielded {again!r} again; it must return the result after one yield",
-    )
+    again_text = f"once resumed, yield from future yielded {again!r} again"
+    return feedback.expect(False, f"{again_text}; it must return the result after one yield")
 
 
 def _yield_from_echo(

@@ -1,4 +1,4 @@
-"""Checkers for notebook 07 (selector implementations): choose a class that scales, and measure one honestly."""
+"""Checkers for notebook 07 (selector implementations): pick a class that scales, measure one."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from contextlib import ExitStack
 from types import MappingProxyType
 from typing import Any
 
+from ..driver.fds import IdleSockets, MoreFds, SocketsAt, open_fd_count
 from ..driver.implementations import FD_SETSIZE, available_selectors
-from ..lessons.implementations import IdleSockets, MoreFds, SocketsAt, open_fd_count, ready_order
+from ..driver.probes import ready_order
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = [
@@ -46,15 +47,17 @@ _PICK_CASES: tuple[tuple[str, int, bool], ...] = (
 # registration a b c d (poll), fd modulo 8 c a d b (select's set), fd a d b c.
 PREDICT_NUMBERS: Mapping[str, int] = MappingProxyType({"a": 921, "b": 931, "c": 936, "d": 930})
 PREDICT_REGISTERED, PREDICT_READIED = "abcd", "bdac"
+_READIED, _REGISTERED = ", ".join(PREDICT_READIED), ", ".join(PREDICT_REGISTERED)
 _WHY = {
-    "EpollSelector": f"epoll reports sockets in the order they became ready ({', '.join(PREDICT_READIED)})",
-    "PollSelector": f"poll reports them in the order they were registered ({', '.join(PREDICT_REGISTERED)})",
-    "SelectSelector": "select()'s ready fds come out of a Python set, ordered by fd modulo its table size (8 here): ",
+    "EpollSelector": f"epoll reports sockets in the order they became ready ({_READIED})",
+    "PollSelector": f"poll reports them in the order they were registered ({_REGISTERED})",
+    "SelectSelector": "select()'s ready fds come out of a Python set, "
+    "ordered by fd modulo its table size (8 here): ",
 }
 
 
 def check_order_prediction(prediction: Mapping[str, Any]) -> Feedback:
-    """Compare ``prediction`` (class name -> names in order, e.g. ``"abcd"``) with what each class reports.
+    """Compare ``prediction`` (class name -> names in order, e.g. ``"abcd"``) with each class.
 
     Only the classes whose order notebook 07 explains are checked: epoll,
     poll and select, those of them this platform has.
@@ -69,25 +72,26 @@ def check_order_prediction(prediction: Mapping[str, Any]) -> Feedback:
     for name, order in orders.items():
         guess = prediction.get(name)
         if guess is None:
-            feedback.expect(
-                False,
-                f"no prediction for {name}: add {name!r}: and the four letters in the order you expect",
-            )
+            add = f"add {name!r}: and the four letters in the order you expect"
+            feedback.expect(False, f"no prediction for {name}: {add}")
             continue
-        why = _WHY[name] + (
-            ", ".join(f"{n} {fd} % 8 = {fd % 8}" for n, fd in fds.items())
-            if name == "SelectSelector"
-            else ""
-        )
         feedback.expect(
             list(guess) == order,
-            f"{name}: you predicted {''.join(map(str, guess))!r}, it reported {''.join(order)!r}: {why}",
+            f"{name}: you predicted {''.join(map(str, guess))!r}, it reported "
+            f"{''.join(order)!r}: {_why(name, fds)}",
         )
     return feedback
 
 
+def _why(name: str, fds: Mapping[str, int]) -> str:
+    """Why ``name`` reports that order; for select(), each fd modulo 8 is part of it."""
+    if name != "SelectSelector":
+        return _WHY[name]
+    return _WHY[name] + ", ".join(f"{n} {fd} % 8 = {fd % 8}" for n, fd in fds.items())
+
+
 def _actual_orders() -> tuple[dict[str, list[str]], dict[str, int]]:
-    """Each explained class's order, and the fds the sockets got (PREDICT_NUMBERS where fcntl exists)."""
+    """Each explained class's order, and the sockets' fds (PREDICT_NUMBERS where fcntl exists)."""
     classes = {name: cls for name, cls in available_selectors().items() if name in _WHY}
     with MoreFds(max(PREDICT_NUMBERS.values()) + 64), SocketsAt(PREDICT_NUMBERS) as (socks, peers):
         orders = {
@@ -139,13 +143,19 @@ def _not_a_class(picked: object) -> str:
     if isinstance(picked, selectors.BaseSelector):
         picked.close()
         name = type(picked).__name__
-        return f"it returned a selector object ({name}()), expected the class: return selectors.{name}, without ()"
+        return (
+            f"it returned a selector object ({name}()), expected the class: return "
+            f"selectors.{name}, without ()"
+        )
     if isinstance(picked, str):
         return f"it returned the string {picked!r}, expected a class such as selectors.PollSelector"
     if not (isinstance(picked, type) and issubclass(picked, selectors.BaseSelector)):
         return f"it returned {picked!r}, expected a selector class such as selectors.PollSelector"
     if picked not in available_selectors().values():
-        return f"it returned {picked.__name__}, which this platform cannot use; it has {', '.join(available_selectors())}"
+        return (
+            f"it returned {picked.__name__}, which this platform cannot use; it has "
+            f"{', '.join(available_selectors())}"
+        )
     return ""
 
 
@@ -167,11 +177,8 @@ def _watches(feedback: Feedback, cls: type, count: int, crowded: bool, label: st
                     sel.register(sock, READ)
                 sel.select(0)
         except (ValueError, OSError) as exc:
-            hint = (
-                " (FD_SETSIZE limits fd numbers, not how many sockets: a busy process hands out high ones)"
-                if crowded
-                else ""
-            )
+            high = " (FD_SETSIZE limits fd numbers, not how many sockets: a busy process hands out"
+            hint = f"{high} high ones)" if crowded else ""
             return feedback.expect(
                 False, f"for {label}, {cls.__name__} failed: {type(exc).__name__}: {exc}{hint}"
             )
@@ -179,7 +186,7 @@ def _watches(feedback: Feedback, cls: type, count: int, crowded: bool, label: st
 
 
 class _Crowd:
-    """``with _Crowd(True):`` hold enough spare sockets that every new descriptor is numbered FD_SETSIZE or more."""
+    """``with _Crowd(True):`` hold spare sockets until each new descriptor is FD_SETSIZE or more."""
 
     def __init__(self, active: bool) -> None:
         self.active = active
@@ -218,7 +225,7 @@ SLOW_FROM, SLOW_CALLS, SLOW_SECONDS = 10, 10, 0.005
 
 
 class _Log:
-    """What a spied-on selector class saw: registrations, select() timeouts and entry times, ready keys, close()."""
+    """A spied-on selector class: what it registered, select() timeouts and starts, ready, close."""
 
     def __init__(self) -> None:
         self.registered: dict[int, int] = {}
@@ -229,7 +236,9 @@ class _Log:
 
     def gaps(self) -> list[float]:
         """Seconds between the starts of consecutive select() calls."""
-        return [later - earlier for earlier, later in zip(self.entries, self.entries[1:])]
+        return [
+            later - earlier for earlier, later in zip(self.entries, self.entries[1:], strict=False)
+        ]
 
 
 def _spy(cls: type[selectors.BaseSelector], log: _Log) -> type[selectors.BaseSelector]:
@@ -259,7 +268,7 @@ def _spy(cls: type[selectors.BaseSelector], log: _Log) -> type[selectors.BaseSel
 
 
 def check_select_cost(select_cost: SelectCost) -> Feedback:
-    """Run ``select_cost(selector_class, n_idle)`` with PollSelector and 100 sockets, then the default class and 10.
+    """Run ``select_cost(selector_class, n_idle)``: PollSelector and 100, then the default and 10.
 
     It must register ``n_idle`` idle sockets for READ on a new selector,
     time at least 100 ``select(0)`` calls, return the seconds one call takes,
@@ -294,7 +303,8 @@ def _check_cost_once(feedback: Feedback, select_cost: SelectCost, cls: type, cou
         except Exception as exc:
             return feedback.expect(False, f"{label}, it raised {type(exc).__name__}: {exc}")
         elapsed = time.perf_counter() - started
-        gc.collect()  # sockets kept alive only by a reference cycle (an unclosed selector) are closed now, and warn here
+        # Sockets kept alive only by a reference cycle (an unclosed selector) close now, and warn.
+        gc.collect()
     unclosed = sum(
         issubclass(w.category, ResourceWarning) and "socket" in str(w.message) for w in caught
     )
@@ -311,61 +321,70 @@ def _judge(
     unclosed: int,
     leaked: int,
 ) -> bool:
-    ok = feedback.expect(
-        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
-        f"{label}, it returned {value!r}, expected a positive number of seconds per select(0) call",
-    )
+    ok = _expect_each(feedback, label, _call_checks(log, value, count))
     calls = len(log.timeouts)
-    ok = (
-        feedback.expect(
-            len(log.registered) == count,
-            f"{label}, it registered {len(log.registered)} sockets, expected {count}",
-        )
-        and ok
-    )
-    writes = sum(bool(events & WRITE) for events in log.registered.values())
-    ok = feedback.expect(not writes, f"{label}, {writes} sockets were registered for WRITE: an idle connected socket is "
-                         "always writable, so select() returns at once with all of them ready; register for EVENT_READ") and ok  # fmt: skip
-    ok = feedback.expect(writes or not log.ready, f"{label}, select() reported {log.ready} ready sockets: idle sockets "
-                         "must have nothing to read (was something sent on them?)") and ok  # fmt: skip
-    waits = sorted({repr(t) for t in log.timeouts if t is None or t > 0})
-    ok = feedback.expect(not waits, f"{label}, it called select({waits[0] if waits else ''}): with a timeout, select() on "
-                         "idle sockets waits that long; time select(0)") and ok  # fmt: skip
-    ok = (
-        feedback.expect(
-            calls >= 100,
-            f"{label}, it timed only {calls} select() call{'s' * (calls != 1)}: time many (at least 100), then take the median",
-        )
-        and ok
-    )
     if ok and calls:
-        ok = feedback.expect(value <= 2 * elapsed / calls, f"{label}, it returned {value:.3g} s, but all {calls} calls together took "
-                             f"at most {elapsed:.3g} s: return the time of one call, not of all of them")  # fmt: skip
+        ok = feedback.expect(
+            value <= 2 * elapsed / calls,
+            f"{label}, it returned {value:.3g} s, but all {calls} calls together took at most "
+            f"{elapsed:.3g} s: return the time of one call, not of all of them",
+        )
         ok = ok and _median_not_mean(feedback, label, log.gaps(), value)
-    ok = (
-        feedback.expect(
-            log.closed,
-            f"{label}, the selector was not closed: `with selector_class() as sel:` closes it",
-        )
-        and ok
-    )
-    ok = feedback.expect(not unclosed, f"{label}, {unclosed} sockets were never closed (Python closed them later, with a "
-                         "ResourceWarning): close every socket, e.g. in a finally block") and ok  # fmt: skip
-    return (
-        feedback.expect(
-            leaked <= 0, f"{label}, {leaked} file descriptors were left open afterwards"
-        )
-        and ok
-    )
+    closing = [
+        (log.closed, "the selector was not closed: `with selector_class() as sel:` closes it"),
+        (
+            not unclosed,
+            f"{unclosed} sockets were never closed (Python closed them later, with a "
+            "ResourceWarning): close every socket, e.g. in a finally block",
+        ),
+        (leaked <= 0, f"{leaked} file descriptors were left open afterwards"),
+    ]
+    return _expect_each(feedback, label, closing) and ok
+
+
+# What _call_checks says when a check fails, after the numbers it names.
+_POSITIVE = "expected a positive number of seconds per select(0) call"
+_WRITABLE = (
+    "an idle connected socket is always writable, so select() returns at once with all of them "
+    "ready; register for EVENT_READ"
+)
+_IDLE = "idle sockets must have nothing to read (was something sent on them?)"
+_WAITS = "with a timeout, select() on idle sockets waits that long; time select(0)"
+_MANY = "time many (at least 100), then take the median"
+
+
+def _call_checks(log: _Log, value: Any, count: int) -> list[tuple[object, str]]:
+    """What the calls must have been: a number back, every socket registered for READ, select(0)."""
+    calls, registered = len(log.timeouts), len(log.registered)
+    writes = sum(bool(events & WRITE) for events in log.registered.values())
+    waits = sorted({repr(t) for t in log.timeouts if t is None or t > 0})
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return [
+        (number, f"it returned {value!r}, {_POSITIVE}"),
+        (registered == count, f"it registered {registered} sockets, expected {count}"),
+        (not writes, f"{writes} sockets were registered for WRITE: {_WRITABLE}"),
+        (writes or not log.ready, f"select() reported {log.ready} ready sockets: {_IDLE}"),
+        (not waits, f"it called select({waits[0] if waits else ''}): {_WAITS}"),
+        (calls >= 100, f"it timed only {calls} select() call{'s' * (calls != 1)}: {_MANY}"),
+    ]
+
+
+def _expect_each(feedback: Feedback, label: str, checks: list[tuple[object, str]]) -> bool:
+    """Note every check that failed (not only the first); True if all passed."""
+    passed = [feedback.expect(bool(ok), f"{label}, {why}") for ok, why in checks]
+    return all(passed)
 
 
 def _median_not_mean(feedback: Feedback, label: str, gaps: list[float], value: float) -> bool:
-    """Note a ``value`` nearer (in ratio) to the mean of ``gaps`` than to their median; see SLOW_FROM."""
+    """Note a ``value`` nearer (in ratio) to the mean of ``gaps`` than the median; see SLOW_FROM."""
     if len(gaps) < 2 * (SLOW_FROM + SLOW_CALLS):
         return True  # too few calls to tell; the count check has spoken
     median, mean = statistics.median(gaps), statistics.fmean(gaps)
     if mean < 4 * median or value * value < median * mean:
         return True
-    return feedback.expect(False, f"{label}, it returned {value:.3g} s, near the mean of the calls ({mean:.3g} s) rather than their median "
-                           f"({median:.3g} s): the checker made {SLOW_CALLS} calls slow, and a few slow calls pull a mean up; "
-                           "time each call and return statistics.median() of the times")  # fmt: skip
+    return feedback.expect(
+        False,
+        f"{label}, it returned {value:.3g} s, near the mean of the calls ({mean:.3g} s) rather "
+        f"than their median ({median:.3g} s): the checker made {SLOW_CALLS} calls slow, and a "
+        "few slow calls pull a mean up; time each call and return statistics.median() of the times",
+    )

@@ -2,7 +2,7 @@
 
 import contextlib
 
-from echo_lib.lessons.coroutines import Future
+from echo_lib.driver.coroutines import Future
 
 
 def eager_echo_handler(sched, sock):
