@@ -262,7 +262,7 @@ def test_stop_from_a_callback_closes_everything_once_the_step_ends() -> None:
     loop.start()
     b.send(b"x")
     wait_for(lambda: loop.closed, what="the loop to close itself")
-    loop._thread.join(5)
+    loop._runner.join(5)
     assert not loop.running and a.fileno() == -1, "the registered socket is closed"
     assert loop._wake_w.fileno() == -1 and loop._wake_r.fileno() == -1, "the wakeup pair is closed"
     assert loop not in SelectorLoop._live

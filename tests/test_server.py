@@ -380,7 +380,7 @@ def test_stop_from_an_on_recv_hook_closes_the_listener_and_the_loop() -> None:
         sock.sendall(b"stop")
         wait_for(lambda: server.loop.closed, what="the loop to close from its own thread")
         assert recv_until_eof(sock, 4) in (b"", b"stop"), "the connection is closed too"
-    server.loop._thread.join(5)
+    server.loop._runner.join(5)
     assert server.stopped and server.loop not in SelectorLoop._live
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(address, timeout=5).close()
