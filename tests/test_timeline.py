@@ -85,9 +85,10 @@ def test_maxlen_bounds_memory_and_counts_drops() -> None:
     assert len(tl) == 3 and tl.dropped == 7 and [e.seq for e in tl] == [8, 9, 10]
 
 
-def test_bad_maxlen() -> None:
-    with pytest.raises(ValueError, match="got 0"):
-        Timeline(maxlen=0)
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_bad_maxlen_names_the_value(bad: object) -> None:
+    with pytest.raises(ValueError, match=f"maxlen must be an int of at least 1, got {bad}"):
+        Timeline(maxlen=bad)  # type: ignore[arg-type]
 
 
 def test_threads_get_unique_ordered_sequence_numbers() -> None:
