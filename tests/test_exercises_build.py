@@ -197,4 +197,4 @@ def test_exercise_3_the_notebook_stub_is_reported() -> None:
 
 def test_no_check_leaves_a_serve_thread_behind() -> None:
     build.check_stop(server_after(7))
-    assert not [t for t in threading.enumerate() if t.name == "your-serve"]
+    assert not [t for t in threading.enumerate() if t.name == "echo_lib-your-serve"]

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from echo_lib.exercises.capstone import MAX_HELD, ROUNDS, GauntletFeedback, check_server
+from echo_lib.exercises.capstone import ROUNDS, check_server
+from echo_lib.exercises.judges import MAX_HELD
+from echo_lib.exercises.scoreboard import GauntletFeedback
 
 SOLUTION = Path(__file__).resolve().parent.parent / "notebooks" / "solutions" / "capstone.py"
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -253,7 +255,7 @@ def test_a_serve_that_ignores_stop_is_reported_not_waited_on() -> None:
     finally:
         release.set()
     for thread in threading.enumerate():
-        if thread.name == "your-serve":
+        if thread.name == "echo_lib-your-serve":
             thread.join(5)
     assert "serve() did not return within 2 s after stop was set" in text
 
