@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..driver.sockets import LOOPBACK
 from ..driver.wait import wait_until
 from . import DidNotReturn, Feedback, run_with_timeout
 from .capstone import ROUNDS, Round, run_rounds
@@ -219,7 +220,7 @@ def check_on_accept(
 ) -> Feedback:
     """``on_accept(sel, listener)`` must accept every waiting connection in one call."""
     feedback = Feedback("on_accept")
-    with selectors.DefaultSelector() as sel, socket.create_server(("127.0.0.1", 0)) as listener:
+    with selectors.DefaultSelector() as sel, socket.create_server((LOOPBACK, 0)) as listener:
         listener.setblocking(False)
         sel.register(listener, READ)
         clients = [socket.create_connection(listener.getsockname(), timeout=2) for _ in range(5)]
