@@ -1,4 +1,4 @@
-"""The checkers' harness: learner code that ends the program, spins or blocks comes back as feedback.
+"""The checkers' harness: learner code that ends the program, spins or blocks becomes feedback.
 
 Every checker calls learner code through `run_with_timeout`. Whatever that
 code does, the checker returns within a bounded wait, the kernel survives,

@@ -45,7 +45,7 @@ def test_the_order_is_shuffled_but_repeats_for_a_seed() -> None:
     orders = []
     for _ in range(2):
         with KqueueStyleSelector(seed=3) as sel:
-            for a, b in pairs:
+            for a, _ in pairs:
                 sel.register(a, WRITE, a.fileno())
             orders.append([key.data for key, mask in sel.select(timeout=1)])
     for a, b in pairs:

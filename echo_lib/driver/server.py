@@ -33,6 +33,7 @@ closed at once (refused), the others are served, and that too is said once.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
@@ -367,10 +368,9 @@ class EchoServer:
         self._record(peer.actor, "close", fd, detail=why)
 
     def _unregister(self, sock: socket.socket) -> None:
-        try:
+        # Never registered, or the selector is already closed: nothing to undo.
+        with contextlib.suppress(KeyError, ValueError, RuntimeError):
             self.loop.selector.unregister(sock)
-        except (KeyError, ValueError, RuntimeError):
-            pass  # never registered, or the selector is already closed
 
     def __repr__(self) -> str:
         where = f"{self.address[0]}:{self.address[1]}" if self.address else "not started"

@@ -116,7 +116,10 @@ def _ended(exc: BaseException) -> str:
 
 
 class _StopRequested(BaseException):
-    """Raised inside learner code that ran too long (a BaseException: ``except Exception`` cannot keep it)."""
+    """Raised inside learner code that ran too long.
+
+    A BaseException, so that the learner's ``except Exception`` cannot keep it.
+    """
 
 
 # CPython can raise an exception in another thread: PyThreadState_SetAsyncExc
