@@ -79,5 +79,5 @@ def test_a_thread_that_cannot_be_stopped_is_named() -> None:
         ) and "restart the kernel" in str(feedback)
     finally:
         gate.set()
-    info.value.thread.join(5)
-    assert not info.value.thread.is_alive(), "the stop request lands once the call returns"
+    info.value.runner.join(5)
+    assert not info.value.runner.running, "the stop request lands once the call returns"
