@@ -84,22 +84,14 @@ class SelectorLoop:
             if self.timeline is not None
             else inner
         )
-        # fd -> live key, to skip keys an earlier callback unregistered. The
-        # stdlib selectors keep this dict (`_fd_to_key`); ``get_map()`` is the
-        # same data behind four Python-level calls per lookup.
-        fd_to_key = getattr(inner, "_fd_to_key", None)
-        self._keys: Mapping[int, selectors.SelectorKey] = (
-            self.selector.get_map() if fd_to_key is None else fd_to_key
-        )
+        self._keys = _live_keys(inner, self.selector)
         self.exception: BaseException | None = None
         self._raised = self._stop_requested = False
         self.iterations = 0
         self._runner = ThreadRunner(self._run, name=name)
         self._closed = self._close_on_exit = False
         self._pending: deque[Callable[[], Any]] = deque()
-        self._timers: list[
-            tuple[float, int, Callable[[], Any]]
-        ] = []  # (when, order, function): a heap
+        self._timers: list[tuple[float, int, Callable[[], Any]]] = []  # (when, order, fn): a heap
         self._timer_order = itertools.count()
         self._closers: list[Callable[[], Any]] = []
         self._wake_r, self._wake_w = socket.socketpair()
@@ -380,6 +372,17 @@ def _settle(
         future.set_result(function(*args))
     except BaseException as exc:  # the caller's error, raised in the caller's thread
         future.set_exception(exc)
+
+
+# fd -> live key, to skip keys an earlier callback unregistered. The stdlib
+# selectors keep this dict (`_fd_to_key`); ``get_map()`` is the same data
+# behind four Python-level calls per lookup.
+def _live_keys(
+    inner: selectors.BaseSelector, outer: selectors.BaseSelector
+) -> Mapping[int, selectors.SelectorKey]:
+    """The fd -> key mapping of ``inner``, the cheapest way there is to read it."""
+    fd_to_key = getattr(inner, "_fd_to_key", None)
+    return outer.get_map() if fd_to_key is None else fd_to_key
 
 
 def _inner(selector: selectors.BaseSelector) -> selectors.BaseSelector:

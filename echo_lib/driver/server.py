@@ -138,12 +138,7 @@ class EchoServer:
 
     # -- lifecycle --------------------------------------------------------------
 
-    def start(self) -> EchoServer:
-        """Bind, listen, register, and (with its own loop) start the thread.
-
-        Raises `RuntimeError` if started before or if the given loop is
-        closed, and `OSError` from ``bind()``; nothing is left open then.
-        """
+    def _check_can_start(self) -> None:
         if self._listener is not None:
             state = (
                 "has stopped; make a new EchoServer to serve again"
@@ -155,6 +150,14 @@ class EchoServer:
             raise RuntimeError(
                 f"{self.loop!r} is closed; give the server an open loop, or none to have its own"
             )
+
+    def start(self) -> EchoServer:
+        """Bind, listen, register, and (with its own loop) start the thread.
+
+        Raises `RuntimeError` if started before or if the given loop is
+        closed, and `OSError` from ``bind()``; nothing is left open then.
+        """
+        self._check_can_start()
         self._listener = self._listen()
         try:
             self.address = self._listener.getsockname()[:2]

@@ -84,35 +84,39 @@ class GauntletFeedback(Feedback):
         )
 
 
-def _draw_table(ax: Any, results: list[RoundResult]) -> None:
-    header = (
-        "round",
-        "clients",
-        "bytes",
-        "exact",
-        "wall",
-        "server CPU",
-        "largest in flight",
-        "fds left",
-        "wake-ups",
+_HEADER = (
+    "round",
+    "clients",
+    "bytes",
+    "exact",
+    "wall",
+    "server CPU",
+    "largest in flight",
+    "fds left",
+    "wake-ups",
+)
+
+
+def _row(r: RoundResult) -> tuple[object, ...]:
+    cpu = "n/a" if r.cpu is None else f"{r.cpu * 1000:.0f} ms"
+    return (
+        r.name,
+        r.clients,
+        f"{r.bytes / MiB:.1f} MiB",
+        "✔" if r.exact else "✘",
+        f"{r.wall:.2f} s",
+        cpu,
+        f"{r.peak / KiB:.0f} KiB",
+        r.left_open,
+        r.wakeups,
     )
-    rows = [
-        (
-            r.name,
-            r.clients,
-            f"{r.bytes / MiB:.1f} MiB",
-            "✔" if r.exact else "✘",
-            f"{r.wall:.2f} s",
-            "n/a" if r.cpu is None else f"{r.cpu * 1000:.0f} ms",
-            f"{r.peak / KiB:.0f} KiB",
-            r.left_open,
-            r.wakeups,
-        )
-        for r in results
-    ]
+
+
+def _draw_table(ax: Any, results: list[RoundResult]) -> None:
+    rows = [_row(r) for r in results]
     ax.axis("off")
     table = ax.table(
-        cellText=rows or [("(no round ran)", *[""] * 8)], colLabels=header, loc="center"
+        cellText=rows or [("(no round ran)", *[""] * 8)], colLabels=_HEADER, loc="center"
     )
     table.auto_set_font_size(False)
     table.set_fontsize(9)

@@ -247,35 +247,38 @@ def _default_selector_is(selector: RecordingSelector, *, unless: bool) -> Iterat
         selectors.DefaultSelector = original  # type: ignore[misc]
 
 
+# Why a server dies, in words for the learner: one hint per kind of exception.
+_IN_RECV = (
+    "the socket had nothing to read. Was it registered for EVENT_WRITE too? "
+    "Register EVENT_READ only while there is nothing to send, and recv() only when "
+    "mask & EVENT_READ"
+)
+_BLOCKING = (
+    "sendall() (or a bare send()) on a non-blocking socket raises it when the send buffer "
+    "is full: send() what fits, keep the rest, and wait for EVENT_WRITE"
+)
+_RESET = (
+    "A client that resets (or goes away) must only cost its own connection: catch "
+    "ConnectionResetError and BrokenPipeError around recv() and send(), close that one, "
+    "keep serving"
+)
+_STALE_FD = (
+    "A new connection got the fd of a socket that was closed but never unregistered: "
+    "unregister() a socket before you close() it"
+)
+
+
 def serve_error_problem(error: BaseException) -> str:
     """What an exception that killed ``serve`` says about the server's code."""
     name = f"{type(error).__name__}: {error}"
     if isinstance(error, BlockingIOError) and "recv" in _failing_line(error):
-        return (
-            f"serve() died with {name} in recv(): the socket had nothing to read. Was it "
-            "registered for "
-            "EVENT_WRITE too? Register EVENT_READ only while there is nothing to send, and recv() "
-            "only when mask & EVENT_READ"
-        )
+        return f"serve() died with {name} in recv(): {_IN_RECV}"
     if isinstance(error, BlockingIOError):
-        return (
-            f"serve() died with {name}. sendall() (or a bare send()) on a non-blocking socket "
-            "raises it when the "
-            "send buffer is full: send() what fits, keep the rest, and wait for EVENT_WRITE"
-        )
+        return f"serve() died with {name}. {_BLOCKING}"
     if isinstance(error, (ConnectionResetError, BrokenPipeError)):
-        return (
-            f"serve() died with {name}. A client that resets (or goes away) must only cost its own "
-            "connection: "
-            "catch ConnectionResetError and BrokenPipeError around recv() and send(), close that "
-            "one, keep serving"
-        )
+        return f"serve() died with {name}. {_RESET}"
     if isinstance(error, KeyError) and "already registered" in str(error):
-        return (
-            f"serve() died with {name}. A new connection got the fd of a socket that was closed "
-            "but never "
-            "unregistered: unregister() a socket before you close() it"
-        )
+        return f"serve() died with {name}. {_STALE_FD}"
     return f"serve() died with {name}"
 
 
