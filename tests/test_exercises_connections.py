@@ -191,8 +191,7 @@ def test_a_header_split_across_chunks_is_caught() -> None:
     assert text == (
         "✘ FrameDecoder: 1 problem\n"
         "  - 1-byte chunks: raised error: unpack_from requires a buffer of at least 4 bytes for "
-        "unpacking 4 bytes at offset 0 "
-        "(actual buffer size is 1)"
+        "unpacking 4 bytes at offset 0 (actual buffer size is 1)"
     )
 
 
@@ -228,10 +227,9 @@ def test_a_decoder_that_never_returns_is_reported_not_hung() -> None:
     assert text == (
         "✘ FrameDecoder: 1 problem\n"
         "  - the whole stream in one chunk (several frames in one recv()): raised DidNotReturn: "
-        "_decode did not return within 0.5 s"
-        " (it could not be stopped and still runs in a background thread (exercise-_decode), "
-        "probably blocked"
-        " in a call with no timeout; restart the kernel to end it)"
+        "_decode did not return within 0.5 s (it could not be stopped and still runs in a "
+        "background thread (exercise-_decode), probably blocked in a call with no timeout; "
+        "restart the kernel to end it)"
     )
 
 

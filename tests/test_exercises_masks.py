@@ -27,8 +27,8 @@ def test_always_read_write_is_called_a_busy_loop() -> None:
     text = str(check_wanted_events(always_both))
     assert (
         "wanted_events(has_pending_output=False, can_accept_more=True) returned READ|WRITE, "
-        "expected READ: "
-        "WRITE with nothing to send makes select() return at once, every time: a busy loop"
+        "expected READ: WRITE with nothing to send makes select() return at once, every time: a "
+        "busy loop"
     ) in text
     assert "with nothing to read or send, select() returned at once 20 times out of 20" in text
 

@@ -100,8 +100,8 @@ def _judge_state(feedback: Feedback, run: ServerRun) -> None:
     datas = [k.data for k in run.registered_keys() if k.fileobj is not run.listener]
     if not feedback.expect(
         all(d is not None for d in datas),
-        "a connection's key.data is None: register each "
-        "accepted socket with its own state object, e.g. sel.register(sock, READ, Conn())",
+        "a connection's key.data is None: register each accepted socket with its own state "
+        "object, e.g. sel.register(sock, READ, Conn())",
     ):
         return
     shared = len(datas) - len({id(d) for d in datas})

@@ -69,10 +69,9 @@ def _stuck(feedback: Feedback, round_name: str, clients: list[Client]) -> None:
     feedback.expect(
         False,
         f"round {round_name!r} ran out of time: {len(stuck)} of {len(clients)} clients were still "
-        "waiting "
-        f"({first.name} had sent {first.sent} of {len(first.payload)} bytes and got "
-        f"{len(first.received)} back). "
-        "Is every ready socket served, and is EVENT_WRITE registered while output waits?",
+        f"waiting ({first.name} had sent {first.sent} of {len(first.payload)} bytes and got "
+        f"{len(first.received)} back). Is every ready socket served, and is EVENT_WRITE "
+        "registered while output waits?",
     )
 
 
@@ -99,9 +98,8 @@ def _what_went_wrong(client: Client) -> tuple[str, str]:
         return "the server reset the connection before the echo was complete", example
     if got < want and client.mode == "echo":
         return (
-            "the echo stopped short at EOF: the server closed at EOF with echo still owed; after a "
-            "half-close "
-            "keep flushing, and close only when nothing is pending"
+            "the echo stopped short at EOF: the server closed at EOF with echo still owed; after "
+            "a half-close keep flushing, and close only when nothing is pending"
         ), example
     at = next(
         (
@@ -125,9 +123,8 @@ def _hog_held(feedback: Feedback, run: ServerRun, clients: list[Client]) -> None
             held <= MAX_HELD,
             f"a client that never reads got {hog.sent / MiB:.1f} MiB into the server, about "
             f"{max(held, 0) / MiB:.1f} MiB of it held in memory (the limit is {MAX_HELD // MiB} "
-            "MiB): unbounded "
-            "buffering; stop reading (drop EVENT_READ) while a connection has more than a cap "
-            "waiting",
+            "MiB): unbounded buffering; stop reading (drop EVENT_READ) while a connection has "
+            "more than a cap waiting",
         )
 
 
@@ -153,11 +150,10 @@ def judge_idle(feedback: Feedback, run: ServerRun) -> None:
     spent = "" if used is None else f", using {used * 1000:.0f} ms of CPU"
     if feedback.expect(
         not writers and ready <= 10,
-        f"with every client silent for {IDLE} s, select() woke {wakeups} times "
-        f"and reported {ready} sockets ready{spent}, and {len(writers)} connections were "
-        "registered for EVENT_WRITE: keeping "
-        "EVENT_WRITE registered with nothing to send spins the loop; modify() back to EVENT_READ "
-        "once drained",
+        f"with every client silent for {IDLE} s, select() woke {wakeups} times and reported "
+        f"{ready} sockets ready{spent}, and {len(writers)} connections were registered for "
+        "EVENT_WRITE: keeping EVENT_WRITE registered with nothing to send spins the loop; "
+        "modify() back to EVENT_READ once drained",
     ):
         feedback.expect(
             wakeups <= 200,
