@@ -7,11 +7,11 @@ closes its selector, and returns. ``listener`` is a bound, listening,
 non-blocking TCP socket on 127.0.0.1 that the harness owns and closes.
 
 The harness hands the learner a `RecordingSelector` made with ``track=True``
-(it remembers every file object registered with it): as the
-``selector`` argument when ``serve`` accepts one, or else as what the first
-``selectors.DefaultSelector()`` call returns while the server starts. From
-it come the timeline, the count of ``select()`` wake-ups, the sockets left
-open and the keys left registered. The server's CPU time is read from its
+(it remembers every file object registered with it, see `tracking_selector`):
+as the ``selector`` argument when ``serve`` accepts one, or else as what the
+first ``selectors.DefaultSelector()`` call returns while the server starts.
+From it come the timeline, the count of ``select()`` wake-ups, the sockets
+left open and the keys left registered. The server's CPU time is read from its
 thread's CPU clock (``time.pthread_getcpuclockid``, where the platform has
 it).
 
