@@ -19,7 +19,7 @@ import pytest
 from echo_lib import EchoClient, EchoServer, SelectorLoop, available_selectors
 from echo_lib.driver.fds import MoreFds, SocketsAt, dup_to
 from echo_lib.driver.implementations import FD_SETSIZE
-from echo_lib.driver.probes import ready_order
+from echo_lib.driver.selector_probes import ready_order
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 MESSAGES = [b"It will be repeated.", b"This is the message.  ", b"x" * 100_000]

@@ -20,15 +20,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from echo_lib import resolve_selector
-from echo_lib.lessons.connections import (
-    close_with_reset,
-    handling,
-    interval_timer,
-    outcome,
-    refusing_address,
-    tcp_pair,
-    unanswered_address,
-)
+from echo_lib.driver.probes import outcome, refusing_address, tcp_pair, unanswered_address
+from echo_lib.driver.sockets import close_with_reset
+from echo_lib.lessons.connections import handling, interval_timer
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 linux_only = pytest.mark.skipif(

@@ -1,5 +1,7 @@
-"""Notebook 09's seven steps, run from the notebook's own cells: each step's check passes the code of
-that step and rejects the code of the step before it, naming the mistake the step fixes.
+"""Notebook 09's seven steps, run from the notebook's own cells.
+
+Each step's check passes the code of that step and rejects the code of the
+step before it, naming the mistake the step fixes.
 
 The cells are executed in a plain namespace (no kernel) in notebook order, so
 what is tested is exactly the server a learner builds.
@@ -36,7 +38,7 @@ IMPORTS = "import selectors\nREAD, WRITE = selectors.EVENT_READ, selectors.EVENT
 
 
 def run_cells(*sources: str) -> dict[str, Any]:
-    """Run ``sources`` in one namespace, each as a cell whose source lines tracebacks can show (as IPython does)."""
+    """Run ``sources`` in one namespace, each as a cell whose lines tracebacks show (as IPython)."""
     namespace: dict[str, Any] = {"__name__": "notebook09"}
     for number, text in enumerate((IMPORTS, *sources)):
         filename = f"<notebook 09 cell {number}: {hash(text)}>"
@@ -62,12 +64,14 @@ CHECKS: dict[int, Callable[[Callable[..., Any]], build.Feedback]] = {
 
 #: What each step's check says about the code of the step before it.
 MISTAKES = {
-    2: "connections share 1 key.data objects: each connection needs its own state (a new Conn() per accept)",
+    2: "connections share 1 key.data objects: each connection needs its own state (a new Conn() "
+    "per accept)",
     3: "serve() died with BlockingIOError",
     4: "a client that never reads got 24.0 MiB into the server",
     5: "the echo stopped short at EOF: the server closed at EOF with echo still owed",
     6: "in round 'resets': serve() died with",
-    7: "sockets were never unregistered: on stop, unregister() each socket, then close() it, then close the selector",
+    7: "sockets were never unregistered: on stop, unregister() each socket, then close() it, then "
+    "close the selector",
 }
 
 
@@ -101,7 +105,8 @@ def test_step_1_names_a_connection_registered_for_write() -> None:
     )
     text = str(build.check_accept(namespace["serve"]))
     assert (
-        "serve() died with BlockingIOError: [Errno 11] Resource temporarily unavailable in recv(): the socket had nothing to read. "
+        "serve() died with BlockingIOError: [Errno 11] Resource temporarily unavailable in recv(): "
+        "the socket had nothing to read. "
         "Was it registered for EVENT_WRITE too?" in text
     )
 
@@ -147,7 +152,8 @@ def test_exercise_2_solution_passes_and_the_notebook_starting_point_is_named() -
     text = str(build.check_on_accept(namespace["on_accept_batch"]))
     assert (
         text
-        == "✘ on_accept: 1 problem\n  - one call registered 1 of the 5 waiting connections: loop on accept() until it raises BlockingIOError"
+        == "✘ on_accept: 1 problem\n  - one call registered 1 of the 5 waiting connections: loop "
+        "on accept() until it raises BlockingIOError"
     )
 
 
@@ -160,8 +166,8 @@ def test_exercise_2_an_accept_loop_that_does_not_stop_is_named() -> None:
 
     text = str(build.check_on_accept(on_accept))
     assert (
-        "on_accept raised BlockingIOError once no connection was left: catch it, that is the end of the batch"
-        in text
+        "on_accept raised BlockingIOError once no connection was left: catch it, that is the end "
+        "of the batch" in text
     )
 
 
@@ -181,8 +187,8 @@ def test_exercise_3_closing_too_soon_is_named(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(solution, "IDLE_TIMEOUT", 0.05)
     text = str(build.check_idle_timeout(solution.serve_with_timeout))
     assert (
-        "closed sooner than 0.5 s after its last byte: count silence from each connection's own last event"
-        in text
+        "closed sooner than 0.5 s after its last byte: count silence from each connection's own "
+        "last event" in text
     )
 
 
@@ -197,4 +203,4 @@ def test_exercise_3_the_notebook_stub_is_reported() -> None:
 
 def test_no_check_leaves_a_serve_thread_behind() -> None:
     build.check_stop(server_after(7))
-    assert not [t for t in threading.enumerate() if t.name == "your-serve"]
+    assert not [t for t in threading.enumerate() if t.name == "echo_lib-your-serve"]

@@ -1,4 +1,4 @@
-"""Notebook 11's gauntlet: the reference server passes, and each typical broken server fails with its mistake named.
+"""Notebook 11's gauntlet: the reference server passes; each typical broken one fails, named.
 
 Each broken server is the reference solution (notebooks/solutions/capstone.py)
 with one function replaced, loaded as a fresh module so that the others keep
@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from echo_lib.exercises.capstone import MAX_HELD, ROUNDS, GauntletFeedback, check_server
+from echo_lib.exercises.capstone import ROUNDS, check_server
+from echo_lib.exercises.judges import MAX_HELD
+from echo_lib.exercises.scoreboard import GauntletFeedback
 
 SOLUTION = Path(__file__).resolve().parent.parent / "notebooks" / "solutions" / "capstone.py"
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -62,9 +64,7 @@ def test_the_rounds_are_what_the_gauntlet_promises() -> None:
     assert partial.passed and len(partial.results) == 1
 
 
-def test_a_serve_without_a_selector_parameter_gets_the_recording_selector_as_its_default_selector() -> (
-    None
-):
+def test_a_serve_without_a_selector_parameter_gets_the_recording_selector_as_default() -> None:
     solution = variant()
     feedback = check_server(
         lambda listener, stop: solution.serve(listener, stop), rounds=ROUNDS[:1]
@@ -114,8 +114,8 @@ def test_sendall_on_a_non_blocking_socket_is_named() -> None:
     text = problems(check_server(variant(on_writable=on_writable).serve))
     assert "serve() died with BlockingIOError" in text
     assert (
-        "sendall() (or a bare send()) on a non-blocking socket raises it when the send buffer is full"
-        in text
+        "sendall() (or a bare send()) on a non-blocking socket raises it when the send buffer is "
+        "full" in text
     )
 
 
@@ -151,8 +151,8 @@ def test_keeping_event_write_registered_is_named() -> None:
     feedback = check_server(module.serve)
     text = problems(feedback)
     assert (
-        "50 connections were registered for EVENT_WRITE: keeping EVENT_WRITE registered with nothing to send spins the loop"
-        in text
+        "50 connections were registered for EVENT_WRITE: keeping EVENT_WRITE registered with "
+        "nothing to send spins the loop" in text
     )
     idle = feedback.results[-1]
     assert idle.name == "idle" and idle.wakeups > 200  # counted, not timed: the loop spun
@@ -185,8 +185,8 @@ def test_dying_on_connection_reset_error_is_named() -> None:
         or "in round 'resets': serve() died with BrokenPipeError" in text
     )
     assert (
-        "catch ConnectionResetError and BrokenPipeError around recv() and send(), close that one, keep serving"
-        in text
+        "catch ConnectionResetError and BrokenPipeError around recv() and send(), close that one, "
+        "keep serving" in text
     )
 
 
@@ -253,7 +253,7 @@ def test_a_serve_that_ignores_stop_is_reported_not_waited_on() -> None:
     finally:
         release.set()
     for thread in threading.enumerate():
-        if thread.name == "your-serve":
+        if thread.name == "echo_lib-your-serve":
             thread.join(5)
     assert "serve() did not return within 2 s after stop was set" in text
 
@@ -275,7 +275,8 @@ def test_the_notebook_stub_is_reported() -> None:
         raise NotImplementedError("your code here")
 
     assert str(check_server(stub)) == (
-        "✘ your server against the gauntlet: 1 problem\n  - in round 'crowd': serve() died with NotImplementedError: your code here"
+        "✘ your server against the gauntlet: 1 problem\n  - in round 'crowd': serve() died with "
+        "NotImplementedError: your code here"
     )
 
 

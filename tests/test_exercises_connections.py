@@ -1,4 +1,4 @@
-"""The exercises of 10-connections-framing-and-errors: the solutions pass, plausible mistakes are named."""
+"""The exercises of notebook 10: the solutions pass, plausible mistakes are named."""
 
 from __future__ import annotations
 
@@ -90,20 +90,23 @@ def feedback_for(reads_so_error: bool, closes_on_timeout: bool) -> str:
 def test_writable_taken_for_connected_is_caught() -> None:
     assert feedback_for(reads_so_error=False, closes_on_timeout=True) == (
         "✘ connect_with_timeout: 1 problem\n"
-        "  - to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR"
+        "  - to a refused port it returned a socket: writable means connected *or failed*; read "
+        "SO_ERROR"
     )
 
 
 def test_sockets_left_open_on_failure_are_counted() -> None:
     assert feedback_for(reads_so_error=True, closes_on_timeout=False) == (
-        "✘ connect_with_timeout: 1 problem\n  - 2 sockets left open: close the socket before raising"
+        "✘ connect_with_timeout: 1 problem\n  - 2 sockets left open: close the socket before "
+        "raising"
     )
 
 
 def test_the_notebook_starting_version_has_both_faults_named() -> None:
     assert feedback_for(reads_so_error=False, closes_on_timeout=False) == (
         "✘ connect_with_timeout: 2 problems\n"
-        "  - to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR\n"
+        "  - to a refused port it returned a socket: writable means connected *or failed*; read "
+        "SO_ERROR\n"
         "  - 1 socket left open: close the socket before raising"
     )
 
@@ -152,8 +155,8 @@ class OneFramePerChunk:
 def test_one_frame_per_chunk_fails_on_several_frames_in_one_chunk() -> None:
     text = str(check_frame_decoder(OneFramePerChunk))
     assert (
-        "the whole stream in one chunk (several frames in one recv()): got [b'hello'], expected [b'hello', b'',"
-        in text
+        "the whole stream in one chunk (several frames in one recv()): got [b'hello'], expected "
+        "[b'hello', b''," in text
     )
 
 
@@ -187,8 +190,8 @@ def test_a_header_split_across_chunks_is_caught() -> None:
     text = str(check_frame_decoder(ShortHeader))
     assert text == (
         "✘ FrameDecoder: 1 problem\n"
-        "  - 1-byte chunks: raised error: unpack_from requires a buffer of at least 4 bytes for unpacking 4 bytes at offset 0 "
-        "(actual buffer size is 1)"
+        "  - 1-byte chunks: raised error: unpack_from requires a buffer of at least 4 bytes for "
+        "unpacking 4 bytes at offset 0 (actual buffer size is 1)"
     )
 
 
@@ -200,8 +203,10 @@ class IgnoresTruncation(FrameDecoder):
 def test_a_truncated_frame_at_eof_must_raise() -> None:
     assert str(check_frame_decoder(IgnoresTruncation)) == (
         "✘ FrameDecoder: 2 problems\n"
-        "  - eof() with the stream cut inside the last payload returned: raise EOFError, the peer sent a partial frame\n"
-        "  - eof() with the stream cut inside the first header returned: raise EOFError, the peer sent a partial frame"
+        "  - eof() with the stream cut inside the last payload returned: raise EOFError, the peer "
+        "sent a partial frame\n"
+        "  - eof() with the stream cut inside the first header returned: raise EOFError, the peer "
+        "sent a partial frame"
     )
 
 
@@ -221,9 +226,10 @@ def test_a_decoder_that_never_returns_is_reported_not_hung() -> None:
     wait_for(lambda: threading.active_count() <= threads, what="the stuck decoder's thread to end")
     assert text == (
         "✘ FrameDecoder: 1 problem\n"
-        "  - the whole stream in one chunk (several frames in one recv()): raised DidNotReturn: _decode did not return within 0.5 s"
-        " (it could not be stopped and still runs in a background thread (exercise-_decode), probably blocked"
-        " in a call with no timeout; restart the kernel to end it)"
+        "  - the whole stream in one chunk (several frames in one recv()): raised DidNotReturn: "
+        "_decode did not return within 0.5 s (it could not be stopped and still runs in a "
+        "background thread (exercise-_decode), probably blocked in a call with no timeout; "
+        "restart the kernel to end it)"
     )
 
 
@@ -237,5 +243,6 @@ def test_the_notebook_stub_reports_not_implemented() -> None:
 
     assert str(check_frame_decoder(Stub)) == (
         "✘ FrameDecoder: 1 problem\n"
-        "  - the whole stream in one chunk (several frames in one recv()): raised NotImplementedError: your code here"
+        "  - the whole stream in one chunk (several frames in one recv()): raised "
+        "NotImplementedError: your code here"
     )

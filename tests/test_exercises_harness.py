@@ -1,4 +1,4 @@
-"""The checkers' harness: learner code that ends the program, spins or blocks comes back as feedback.
+"""The checkers' harness: learner code that ends the program, spins or blocks becomes feedback.
 
 Every checker calls learner code through `run_with_timeout`. Whatever that
 code does, the checker returns within a bounded wait, the kernel survives,
@@ -7,6 +7,8 @@ and a thread that could not be stopped is named.
 
 from __future__ import annotations
 
+import selectors
+import socket
 import sys
 import threading
 import time
@@ -15,6 +17,14 @@ import pytest
 
 from echo_lib.exercises import STOP_WAIT, DidNotReturn, EndedTheProgram, Feedback, run_with_timeout
 from echo_lib.exercises.implementations import check_pick_selector
+from echo_lib.exercises.serving import (
+    is_closed,
+    open_sockets,
+    registered_keys,
+    serve_error_problem,
+    stale_keys,
+    tracking_selector,
+)
 from echo_lib.exercises.start import check_echo_once
 
 
@@ -79,5 +89,35 @@ def test_a_thread_that_cannot_be_stopped_is_named() -> None:
         ) and "restart the kernel" in str(feedback)
     finally:
         gate.set()
-    info.value.thread.join(5)
-    assert not info.value.thread.is_alive(), "the stop request lands once the call returns"
+    info.value.runner.join(5)
+    assert not info.value.runner.running, "the stop request lands once the call returns"
+
+
+# -- the gauntlet's view of a learner's selector ------------------------------------
+
+
+def test_a_tracking_selector_finds_sockets_left_open_and_keys_left_stale() -> None:
+    (a, peer), b, c = socket.socketpair(), socket.socket(), socket.socket()
+    sel = tracking_selector()
+    try:
+        sel.register(a, selectors.EVENT_READ)
+        sel.unregister(a)
+        sel.register(a, selectors.EVENT_READ)  # twice: still one socket left open
+        sel.register(b, selectors.EVENT_READ)
+        sel.register(c, selectors.EVENT_READ)
+        c.close()  # closed while registered: its key is stale
+        assert open_sockets(sel, skip=b) == [a]
+        assert [key.fileobj for key in stale_keys(sel)] == [c]
+        assert len(registered_keys(sel)) == 3 and not is_closed(sel)
+        assert sel.actor == "your server"
+    finally:
+        sel.close()
+        for sock in (a, peer, b):
+            sock.close()
+    assert is_closed(sel) and registered_keys(sel) == [] and open_sockets(sel, skip=None) == []
+
+
+def test_a_reset_that_killed_serve_is_explained() -> None:
+    text = serve_error_problem(ConnectionResetError(104, "Connection reset by peer"))
+    assert text.startswith("serve() died with ConnectionResetError: [Errno 104]")
+    assert text.endswith("close that one, keep serving")

@@ -26,8 +26,9 @@ def test_always_read_write_is_called_a_busy_loop() -> None:
 
     text = str(check_wanted_events(always_both))
     assert (
-        "wanted_events(has_pending_output=False, can_accept_more=True) returned READ|WRITE, expected READ: "
-        "WRITE with nothing to send makes select() return at once, every time: a busy loop"
+        "wanted_events(has_pending_output=False, can_accept_more=True) returned READ|WRITE, "
+        "expected READ: WRITE with nothing to send makes select() return at once, every time: a "
+        "busy loop"
     ) in text
     assert "with nothing to read or send, select() returned at once 20 times out of 20" in text
 
@@ -38,12 +39,13 @@ def test_reading_with_a_full_buffer_is_caught() -> None:
 
     text = str(check_wanted_events(no_backpressure))
     assert (
-        "wanted_events(has_pending_output=True, can_accept_more=False) returned READ|WRITE, expected WRITE"
-        in text
+        "wanted_events(has_pending_output=True, can_accept_more=False) returned READ|WRITE, "
+        "expected WRITE" in text
     )
     assert (
         "wanted_events(has_pending_output=False, can_accept_more=False) returned READ, expected 0: "
-        "nothing to send and no room: 0, and the caller unregisters (a key with no events still wakes on a hang-up)"
+        "nothing to send and no room: 0, and the caller unregisters (a key with no events still "
+        "wakes on a hang-up)"
     ) in text
     assert "busy loop" not in text
 
@@ -62,5 +64,6 @@ def test_the_notebook_stub_reports_not_implemented() -> None:
 
     assert str(check_wanted_events(stub)) == (
         "✘ wanted_events: 1 problem\n"
-        "  - wanted_events(has_pending_output=False, can_accept_more=False) raised NotImplementedError: your code here"
+        "  - wanted_events(has_pending_output=False, can_accept_more=False) raised "
+        "NotImplementedError: your code here"
     )

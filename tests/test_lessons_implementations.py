@@ -12,7 +12,7 @@ import pytest
 from echo_lib import available_selectors
 from echo_lib.driver.fds import IdleSockets, MoreFds, SocketsAt, open_fd_count
 from echo_lib.driver.implementations import FD_SETSIZE
-from echo_lib.driver.probes import select_cost
+from echo_lib.driver.selector_probes import select_cost
 from echo_lib.lessons.implementations import (
     CostPoint,
     CostTable,

@@ -20,6 +20,7 @@ from echo_lib import (
     stop_all,
 )
 from echo_lib.driver.loop import Callback
+from echo_lib.driver.runner import ThreadRunner
 
 from .conftest import LOOP_SELECTORS, SelectorSpec, open_fds, wait_for
 
@@ -262,7 +263,7 @@ def test_stop_from_a_callback_closes_everything_once_the_step_ends() -> None:
     loop.start()
     b.send(b"x")
     wait_for(lambda: loop.closed, what="the loop to close itself")
-    loop._thread.join(5)
+    loop._runner.join(5)
     assert not loop.running and a.fileno() == -1, "the registered socket is closed"
     assert loop._wake_w.fileno() == -1 and loop._wake_r.fileno() == -1, "the wakeup pair is closed"
     assert loop not in SelectorLoop._live
@@ -360,3 +361,47 @@ def test_fd_setsize_is_the_first_fd_select_refuses() -> None:
         a.close()
         b.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# -- ThreadRunner: the one way echo_lib runs a background thread -------------------
+
+
+def test_a_runner_keeps_the_result_in_a_named_daemon_thread() -> None:
+    seen: list[threading.Thread] = []
+    runner = ThreadRunner(lambda: seen.append(threading.current_thread()) or 42, name="answer")
+    assert (runner.started, runner.done, runner.ident) == (False, False, None)
+    assert runner.start().join(5) == 42 and runner.result == 42
+    assert seen[0].name == "echo_lib-answer" and seen[0].daemon
+    assert runner.ident == seen[0].ident and runner.done and not runner.running
+    with pytest.raises(RuntimeError, match="only be started once"):
+        runner.start()
+
+
+def test_a_runner_keeps_the_exception_and_raises_it_once() -> None:
+    def fails() -> None:
+        raise ValueError("boom")
+
+    runner = ThreadRunner(fails, name="fails").start()
+    runner.join(5)
+    assert isinstance(runner.exception, ValueError) and "ValueError" in repr(runner)
+    with pytest.raises(ValueError, match="boom"):
+        runner.raise_if_failed()
+    runner.raise_if_failed()  # once only
+    assert isinstance(runner.exception, ValueError), "kept after raising"
+
+
+def test_joining_a_runner_that_still_runs_names_it() -> None:
+    release = threading.Event()
+    runner = ThreadRunner(lambda: release.wait(5), name="waiter").start()
+    try:
+        with pytest.raises(TimeoutError, match="waiter is still running after 0.01 s"):
+            runner.join(0.01)
+        assert runner.running and not runner.is_current()
+    finally:
+        release.set()
+        runner.join(5)
+
+
+def test_a_runner_needs_a_callable() -> None:
+    with pytest.raises(TypeError, match="target must be callable, got 42"):
+        ThreadRunner(42, name="bad")  # type: ignore[arg-type]

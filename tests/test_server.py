@@ -116,6 +116,22 @@ def test_a_client_that_never_reads_cannot_grow_the_server(loop_selector: Selecto
         assert modifies[-1].endswith("→ WRITE"), "reading must pause while the buffer is full"
 
 
+def test_bytes_received_counts_what_the_open_connections_got() -> None:
+    with SelectorLoop(record=False) as loop:
+        server = EchoServer(loop=loop, record=False).start()
+        assert server.bytes_received() == 0
+        a, b = socket.create_connection(server.address), socket.create_connection(server.address)
+        with a, b:
+            a.sendall(b"x" * 10)
+            b.sendall(b"y" * 32)
+            loop.run_until(lambda: server.bytes_received() == 42)
+            assert server.connections == 2
+            a.shutdown(socket.SHUT_WR)
+            loop.run_until(lambda: server.connections == 1)
+            assert recv_until_eof(a, 10) == b"x" * 10
+            assert server.bytes_received() == 32, "a closed connection no longer counts"
+
+
 def send_until_server_buffer_is_full(hog: socket.socket, server: EchoServer, cap: int) -> None:
     """Send without ever reading until the server's echo buffer reaches ``cap`` (bounded)."""
     hog.setblocking(False)
@@ -125,10 +141,8 @@ def send_until_server_buffer_is_full(hog: socket.socket, server: EchoServer, cap
             if server.buffered() >= cap:
                 return
             if sel.select(timeout=0.01):
-                try:
+                with contextlib.suppress(BlockingIOError):
                     hog.send(b"\0" * 16384)
-                except BlockingIOError:
-                    pass
     pytest.fail(f"the server buffered only {server.buffered()} bytes")
 
 
@@ -348,9 +362,8 @@ def test_entering_a_stopped_server_again_is_a_clear_error() -> None:
     server = EchoServer(name="once")
     with server:
         pass
-    with pytest.raises(RuntimeError, match="'once' .* has stopped; make a new EchoServer"):
-        with server:
-            pass
+    with pytest.raises(RuntimeError, match="'once' .* has stopped; make a new EchoServer"), server:
+        pass
     with pytest.raises(RuntimeError, match="has stopped"):
         server.start()
 
@@ -380,7 +393,7 @@ def test_stop_from_an_on_recv_hook_closes_the_listener_and_the_loop() -> None:
         sock.sendall(b"stop")
         wait_for(lambda: server.loop.closed, what="the loop to close from its own thread")
         assert recv_until_eof(sock, 4) in (b"", b"stop"), "the connection is closed too"
-    server.loop._thread.join(5)
+    server.loop._runner.join(5)
     assert server.stopped and server.loop not in SelectorLoop._live
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(address, timeout=5).close()

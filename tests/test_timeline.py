@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import selectors
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
+import echo_lib
 from echo_lib import Event, Timeline, mask_name
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
@@ -85,9 +90,10 @@ def test_maxlen_bounds_memory_and_counts_drops() -> None:
     assert len(tl) == 3 and tl.dropped == 7 and [e.seq for e in tl] == [8, 9, 10]
 
 
-def test_bad_maxlen() -> None:
-    with pytest.raises(ValueError, match="got 0"):
-        Timeline(maxlen=0)
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_bad_maxlen_names_the_value(bad: object) -> None:
+    with pytest.raises(ValueError, match=f"maxlen must be an int of at least 1, got {bad}"):
+        Timeline(maxlen=bad)  # type: ignore[arg-type]
 
 
 def test_threads_get_unique_ordered_sequence_numbers() -> None:
@@ -123,3 +129,49 @@ def test_since_keeps_only_newer_events() -> None:
         tl.record("a", action)
     assert tl.last_seq == 3 and [e.action for e in tl.events(since=1)] == ["select", "ready"]
     assert tl.summary(since=2).split() == ["3", "a", "ready"]
+
+
+# -- the lazy plot_timeline ---------------------------------------------------------
+
+
+def test_import_echo_lib_leaves_matplotlib_and_ipywidgets_unimported() -> None:
+    code = (
+        "import sys, echo_lib\n"
+        "assert 'plot_timeline' in echo_lib.__all__\n"
+        "print(sorted(m for m in ('matplotlib', 'ipywidgets', 'echo_lib.view.plotting') "
+        "if m in sys.modules))\n"
+        "echo_lib.plot_timeline\n"
+        "print('echo_lib.view.plotting' in sys.modules)\n"
+    )
+    root = str(Path(echo_lib.__file__).parent.parent)
+    env = {**os.environ, "PYTHONPATH": root, "MPLBACKEND": "Agg"}
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=True,
+    )
+    assert done.stdout.split("\n")[:2] == ["[]", "True"], done.stdout + done.stderr
+
+
+def test_echo_lib_plot_timeline_is_the_view_function_and_draws() -> None:
+    import matplotlib.pyplot as plt
+
+    from echo_lib.view.plotting import plot_timeline
+
+    assert echo_lib.plot_timeline is plot_timeline
+    tl = Timeline()
+    tl.record("server", "select", nbytes=1)
+    tl.record("server/conn-1", "recv", 5, READ, 5)
+    ax = echo_lib.plot_timeline(tl)
+    try:
+        assert [label.get_text() for label in ax.get_yticklabels()] == ["server", "server/conn-1"]
+    finally:
+        plt.close(ax.figure)
+
+
+def test_an_unknown_attribute_of_echo_lib_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'plot_timelines'"):
+        echo_lib.plot_timelines  # noqa: B018

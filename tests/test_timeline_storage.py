@@ -1,4 +1,4 @@
-"""Timeline storage: columns behind the `Event` view, wraparound, concurrent writers, summaries unchanged.
+"""Timeline storage: columns behind the `Event` view, wraparound, concurrent writers, summaries.
 
 The reference below is the deque-of-tuples `Timeline` that the columns replaced,
 kept here as the oracle: every scenario is recorded into both at once and
@@ -48,7 +48,8 @@ class ReferenceTimeline:
             mask = mask_name(e.mask) if e.mask else ""
             nbytes = str(e.nbytes) if e.action in ("recv", "send", "select") else ""
             lines.append(
-                f"{e.seq:>4}  {e.actor:<{width}}  {e.action:<10}  {mask:<10}  {nbytes:>7}  {e.detail}".rstrip()
+                f"{e.seq:>4}  {e.actor:<{width}}  {e.action:<10}  {mask:<10}  "
+                f"{nbytes:>7}  {e.detail}".rstrip()
             )
         return "\n".join(lines) if lines else "(no events)"
 
@@ -121,7 +122,7 @@ def test_events_read_back_as_the_event_tuples_recorded() -> None:
     assert all(type(e) is Event for e in events)
     assert [e.seq for e in events] == list(range(1, len(calls) + 1))
     assert [e[2:] for e in events] == calls
-    assert all(b.t >= a.t >= 0 for a, b in zip(events, events[1:]))
+    assert all(b.t >= a.t >= 0 for a, b in zip(events, events[1:], strict=False))
 
 
 def test_columns_round_trip_through_events() -> None:

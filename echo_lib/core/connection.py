@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from .checks import check_int
+
 __all__ = ["DEFAULT_MAX_BUFFER", "SEND_CHUNK", "EchoConnection"]
 
 DEFAULT_MAX_BUFFER = 1 << 20  # 1 MiB of pending echo per connection
@@ -36,9 +38,7 @@ class EchoConnection:
     """
 
     def __init__(self, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
-        if not isinstance(max_buffer, int) or max_buffer < 1:
-            raise ValueError(f"max_buffer must be a positive int, got {max_buffer!r}")
-        self.max_buffer = max_buffer
+        self.max_buffer = check_int("max_buffer", max_buffer, 1)
         self.bytes_received = 0
         self.bytes_sent = 0
         self.peer_eof = False
@@ -121,4 +121,7 @@ class EchoConnection:
 
     def __repr__(self) -> str:
         state = "eof" if self.peer_eof else "open"
-        return f"<EchoConnection {state} pending={self.pending} in={self.bytes_received} out={self.bytes_sent}>"
+        return (
+            f"<EchoConnection {state} pending={self.pending} "
+            f"in={self.bytes_received} out={self.bytes_sent}>"
+        )

@@ -1,4 +1,4 @@
-"""A thread-safe recorder of `Event`s that costs a few hundred nanoseconds and ~30 bytes each.
+"""`Timeline`: a thread-safe recorder of `Event`s costing a few hundred nanoseconds each.
 
 One `Timeline` may be shared by a server and any number of clients, each in its
 own thread, so that one picture shows all of them. ``seq`` order is the order
@@ -20,17 +20,8 @@ echoed message, so this is its hot path):
   decides only when a move happens, never what is kept.
 - The move, also done before any read, runs under a lock. It takes the
   pending values with one slice and removes exactly those with one ``del``,
-  so an extend racing with it is never lost. Each field becomes the packed
-  bytes of an array: `struct` converts the values in C, the actor and detail
-  strings become 32-bit ids in a string table (one C-level dict lookup each,
-  through ``operator.itemgetter``) and the action an 8-bit one (a timeline
-  knows at most 256 different actions). No Python loop runs per event.
-- Stored events are a deque of immutable blocks of about `BATCH` events: 26
-  bytes per event (clock reading 8, fd 4, nbytes 4, actor 4, detail 4,
-  action 1, mask 1) instead of about 200 for a tuple, a float and a list
-  slot. nbytes is a signed 32-bit number: Linux moves at most 0x7ffff000
-  bytes in one send() or recv(), and a mask fits in a byte. ``seq`` is not
-  stored: it is the position plus the number dropped before it.
+  so an extend racing with it is never lost, and packs them into a block of
+  columns (`core.columns`: about 26 bytes per event, no Python loop per event).
 - Dropping the oldest pops whole blocks once the newer ones hold ``maxlen``
   events, so nothing is moved or reallocated; reads start ``maxlen`` from the
   end. When the string table has doubled since it was last rebuilt (a
@@ -45,18 +36,18 @@ threads recording within the same microsecond may get ``t`` a hair out of
 from __future__ import annotations
 
 import itertools
-import struct
 import sys
 import threading
 import time
 import weakref
 from array import array
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from itertools import repeat
-from operator import itemgetter, sub
-from typing import NamedTuple
+from operator import sub
 
+from .checks import check_int
+from .columns import BAD_VALUE, FIELDS, WIDTH, Block, Columns, column_array, convert
 from .events import ACTIONS, Event, mask_name
 
 __all__ = ["BATCH", "DEFAULT_MAXLEN", "Columns", "Timeline"]
@@ -65,89 +56,13 @@ __all__ = ["BATCH", "DEFAULT_MAXLEN", "Columns", "Timeline"]
 DEFAULT_MAXLEN = 1_000_000
 #: Pending events are moved into the columns this many at a time.
 BATCH = 2048
-#: (field, array typecode) of each column, in `Event` order after ``seq``.
-_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("t", "d"),
-    ("actor", "I"),
-    ("action", "B"),
-    ("fd", "i"),
-    ("mask", "B"),
-    ("nbytes", "i"),
-    ("detail", "I"),
-)
-_WIDTH = len(_COLUMNS)
-_BATCH_VALUES = BATCH * _WIDTH
+_BATCH_VALUES = BATCH * WIDTH
 # The pending list starts with this many placeholders that are never moved.
 # Emptying a list to below half its allocation makes CPython shrink it, and
 # refilling it then reallocates and copies it a dozen times per batch: about
 # a fifth of the cost of recording. Above the placeholders' count the list
 # stays well over half full, so its allocation is kept from batch to batch.
 _RESERVE = _BATCH_VALUES * 13 // 10
-_new_event = tuple.__new__
-#: What converting a bad value raises: the whole move is then redone one event at a time.
-_BAD_VALUE = (TypeError, ValueError, OverflowError, struct.error)
-
-
-#: Stored events: (rows, then one column's bytes per field in `_COLUMNS` order).
-_Block = tuple[int, bytes, bytes, bytes, bytes, bytes, bytes, bytes]
-
-
-def _array(code: str, data: bytes, first: int) -> array:
-    """The array of ``code`` held in ``data``, from item ``first`` on."""
-    column = array(code)
-    column.frombytes(memoryview(data)[first * column.itemsize :])
-    return column
-
-
-class Columns(NamedTuple):
-    """A snapshot of a timeline as columns: what plots and big summaries read.
-
-    ``actor`` and ``detail`` hold indexes into ``strings``, ``action`` into
-    ``actions``; ``t`` holds seconds since the timeline started. Row ``i``
-    has ``seq`` equal to ``first_seq + i``.
-    """
-
-    first_seq: int
-    t: array
-    actor: array
-    action: array
-    fd: array
-    mask: array
-    nbytes: array
-    detail: array
-    strings: tuple[str, ...]
-    actions: tuple[str, ...]
-
-    @property
-    def rows(self) -> int:
-        """How many events (``len()`` stays the tuple's: its number of fields)."""
-        return len(self.t)
-
-    def events(self) -> list[Event]:
-        """The rows as `Event` tuples, built at C speed (about 0.2 µs each)."""
-        text = self.strings.__getitem__
-        rows = zip(
-            range(self.first_seq, self.first_seq + len(self.t)),
-            self.t,
-            map(text, self.actor),
-            map(self.actions.__getitem__, self.action),
-            self.fd,
-            self.mask,
-            self.nbytes,
-            map(text, self.detail),
-        )
-        return list(map(_new_event, repeat(Event), rows))
-
-    @classmethod
-    def from_events(cls, events: Sequence[Event]) -> Columns:
-        """The columns of a list of `Event`s (seq taken from the first one)."""
-        strings: dict[str, int] = {}
-        actions: dict[str, int] = {}
-        flat = [value for event in events for value in event[1:]]
-        columns = [
-            array(code, data) for (_, code), data in zip(_COLUMNS, _convert(flat, strings, actions))
-        ]
-        return cls(events[0].seq if events else 1, *columns, tuple(strings), tuple(actions))
 
 
 def _recorder(
@@ -178,62 +93,10 @@ def _recorder(
     return record
 
 
-def _convert(flat: list[object], strings: dict[str, int], actions: dict[str, int]) -> list[bytes]:
-    """The bytes to append to each column for ``flat``, the values of whole events in a row.
-
-    Strings are replaced by their ids in ``strings`` (actors, details) or
-    ``actions``, new ids given as needed. Raises `TypeError`, `ValueError`,
-    `OverflowError` or `struct.error` for a bad value.
-    """
-    rows = len(flat) // _WIDTH
-    return [
-        _pack("d", rows, flat[0::_WIDTH]),
-        _pack("I", rows, _ids(strings, flat[1::_WIDTH])),
-        bytes(_ids(actions, flat[2::_WIDTH])),  # ValueError past 255: at most 256 actions
-        _pack("i", rows, flat[3::_WIDTH]),
-        bytes(flat[4::_WIDTH]),
-        _pack("i", rows, flat[5::_WIDTH]),
-        _pack("I", rows, _ids(strings, flat[6::_WIDTH])),
-    ]
-
-
-def _ids(table: dict[str, int], texts: list[object]) -> Sequence[int]:
-    """Each text's id in ``table``, new ids given as needed.
-
-    One C-level lookup per text in a plain dict (a dict subclass with
-    ``__missing__`` takes twice as long). Raises `TypeError` for a text that
-    is not a string.
-    """
-    if not texts:
-        return ()
-    lookup = itemgetter(*texts) if len(texts) > 1 else lambda table: (table[texts[0]],)
-    try:
-        return lookup(table)
-    except KeyError:  # new strings: rare, so a Python loop will do
-        for text in texts:
-            if text not in table:
-                if not isinstance(text, str):
-                    raise TypeError(
-                        f"actor, action and detail must be strings, got {text!r}"
-                    ) from None
-                table[text] = len(table)
-        return lookup(table)
-
-
-def _pack(code: str, count: int, values: Sequence[object]) -> bytes:
-    """``count`` values as the bytes of an array of ``code``.
-
-    `struct` converts each value in a few nanoseconds, where ``array(code,
-    values)`` parses each one as a function argument and takes about 25.
-    Raises `struct.error` for a value of the wrong type or out of range.
-    """
-    return struct.pack(f"{count}{code}", *values)
-
-
 class Timeline:
     """Record events from any thread; read them back filtered or summarised.
 
-    Raises `ValueError` for a ``maxlen`` below 1.
+    Raises `ValueError` naming a ``maxlen`` that is not None or an int of at least 1.
     """
 
     def __init__(
@@ -242,9 +105,7 @@ class Timeline:
         maxlen: int | None = DEFAULT_MAXLEN,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        if maxlen is not None and maxlen < 1:
-            raise ValueError(f"maxlen must be at least 1 or None, got {maxlen!r}")
-        self.maxlen = maxlen
+        self.maxlen = None if maxlen is None else check_int("maxlen", maxlen, 1)
         self._lock = threading.Lock()
         self._pending: list[object] = [None] * _RESERVE  # then 7 values per event, flat
         self._clock = clock
@@ -257,7 +118,7 @@ class Timeline:
     def _new_columns(self) -> None:
         self._strings: dict[str, int] = {}  # actor and detail -> id
         self._actions: dict[str, int] = {}  # action -> id
-        self._blocks: deque[_Block] = deque()  # oldest first
+        self._blocks: deque[Block] = deque()  # oldest first
         self._stored = 0  # rows in the blocks
         self._cut = 0  # events removed from the front of the blocks
         self._strings_kept = 0  # strings in use at the last compaction
@@ -288,35 +149,38 @@ class Timeline:
         """Move the pending values into the columns; call with the lock held."""
         pending = self._pending
         count = len(pending) - _RESERVE
-        count -= count % _WIDTH  # whole events only (extend is atomic, but be sure)
+        count -= count % WIDTH  # whole events only (extend is atomic, but be sure)
         if not count:
             return
         batch = pending[_RESERVE : _RESERVE + count]
         del pending[_RESERVE : _RESERVE + count]  # values appended meanwhile land after these: kept
         try:
             self._append_rows(batch)
-        except _BAD_VALUE:
+        except BAD_VALUE:
             self._append_checked(batch)
         self._trim()
 
     def _append_rows(self, flat: list[object]) -> None:
-        added = len(flat) // _WIDTH
-        columns = _convert(flat, self._strings, self._actions)
+        added = len(flat) // WIDTH
+        columns = convert(flat, self._strings, self._actions)
         blocks, rows = self._blocks, added
         if blocks and blocks[-1][0] < BATCH:  # a read moved only a few: grow that block
             last = blocks.pop()
-            rows, columns = last[0] + added, [b"".join(pair) for pair in zip(last[1:], columns)]
+            rows, columns = (
+                last[0] + added,
+                [b"".join(pair) for pair in zip(last[1:], columns, strict=True)],
+            )
         blocks.append((rows, *columns))
         self._stored += added
 
     def _append_checked(self, flat: list[object]) -> None:
         """One event at a time: keep the good ones, then raise for the first bad one."""
         bad: list[tuple[BaseException, list[object]]] = []
-        for start in range(0, len(flat), _WIDTH):
-            row = flat[start : start + _WIDTH]
+        for start in range(0, len(flat), WIDTH):
+            row = flat[start : start + WIDTH]
             try:
                 self._append_rows(row)
-            except _BAD_VALUE as exc:
+            except BAD_VALUE as exc:
                 bad.append((exc, row))
         if bad:
             exc, row = bad[0]
@@ -363,12 +227,14 @@ class Timeline:
             self._move_pending()
             first, first_seq = self._view()
             joined = (
-                [b"".join(column) for column in list(zip(*self._blocks))[1:]]
+                [b"".join(column) for column in list(zip(*self._blocks, strict=True))[1:]]
                 if self._blocks
-                else [b""] * _WIDTH
+                else [b""] * WIDTH
             )
             start, strings, actions = self._start, tuple(self._strings), tuple(self._actions)
-        t, *rest = (_array(code, data, first) for (_, code), data in zip(_COLUMNS, joined))
+        t, *rest = (
+            column_array(code, data, first) for (_, code), data in zip(FIELDS, joined, strict=True)
+        )
         return Columns(first_seq, array("d", map(sub, t, repeat(start))), *rest, strings, actions)
 
     @property
@@ -484,7 +350,10 @@ class Timeline:
 def _summary_line(event: Event, width: int) -> str:
     mask = mask_name(event.mask) if event.mask else ""
     nbytes = str(event.nbytes) if event.action in ("recv", "send", "select") else ""
-    line = f"{event.seq:>4}  {event.actor:<{width}}  {event.action:<10}  {mask:<10}  {nbytes:>7}  {event.detail}"
+    line = (
+        f"{event.seq:>4}  {event.actor:<{width}}  {event.action:<10}  {mask:<10}  "
+        f"{nbytes:>7}  {event.detail}"
+    )
     return line.rstrip()
 
 

@@ -6,21 +6,23 @@ non-blocking, register READ|WRITE, send from a queue while writable, and
 reporting a socket that is always writable.
 
 What it fixes: the seed's stop test ends the loop after the first non-empty
-``recv()``, so an echo that arrives in two chunks is half lost. This client
-counts bytes and stops exactly when every byte sent has come back, or at EOF,
-and its `EchoResult` says what is missing. ``send()`` may take only part of a
-message; the rest stays queued.
+``recv()``, so an echo that arrives in two chunks is half lost. The queue, the
+byte counts and the stop rule live in `core.exchange.EchoExchange` (no
+sockets): this client stops exactly when every byte sent has come back, or at
+EOF, and its `EchoResult` says what is missing. ``send()`` may take only part
+of a message; the rest stays queued.
 """
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
-from collections import deque
 from dataclasses import dataclass
 
-from ..core.checks import check_host, check_messages, check_port, check_size, check_timeout
+from ..core.checks import check_host, check_port, check_size, check_timeout
+from ..core.exchange import EchoExchange
 from ..core.timeline import Timeline
 from .implementations import SelectorFactory, resolve_selector
 from .loop import DEFAULT_TIMEOUT, SelectorLoop
@@ -63,7 +65,10 @@ class EchoResult:
             return f"{self.name}: sent {self.sent} bytes, received {self.received} bytes: complete"
         why = self.error or ("server closed early" if self.eof else "not finished")
         damage = "" if self.intact else ", CORRUPTED"
-        return f"{self.name}: sent {self.sent} bytes, received {self.received} bytes: {self.missing} missing ({why}){damage}"
+        return (
+            f"{self.name}: sent {self.sent} bytes, received {self.received} bytes: "
+            f"{self.missing} missing ({why}){damage}"
+        )
 
 
 class EchoClient:
@@ -101,22 +106,17 @@ class EchoClient:
     ) -> None:
         host, port = address
         self.address = (check_host(host, allow_remote), _check_server_port(port))
-        self.messages = check_messages(messages)
+        self.exchange = EchoExchange(messages)
+        self.messages = self.exchange.messages
         self.name, self.sndbuf, self.rcvbuf = name, sndbuf, rcvbuf
         self.timeout, self.recv_size = check_timeout(timeout), check_size("recv_size", recv_size)
-        self.expected = sum(map(len, self.messages))
+        self.expected = self.exchange.expected
         # Our own loop is made when the client starts, so that a client that
         # never starts (or fails to connect) holds no sockets.
         self._own_loop = loop is None
         self._selector = resolve_selector(selector)
         self.loop: SelectorLoop | None = loop
         self.timeline = loop.timeline if loop is not None else _new_timeline(record, timeline)
-        self._queue: deque[memoryview] = deque(memoryview(m) for m in self.messages if m)
-        self._payload = b"".join(self.messages)
-        self._received = bytearray()
-        self._sent = 0
-        self._eof = False
-        self._error = ""
         self._sock: socket.socket | None = None
         self._done = threading.Event()
 
@@ -217,30 +217,23 @@ class EchoClient:
 
     def result(self) -> EchoResult:
         """What was sent and received so far."""
-        intact = self._payload.startswith(self._received)
+        ex = self.exchange
         return EchoResult(
-            self.name,
-            self._sent,
-            len(self._received),
-            self.expected,
-            intact,
-            self._eof,
-            self._error,
+            self.name, ex.bytes_sent, ex.bytes_received, ex.expected, ex.intact, ex.eof, ex.error
         )
 
     @property
     def received_data(self) -> bytes:
         """Every byte echoed back so far."""
-        return bytes(self._received)
+        return bytes(self.exchange.received)
 
     def close(self) -> None:
         """Unregister and close the socket (idempotent)."""
         if self._sock is None or self._sock.fileno() < 0 or self.loop is None:
             return
-        try:
+        # Already unregistered, or the selector is closed: nothing to undo.
+        with contextlib.suppress(KeyError, ValueError, RuntimeError):
             self.loop.selector.unregister(self._sock)
-        except (KeyError, ValueError, RuntimeError):
-            pass  # already unregistered, or the selector is closed
         fd = self._sock.fileno()
         self._sock.close()
         self._record("close", fd)
@@ -255,22 +248,19 @@ class EchoClient:
 
     def on_writable(self) -> None:
         """Send the next queued bytes; once the queue is empty, switch to READ only."""
-        if not self._queue:
+        if not self.exchange.wants_write:
             self.loop.selector.modify(self._sock, READ, self._on_ready)
-            if len(self._received) >= self.expected:
+            if self.exchange.echoed:
                 self._finish()  # nothing to send at all
             return
         try:
-            sent = self._sock.send(self._queue[0])  # type: ignore[union-attr]
+            sent = self._sock.send(self.exchange.data_to_send())  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             return self._fail(exc)
-        self._sent += sent
-        self._record("send", nbytes=sent, detail="" if sent == len(self._queue[0]) else "partial")
-        self._queue[0] = self._queue[0][sent:]
-        if not self._queue[0]:
-            self._queue.popleft()
+        whole = self.exchange.sent(sent)
+        self._record("send", nbytes=sent, detail="" if whole else "partial")
 
     def on_readable(self) -> None:
         """Count echoed bytes; finish when all are back, or at EOF."""
@@ -280,20 +270,17 @@ class EchoClient:
             return
         except OSError as exc:
             return self._fail(exc)
-        self._received += data
+        self.exchange.receive_data(data)
         if not data:
-            self._eof = True
-            self._record(
-                "eof", detail=f"{self.expected - len(self._received)} bytes never came back"
-            )
+            self._record("eof", detail=f"{self.exchange.missing} bytes never came back")
             return self._finish()
         self._record("recv", nbytes=len(data))
-        if len(self._received) >= self.expected and not self._queue:
+        if self.exchange.echoed:
             self._finish()
 
     def _fail(self, exc: OSError) -> None:
-        self._error = type(exc).__name__
-        self._record("error", detail=self._error)
+        self.exchange.fail(type(exc).__name__)
+        self._record("error", detail=self.exchange.error)
         self._finish()
 
     def _finish(self) -> None:
@@ -314,7 +301,7 @@ class EchoClient:
 
 
 def _check_server_port(port: object) -> int:
-    """`check_port`, and not 0: port 0 asks the system for a free port, which only a server can use."""
+    """`check_port`, and not 0: port 0 asks for a free port, which only a server can use."""
     if check_port(port) == 0:
         raise ValueError(
             "port must be the server's port, 1..65535, got 0 (0 lets a server pick a free one)"

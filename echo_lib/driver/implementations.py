@@ -80,8 +80,14 @@ _INSTEAD = (
 
 def _over_limit(fds: list[int]) -> str:
     if sys.platform == "win32":
-        return f"cannot watch {len(fds)!r} sockets: select() on Windows takes at most FD_SETSIZE ({FD_SETSIZE})"
-    return f"cannot watch fd {max(fds, default=-1)!r}: select() only handles fds below FD_SETSIZE ({FD_SETSIZE})"
+        return (
+            f"cannot watch {len(fds)!r} sockets: "
+            f"select() on Windows takes at most FD_SETSIZE ({FD_SETSIZE})"
+        )
+    return (
+        f"cannot watch fd {max(fds, default=-1)!r}: "
+        f"select() only handles fds below FD_SETSIZE ({FD_SETSIZE})"
+    )
 
 
 def select_has_room(selector: selectors.BaseSelector, fd: int) -> bool:

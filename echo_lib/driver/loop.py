@@ -29,11 +29,11 @@ print and an error must never pass silently.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import heapq
 import itertools
 import selectors
 import socket
-import threading
 import time
 import weakref
 from collections import deque
@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 from ..core.timeline import Timeline
 from .implementations import SelectorFactory, resolve_selector, select
 from .recording import RecordingSelector
+from .runner import ThreadRunner
 
 __all__ = ["Callback", "SelectorLoop", "stop_all"]
 
@@ -83,22 +84,14 @@ class SelectorLoop:
             if self.timeline is not None
             else inner
         )
-        # fd -> live key, to skip keys an earlier callback unregistered. The
-        # stdlib selectors keep this dict (`_fd_to_key`); ``get_map()`` is the
-        # same data behind four Python-level calls per lookup.
-        fd_to_key = getattr(inner, "_fd_to_key", None)
-        self._keys: Mapping[int, selectors.SelectorKey] = (
-            self.selector.get_map() if fd_to_key is None else fd_to_key
-        )
+        self._keys = _live_keys(inner, self.selector)
         self.exception: BaseException | None = None
         self._raised = self._stop_requested = False
         self.iterations = 0
-        self._thread: threading.Thread | None = None
+        self._runner = ThreadRunner(self._run, name=name)
         self._closed = self._close_on_exit = False
         self._pending: deque[Callable[[], Any]] = deque()
-        self._timers: list[
-            tuple[float, int, Callable[[], Any]]
-        ] = []  # (when, order, function): a heap
+        self._timers: list[tuple[float, int, Callable[[], Any]]] = []  # (when, order, fn): a heap
         self._timer_order = itertools.count()
         self._closers: list[Callable[[], Any]] = []
         self._wake_r, self._wake_w = socket.socketpair()
@@ -146,7 +139,7 @@ class SelectorLoop:
         self._closers.append(function)
 
     def _in_loop_thread(self, function: Callable[..., Any], *args: Any) -> Any:
-        if not self.running or threading.current_thread() is self._thread:
+        if not self.running or self._runner.is_current():
             return function(*args)
         done: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self.call_soon_threadsafe(lambda: _settle(done, function, *args))
@@ -170,7 +163,7 @@ class SelectorLoop:
     # can be called twice in a batch; the second call sees the state the first
     # left behind. Due `call_later` timers run first, right after select().
     def step(self, timeout: float | None = 0.0) -> int:
-        """One ``select(timeout)``, the due `call_later` timers, then the callbacks of every ready key.
+        """One ``select(timeout)``, the due `call_later` timers, then every ready key's callback.
 
         Returns how many (key, mask) entries were ready. The selector waits
         at most until the next timer is due. Keys are looked up again before
@@ -229,14 +222,13 @@ class SelectorLoop:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._runner.running
 
     def start(self) -> SelectorLoop:
         """Run the loop in a daemon thread. Raises `RuntimeError` if closed or started."""
-        if self._closed or self._thread is not None:
+        if self._closed or self._runner.started:
             raise RuntimeError(f"{self!r} can only be started once")
-        self._thread = threading.Thread(target=self._run, name=f"echo_lib-{self.name}", daemon=True)
-        self._thread.start()
+        self._runner.start()
         return self
 
     def _run(self) -> None:
@@ -262,13 +254,13 @@ class SelectorLoop:
         there. Idempotent. Raises `TimeoutError` if the thread does not end in time.
         """
         self.request_stop()
-        if self._thread is threading.current_thread():
+        if self._runner.is_current():
             self.close()
             return
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                raise TimeoutError(f"{self!r} did not stop within {timeout!r} s")
+        try:
+            self._runner.join(timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self!r} did not stop within {timeout!r} s") from None
         self.close()
         self.raise_if_failed()
 
@@ -287,7 +279,7 @@ class SelectorLoop:
         if self._closed:
             return
         if self.running:
-            if threading.current_thread() is self._thread:
+            if self._runner.is_current():
                 self._close_on_exit = True
                 self.request_stop()
             return
@@ -321,17 +313,21 @@ class SelectorLoop:
             self.stop()
         else:  # do not hide the exception already on its way out
             self.request_stop()
-            if self._thread is not None:
-                self._thread.join(DEFAULT_TIMEOUT)
+            self._join_quietly(DEFAULT_TIMEOUT)
             self.close()
 
     # -- internals ------------------------------------------------------------
 
+    def _join_quietly(self, timeout: float) -> None:
+        """Wait for the thread, if any and not this one; a thread still running is left as is."""
+        if not self._runner.is_current():
+            with contextlib.suppress(TimeoutError):
+                self._runner.join(timeout)
+
     def _wake(self) -> None:
-        try:
+        # Already full of wake-ups, or closed: either way select() returns.
+        with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already full of wake-ups, or closed: either way select() returns
 
     def _on_wakeup(self, key: selectors.SelectorKey, mask: int) -> None:
         try:
@@ -363,8 +359,7 @@ def stop_all(timeout: float = DEFAULT_TIMEOUT) -> int:
     for loop in loops:
         loop.request_stop()
     for loop in loops:
-        if loop._thread is not None and loop._thread is not threading.current_thread():
-            loop._thread.join(timeout)
+        loop._join_quietly(timeout)
         loop.close()
     return len(loops)
 
@@ -377,6 +372,17 @@ def _settle(
         future.set_result(function(*args))
     except BaseException as exc:  # the caller's error, raised in the caller's thread
         future.set_exception(exc)
+
+
+# fd -> live key, to skip keys an earlier callback unregistered. The stdlib
+# selectors keep this dict (`_fd_to_key`); ``get_map()`` is the same data
+# behind four Python-level calls per lookup.
+def _live_keys(
+    inner: selectors.BaseSelector, outer: selectors.BaseSelector
+) -> Mapping[int, selectors.SelectorKey]:
+    """The fd -> key mapping of ``inner``, the cheapest way there is to read it."""
+    fd_to_key = getattr(inner, "_fd_to_key", None)
+    return outer.get_map() if fd_to_key is None else fd_to_key
 
 
 def _inner(selector: selectors.BaseSelector) -> selectors.BaseSelector:

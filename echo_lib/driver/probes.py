@@ -1,86 +1,94 @@
-"""Probing a selector class: the order one ``select(0)`` reports, and what an empty one costs.
+"""Loopback situations made to order: a TCP pair, a refusing port, an unanswered connect.
 
-Both are for notebook 07 and its checkers. The cost is the median CPU time
-of this thread (``time.thread_time()``: user and system) per ``select(0)``,
-timed in batches long enough (about `BATCH_SECONDS`) for the clock. CPU time,
-not wall time: while another process has the CPU this thread's clock stops,
-so a busy machine disturbs the result much less.
+Each helper makes one situation happen on loopback, on every run, for the
+lesson of notebook 10 and for its checkers alike:
+
+- `tcp_pair()`: both ends of one loopback TCP connection;
+- `refusing_address()`: an address whose port answers a connect with RST
+  (a socket bound to it that does not listen), held for a ``with`` block so no
+  other program can take the port meanwhile;
+- `unanswered_address()`: a listener whose accept queue is full, so that a new
+  connect stays pending (Linux drops the SYN; see the function);
+- `outcome()`: what a call returned or raised, as one line of text.
+
+A close that sends RST instead of FIN is `driver.sockets.close_with_reset`.
 """
 
 from __future__ import annotations
 
-import selectors
+import contextlib
+import errno
 import socket
-import statistics
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator
 
-__all__ = ["BATCH_SECONDS", "ROUNDS", "ready_order", "select_cost", "time_select"]
+from ..core.checks import check_timeout
+from .sockets import LOOPBACK
 
-READ = selectors.EVENT_READ
-BATCH_SECONDS = 0.002  # one timed batch of select(0) calls lasts about this long
-ROUNDS = 7  # batches per measurement; the median is kept
-MAX_CALLS = 100_000  # calls per batch at most
+__all__ = ["Address", "outcome", "refusing_address", "tcp_pair", "unanswered_address"]
+
+Address = tuple[str, int]
 
 
-def ready_order(
-    selector_class: type[selectors.BaseSelector],
-    socks: dict[str, socket.socket],
-    peers: dict[str, socket.socket],
-    registered: str,
-    readied: str,
-) -> list[str]:
-    """The names in the order one ``select(0)`` reports them (section 3 of notebook 07).
+def tcp_pair(timeout: float = 5.0) -> tuple[socket.socket, socket.socket]:
+    """``(client, server)``: the two ends of a new loopback TCP connection, blocking.
 
-    Registers ``socks`` for READ in the order of ``registered`` (each name is
-    its key's data), sends one byte from ``peers`` in the order of
-    ``readied``, selects once, then reads every byte back so that the
-    sockets are idle again for the next class.
+    Raises `ValueError` for a bad ``timeout`` and `OSError` if the connection
+    cannot be made within ``timeout`` seconds.
     """
-    with selector_class() as sel:
-        for name in registered:
-            sel.register(socks[name], READ, name)
-        for name in readied:
-            peers[name].send(b"!")
-        order = [key.data for key, _ in sel.select(0)]
-    for name in readied:
-        socks[name].recv(1)
-    return order
+    timeout = check_timeout(timeout)
+    with socket.create_server((LOOPBACK, 0)) as listener:
+        listener.settimeout(timeout)
+        client = socket.create_connection(listener.getsockname(), timeout=timeout)
+        try:
+            server, _ = listener.accept()
+        except OSError:
+            client.close()
+            raise
+    client.settimeout(None)
+    server.settimeout(None)
+    return client, server
 
 
-def _batch_cost(sel: selectors.BaseSelector, calls: int) -> float:
-    start = time.thread_time()
-    for _ in range(calls):
-        sel.select(0)
-    return (time.thread_time() - start) / calls
+@contextlib.contextmanager
+def refusing_address() -> Iterator[Address]:
+    """A loopback address where nothing listens, so a connect to it is refused.
 
-
-def time_select(sel: selectors.BaseSelector, rounds: int = ROUNDS) -> float:
-    """Median CPU seconds per ``sel.select(0)``, over ``rounds`` batches of `BATCH_SECONDS`."""
-    calls = 1
-    while calls < MAX_CALLS:  # find a batch that lasts BATCH_SECONDS (this warms up too)
-        per_call = _batch_cost(sel, calls)
-        if per_call * calls >= BATCH_SECONDS:
-            break
-        grown = calls * 10 if per_call <= 0 else max(2 * calls, int(BATCH_SECONDS / per_call) + 1)
-        calls = min(MAX_CALLS, grown)
-    return statistics.median(_batch_cost(sel, calls) for _ in range(rounds))
-
-
-def select_cost(
-    selector_class: type[selectors.BaseSelector],
-    sockets: Sequence[socket.socket],
-    rounds: int = ROUNDS,
-) -> float:
-    """Median seconds per ``select(0)`` of a new ``selector_class()`` watching ``sockets`` for READ.
-
-    The selector is closed on return. Raises `ValueError` if a socket was
-    ready (it is not idle), and whatever the selector raises (e.g. CPython's
-    ``ValueError: filedescriptor out of range in select()``).
+    A socket is bound to the port and kept, not listening, for the ``with``
+    block: the kernel answers a SYN to it with RST (ECONNREFUSED), and no other
+    program can start listening on the port meanwhile.
     """
-    with selector_class() as sel:
-        for sock in sockets:
-            sel.register(sock, READ)
-        if sel.select(0):
-            raise ValueError("a socket was ready: idle sockets must have nothing to read")
-        return time_select(sel, rounds)
+    with socket.socket() as holder:
+        holder.bind((LOOPBACK, 0))
+        yield holder.getsockname()
+
+
+# A connect that neither succeeds nor fails for a while, on loopback.
+# listen(0) leaves room for one connection in the accept queue; one filler
+# connection takes it and is never accepted. Linux then drops the SYN of
+# every further connect to this port (tcp_conn_request: "accept queue
+# full"), so the client stays in SYN-SENT and retransmits for about two
+# minutes: long enough for any connect timeout to expire first. macOS and
+# Windows count the backlog differently; there a connect may complete.
+@contextlib.contextmanager
+def unanswered_address() -> Iterator[Address]:
+    """A listening loopback address at which a new connect stays pending (Linux)."""
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind((LOOPBACK, 0))
+        listener.listen(0)
+        filler.connect(listener.getsockname())
+        yield listener.getsockname()
+
+
+def outcome(call: Callable[[], object]) -> str:
+    """What ``call()`` returned (its repr) or raised (the class and errno name).
+
+    ``b''``, ``3``, ``BrokenPipeError (EPIPE)``. Only `OSError` is caught:
+    anything else is a bug in the scenario and propagates.
+    """
+    try:
+        return repr(call())
+    except OSError as exc:
+        name = (
+            errno.errorcode.get(exc.errno, str(exc.errno)) if exc.errno is not None else "no errno"
+        )
+        return f"{type(exc).__name__} ({name})"

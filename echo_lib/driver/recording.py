@@ -105,13 +105,14 @@ class RecordingSelector(selectors.BaseSelector):
         actors = [labels.get(key.fd, "") for key, _ in ready]
         if "" in actors:  # not labelled yet: name them now, in order
             actors = [
-                self._actor(key) if actor == "" else actor for actor, (key, _) in zip(actors, ready)
+                self._actor(key) if actor == "" else actor
+                for actor, (key, _) in zip(actors, ready, strict=True)
             ]
         shown = len(actors) - actors.count(None)
         record = self.timeline.record
         if shown or not ready:
             record(self.actor, "select", -1, 0, shown, self._select_detail(timeout, shown))
-        for actor, (key, mask) in zip(actors, ready):
+        for actor, (key, mask) in zip(actors, ready, strict=True):
             if actor is not None:
                 record(actor, "ready", key.fd, mask)
         return ready

@@ -59,6 +59,11 @@ class ThreadRunner:
         return self._thread.ident is not None
 
     @property
+    def ident(self) -> int | None:
+        """The thread's identifier (as `threading.get_ident` gives it), None before `start()`."""
+        return self._thread.ident
+
+    @property
     def running(self) -> bool:
         return self._thread.is_alive()
 

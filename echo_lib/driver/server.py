@@ -33,6 +33,7 @@ closed at once (refused), the others are served, and that too is said once.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
@@ -137,12 +138,7 @@ class EchoServer:
 
     # -- lifecycle --------------------------------------------------------------
 
-    def start(self) -> EchoServer:
-        """Bind, listen, register, and (with its own loop) start the thread.
-
-        Raises `RuntimeError` if started before or if the given loop is
-        closed, and `OSError` from ``bind()``; nothing is left open then.
-        """
+    def _check_can_start(self) -> None:
         if self._listener is not None:
             state = (
                 "has stopped; make a new EchoServer to serve again"
@@ -154,6 +150,14 @@ class EchoServer:
             raise RuntimeError(
                 f"{self.loop!r} is closed; give the server an open loop, or none to have its own"
             )
+
+    def start(self) -> EchoServer:
+        """Bind, listen, register, and (with its own loop) start the thread.
+
+        Raises `RuntimeError` if started before or if the given loop is
+        closed, and `OSError` from ``bind()``; nothing is left open then.
+        """
+        self._check_can_start()
         self._listener = self._listen()
         try:
             self.address = self._listener.getsockname()[:2]
@@ -367,10 +371,9 @@ class EchoServer:
         self._record(peer.actor, "close", fd, detail=why)
 
     def _unregister(self, sock: socket.socket) -> None:
-        try:
+        # Never registered, or the selector is already closed: nothing to undo.
+        with contextlib.suppress(KeyError, ValueError, RuntimeError):
             self.loop.selector.unregister(sock)
-        except (KeyError, ValueError, RuntimeError):
-            pass  # never registered, or the selector is already closed
 
     def __repr__(self) -> str:
         where = f"{self.address[0]}:{self.address[1]}" if self.address else "not started"

@@ -8,11 +8,14 @@ daemon thread and stops waiting for it after a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from .runner import ThreadRunner
 
 __all__ = ["STOP_WAIT", "DidNotReturn", "EndedTheProgram", "run_with_timeout", "wait_until"]
 
@@ -44,17 +47,17 @@ def wait_until(condition: Callable[[], object], timeout: float, *, what: str | N
 class DidNotReturn(TimeoutError):
     """The learner's code was still running when the checker stopped waiting.
 
-    `thread` is the thread that ran it; `still_running` says whether it could
-    not be stopped (see `run_with_timeout`), and `note` says so in words.
+    `runner` is the `ThreadRunner` that ran it; `still_running` says whether
+    it could not be stopped (see `run_with_timeout`), and `note` says so in words.
     """
 
-    def __init__(self, message: str, thread: threading.Thread, note: str) -> None:
+    def __init__(self, message: str, runner: ThreadRunner, note: str) -> None:
         super().__init__(message)
-        self.thread, self.note = thread, note
+        self.runner, self.note = runner, note
 
     @property
     def still_running(self) -> bool:
-        return self.thread.is_alive()
+        return self.runner.running
 
 
 class EndedTheProgram(RuntimeError):
@@ -79,33 +82,29 @@ def run_with_timeout(function: Callable[..., T], *args: Any, timeout: float = 5.
     the function raised (which may itself be a `socket.timeout`).
     """
     name = str(getattr(function, "__name__", function))
-    outcome: dict[str, Any] = {}
     guard = threading.Lock()  # the stop request is sent only while target() can still catch it
+    finished = threading.Event()
 
-    def target() -> None:
+    def target() -> T | None:
         try:
             try:
-                outcome["value"] = function(*args)
+                return function(*args)
             except (SystemExit, KeyboardInterrupt) as exc:
-                outcome["error"] = EndedTheProgram(_ended(exc))
-            except BaseException as exc:  # handed to the caller's thread
-                outcome["error"] = exc
+                raise EndedTheProgram(_ended(exc)) from None
             finally:
                 with guard:
-                    outcome["finished"] = True
+                    finished.set()
         except _StopRequested:
-            pass  # asked to stop: the caller has already raised DidNotReturn
+            return None  # asked to stop: the caller has already raised DidNotReturn
 
-    thread = threading.Thread(target=target, name=f"exercise-{name}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise DidNotReturn(
-            f"{name} did not return within {timeout:g} s", thread, _stop(thread, guard, outcome)
-        )
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    runner = ThreadRunner(target, name=f"exercise-{name}").start()
+    try:
+        runner.join(timeout)
+    except TimeoutError:
+        note = _stop(runner, guard, finished)
+        raise DidNotReturn(f"{name} did not return within {timeout:g} s", runner, note) from None
+    runner.raise_if_failed()  # what the function raised, handed to the caller's thread
+    return runner.result
 
 
 def _ended(exc: BaseException) -> str:
@@ -116,7 +115,10 @@ def _ended(exc: BaseException) -> str:
 
 
 class _StopRequested(BaseException):
-    """Raised inside learner code that ran too long (a BaseException: ``except Exception`` cannot keep it)."""
+    """Raised inside learner code that ran too long.
+
+    A BaseException, so that the learner's ``except Exception`` cannot keep it.
+    """
 
 
 # CPython can raise an exception in another thread: PyThreadState_SetAsyncExc
@@ -127,22 +129,19 @@ class _StopRequested(BaseException):
 # then the honest answer is to say that it still runs, and how to end it.
 # The request is sent under ``guard`` and only if the learner's code has not
 # finished, so that it always lands inside target()'s try, never after it.
-def _stop(thread: threading.Thread, guard: threading.Lock, outcome: dict[str, Any]) -> str:
-    """Ask ``thread`` to stop, wait `STOP_WAIT` s, and say in words whether it did."""
+def _stop(runner: ThreadRunner, guard: threading.Lock, finished: threading.Event) -> str:
+    """Ask ``runner``'s thread to stop, wait `STOP_WAIT` s, and say in words whether it did."""
     with guard:
-        if not outcome.get("finished"):
-            ident = ctypes.c_ulong(thread.ident or 0)
-            if (
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, ctypes.py_object(_StopRequested))
-                > 1
-            ):
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ident, None
-                )  # hit more than one thread: undo
-    thread.join(STOP_WAIT)
-    if not thread.is_alive():
+        if not finished.is_set():
+            ident = ctypes.c_ulong(runner.ident or 0)
+            stop = ctypes.py_object(_StopRequested)
+            if ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, stop) > 1:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, None)  # hit several: undo
+    with contextlib.suppress(TimeoutError):
+        runner.join(STOP_WAIT)
+    if not runner.running:
         return "it was stopped"
     return (
-        f"it could not be stopped and still runs in a background thread ({thread.name}), "
+        f"it could not be stopped and still runs in a background thread ({runner.name}), "
         "probably blocked in a call with no timeout; restart the kernel to end it"
     )

@@ -1,4 +1,4 @@
-"""Checkers for notebook 09 (build your own server): one per step, each naming the mistake that step fixes.
+"""Checkers for notebook 09 (build your own server): one per step, naming the mistake it fixes.
 
 Every check runs the learner's ``serve(listener, stop, selector)`` (the
 contract of `echo_lib.exercises.serving`) in a background thread against
@@ -14,23 +14,18 @@ from __future__ import annotations
 import random
 import selectors
 import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..driver.sockets import LOOPBACK
+from ..driver.wait import wait_until
 from . import DidNotReturn, Feedback, run_with_timeout
-from .capstone import ROUNDS, GauntletFeedback, Round, judge_returned, judge_stop, run_rounds
-from .serving import (
-    Client,
-    KiB,
-    MiB,
-    ServerRun,
-    close_all,
-    drive,
-    echo_clients,
-    serve_error_problem,
-)
+from .capstone import ROUNDS, Round, run_rounds
+from .clients import Client, close_all, drive, echo_clients
+from .judges import judge_returned, judge_stop
+from .scoreboard import GauntletFeedback
+from .serving import KiB, MiB, ServerRun, serve_error_problem
 
 __all__ = [
     "check_accept",
@@ -68,19 +63,29 @@ def _check(title: str, serve: Serve, *rounds: Round) -> GauntletFeedback:
 
 
 def _judge_registrations(feedback: Feedback, run: ServerRun) -> None:
-    keys = [k for k in run.selector.keys() if k.fileobj is not run.listener]
-    if not feedback.expect(len(keys) == 5, f"{len(keys)} connections were registered while 5 clients were connected: "
-                           "register each accepted socket for EVENT_READ"):  # fmt: skip
+    keys = [k for k in run.registered_keys() if k.fileobj is not run.listener]
+    if not feedback.expect(
+        len(keys) == 5,
+        f"{len(keys)} connections were registered while 5 clients were connected: "
+        "register each accepted socket for EVENT_READ",
+    ):
         return
-    feedback.expect(all(k.events == READ for k in keys), "a connection with nothing to send was registered for "
-                    "EVENT_WRITE too: EVENT_WRITE is ready at once and again on every select(); register EVENT_READ only")  # fmt: skip
+    feedback.expect(
+        all(k.events == READ for k in keys),
+        "a connection with nothing to send was registered for "
+        "EVENT_WRITE too: EVENT_WRITE is ready at once and again on every select(); register "
+        "EVENT_READ only",
+    )
     blocking = [k for k in keys if isinstance(k.fileobj, socket.socket) and k.fileobj.getblocking()]
-    feedback.expect(not blocking, f"{len(blocking)} accepted sockets were left blocking: call sock.setblocking(False) "
-                    "after accept(), or one slow client stalls every other")  # fmt: skip
+    feedback.expect(
+        not blocking,
+        f"{len(blocking)} accepted sockets were left blocking: call sock.setblocking(False) "
+        "after accept(), or one slow client stalls every other",
+    )
 
 
 def check_accept(serve: Serve) -> GauntletFeedback:
-    """Step 1: five clients at once are accepted, registered for EVENT_READ (non-blocking), and echoed."""
+    """Step 1: five clients at once are accepted, non-blocking, registered for EVENT_READ."""
     return _check(
         "accept and register",
         serve,
@@ -92,13 +97,19 @@ def check_accept(serve: Serve) -> GauntletFeedback:
 
 
 def _judge_state(feedback: Feedback, run: ServerRun) -> None:
-    datas = [k.data for k in run.selector.keys() if k.fileobj is not run.listener]
-    if not feedback.expect(all(d is not None for d in datas), "a connection's key.data is None: register each "
-                           "accepted socket with its own state object, e.g. sel.register(sock, READ, Conn())"):  # fmt: skip
+    datas = [k.data for k in run.registered_keys() if k.fileobj is not run.listener]
+    if not feedback.expect(
+        all(d is not None for d in datas),
+        "a connection's key.data is None: register each accepted socket with its own state "
+        "object, e.g. sel.register(sock, READ, Conn())",
+    ):
         return
     shared = len(datas) - len({id(d) for d in datas})
-    feedback.expect(not shared, f"{len(datas)} connections share {len({id(d) for d in datas})} key.data objects: "
-                    "each connection needs its own state (a new Conn() per accept), or their buffers mix")  # fmt: skip
+    feedback.expect(
+        not shared,
+        f"{len(datas)} connections share {len({id(d) for d in datas})} key.data objects: "
+        "each connection needs its own state (a new Conn() per accept), or their buffers mix",
+    )
 
 
 def check_state(serve: Serve) -> GauntletFeedback:
@@ -111,28 +122,42 @@ def check_state(serve: Serve) -> GauntletFeedback:
 # -- step 3: buffered writes, modify() only when the mask changes ------------------------
 
 
+def _writers(run: ServerRun) -> list[selectors.SelectorKey]:
+    return [k for k in run.registered_keys() if k.events & WRITE]
+
+
 def _judge_writes(feedback: Feedback, run: ServerRun) -> None:
-    pause = threading.Event()
-    for _ in range(100):  # every echo has arrived; give the server 1 s to drop EVENT_WRITE
-        writers = [k for k in run.selector.keys() if k.events & WRITE]
-        if not writers or pause.wait(0.01):
-            break
-    feedback.expect(not writers, f"{len(writers)} connections were still registered for EVENT_WRITE after their echo "
-                    "was complete: modify() back to EVENT_READ once the buffer is empty")  # fmt: skip
+    # Every echo has arrived; give the server 1 s to drop EVENT_WRITE.
+    wait_until(lambda: not _writers(run), 1.0)
+    writers = _writers(run)
+    feedback.expect(
+        not writers,
+        f"{len(writers)} connections were still registered for EVENT_WRITE after their echo "
+        "was complete: modify() back to EVENT_READ once the buffer is empty",
+    )
     same = [
         e
         for e in run.selector.timeline.events(None, "modify")
         if len(set(e.detail.split(" → "))) == 1
     ]
-    feedback.expect(not same, f"modify() was called {len(same)} times with the mask the socket already had "
-                    f"({same[0].detail if same else ''}): call it only when the wanted mask changes")  # fmt: skip
+    feedback.expect(
+        not same,
+        f"modify() was called {len(same)} times with the mask the socket already had "
+        f"({same[0].detail if same else ''}): call it only when the wanted mask changes",
+    )
 
 
 def check_buffered_writes(serve: Serve) -> GauntletFeedback:
-    """Step 3: 2-3 MiB echoes through 16 KiB buffers come back exact; EVENT_WRITE only while output waits."""
-    big = Round("big", "2 clients, 2-3 MiB each, through 16 KiB buffers",
-                lambda rng: echo_clients(rng, "big", 2, (2 * MiB, 3 * MiB), mode="idle", read_size=16 * KiB, rcvbuf=16 * KiB),
-                3.0, _judge_writes)  # fmt: skip
+    """Step 3: 2-3 MiB echoes through 16 KiB buffers come back exact; EVENT_WRITE only if needed."""
+    big = Round(
+        "big",
+        "2 clients, 2-3 MiB each, through 16 KiB buffers",
+        lambda rng: echo_clients(
+            rng, "big", 2, (2 * MiB, 3 * MiB), mode="idle", read_size=16 * KiB, rcvbuf=16 * KiB
+        ),
+        3.0,
+        _judge_writes,
+    )
     return _check("buffered writes", serve, big)
 
 
@@ -147,12 +172,12 @@ def check_backpressure(serve: Serve) -> GauntletFeedback:
 
 
 def check_half_close(serve: Serve) -> GauntletFeedback:
-    """Step 5: clients that half-close at once still get their whole echo (the gauntlet's half-close round)."""
+    """Step 5: clients that half-close at once still get their whole echo (the half-close round)."""
     return _check("half-close", serve, next(r for r in ROUNDS if r.name == "half-close"))
 
 
 def check_resets(serve: Serve) -> GauntletFeedback:
-    """Step 6: clients that reset mid-stream cost only their own connection (the gauntlet's resets round)."""
+    """Step 6: clients that reset mid-stream cost only their own connection (the resets round)."""
     return _check("resets and broken pipes", serve, next(r for r in ROUNDS if r.name == "resets"))
 
 
@@ -160,7 +185,7 @@ def check_resets(serve: Serve) -> GauntletFeedback:
 
 
 def check_stop(serve: Serve) -> GauntletFeedback:
-    """Step 7: stopped with five clients connected, ``serve`` unregisters and closes every socket and its selector."""
+    """Step 7: stopped with five clients in, ``serve`` unregisters and closes all it opened."""
     feedback, clients = GauntletFeedback("clean stop"), _five(random.Random(SEED))
     try:
         with ServerRun(serve) as run:
@@ -193,9 +218,9 @@ def _drive(feedback: Feedback, run: ServerRun, clients: list[Client]) -> bool:
 def check_on_accept(
     on_accept: Callable[[selectors.BaseSelector, socket.socket], object],
 ) -> Feedback:
-    """``on_accept(sel, listener)`` must accept every waiting connection in one call, and return when none is left."""
+    """``on_accept(sel, listener)`` must accept every waiting connection in one call."""
     feedback = Feedback("on_accept")
-    with selectors.DefaultSelector() as sel, socket.create_server(("127.0.0.1", 0)) as listener:
+    with selectors.DefaultSelector() as sel, socket.create_server((LOOPBACK, 0)) as listener:
         listener.setblocking(False)
         sel.register(listener, READ)
         clients = [socket.create_connection(listener.getsockname(), timeout=2) for _ in range(5)]
@@ -204,8 +229,11 @@ def check_on_accept(
             accepted = [
                 k.fileobj for k in list(sel.get_map().values()) if k.fileobj is not listener
             ]
-            feedback.expect(len(accepted) == 5, f"one call registered {len(accepted)} of the 5 waiting connections: "
-                            "loop on accept() until it raises BlockingIOError")  # fmt: skip
+            feedback.expect(
+                len(accepted) == 5,
+                f"one call registered {len(accepted)} of the 5 waiting connections: "
+                "loop on accept() until it raises BlockingIOError",
+            )
             feedback.expect(
                 all(not s.getblocking() for s in accepted), "an accepted socket was left blocking"
             )
@@ -234,12 +262,14 @@ def _call_on_accept(
     except DidNotReturn:
         feedback.expect(
             False,
-            "on_accept did not return within 2 s: is the listener non-blocking, and does the loop stop at BlockingIOError?",
+            "on_accept did not return within 2 s: is the listener non-blocking, and does the loop "
+            "stop at BlockingIOError?",
         )
     except BlockingIOError:
         feedback.expect(
             False,
-            "on_accept raised BlockingIOError once no connection was left: catch it, that is the end of the batch",
+            "on_accept raised BlockingIOError once no connection was left: catch it, that is the "
+            "end of the batch",
         )
     except Exception as exc:
         feedback.expect(False, f"on_accept raised {type(exc).__name__}: {exc}")
@@ -252,11 +282,11 @@ IDLE_TIMEOUT = 0.5
 
 
 def check_idle_timeout(serve: Serve) -> GauntletFeedback:
-    """``serve`` must close each connection silent for `IDLE_TIMEOUT` s: not sooner, and within 3 s; then stop cleanly.
+    """``serve`` must close each connection silent for `IDLE_TIMEOUT` s (not sooner, within 3 s).
 
     Four clients: three get an echo, then go quiet; one never sends. Each
     must see EOF no sooner than `IDLE_TIMEOUT` after its last send (or its
-    connect) and within 3 s of the echo.
+    connect) and within 3 s of the echo. Then ``serve`` must stop cleanly.
     """
     feedback, clients = GauntletFeedback("close idle connections"), _five(random.Random(SEED))[:3]
     clients.append(Client("silent", b"", [], mode="idle"))
@@ -272,7 +302,7 @@ def check_idle_timeout(serve: Serve) -> GauntletFeedback:
 
 
 def _wait_eof(clients: list[Client], deadline: float) -> dict[str, float]:
-    """When each client saw EOF (or a reset), by name; clients still open at ``deadline`` are missing."""
+    """When each client saw EOF (or a reset), by name; any still open at ``deadline`` is missing."""
     seen: dict[str, float] = {}
     with selectors.DefaultSelector() as sel:
         for client in clients:
@@ -299,10 +329,17 @@ def _judge_silences(feedback: Feedback, seen: dict[str, float], clients: list[Cl
     # send (or its connect), so a server that waits IDLE_TIMEOUT after that
     # event closes no sooner than IDLE_TIMEOUT after the client's last send.
     still = len(clients) - len(seen)
-    feedback.expect(not still, f"{still} silent connections were still open 3 s after the echo: after each "
-                    f"select(), close every connection whose last event is more than IDLE_TIMEOUT ({IDLE_TIMEOUT} s) ago")  # fmt: skip
+    feedback.expect(
+        not still,
+        f"{still} silent connections were still open 3 s after the echo: after each "
+        "select(), close every connection whose last event is more than IDLE_TIMEOUT "
+        f"({IDLE_TIMEOUT} s) ago",
+    )
     early = [
         c.name for c in clients if c.name in seen and seen[c.name] - c.last_sent < IDLE_TIMEOUT
     ]
-    feedback.expect(not early, f"{', '.join(early)} closed sooner than {IDLE_TIMEOUT} s after its last byte: "
-                    "count silence from each connection's own last event")  # fmt: skip
+    feedback.expect(
+        not early,
+        f"{', '.join(early)} closed sooner than {IDLE_TIMEOUT} s after its last byte: "
+        "count silence from each connection's own last event",
+    )

@@ -18,13 +18,8 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ..lessons.connections import (
-    close_with_reset,
-    outcome,
-    refusing_address,
-    tcp_pair,
-    unanswered_address,
-)
+from ..driver.probes import outcome, refusing_address, tcp_pair, unanswered_address
+from ..driver.sockets import LOOPBACK, close_with_reset
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = [
@@ -49,7 +44,7 @@ def encode(payload: bytes) -> bytes:
 
 
 def _connect_ex_errno() -> str:
-    with socket.create_server(("127.0.0.1", 0)) as listener, socket.socket() as sock:
+    with socket.create_server((LOOPBACK, 0)) as listener, socket.socket() as sock:
         sock.setblocking(False)
         return errno.errorcode[sock.connect_ex(listener.getsockname())]
 
@@ -180,7 +175,7 @@ def _attempt(
 
 
 def _check_connects(feedback: Feedback, connect: ConnectWithTimeout) -> int:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
+    with socket.create_server((LOOPBACK, 0)) as listener:
         sock, exc, leaked = _attempt(connect, listener.getsockname(), 2.0)
         if not feedback.expect(
             isinstance(sock, socket.socket),
@@ -206,7 +201,8 @@ _FAILURES = (
         2.0,
         ConnectionRefusedError,
         "to a refused port",
-        "to a refused port it returned a socket: writable means connected *or failed*; read SO_ERROR",
+        "to a refused port it returned a socket: writable means connected *or failed*; read "
+        "SO_ERROR",
     ),
     (
         unanswered_address,
@@ -230,7 +226,8 @@ def _check_failures(feedback: Feedback, connect: ConnectWithTimeout) -> int:
         elif isinstance(exc, DidNotReturn):
             feedback.expect(
                 False,
-                f"a connect that never completes made it hang ({exc}): pass the timeout to select()",
+                f"a connect that never completes made it hang ({exc}): pass the timeout to "
+                "select()",
             )
         else:
             feedback.expect(
@@ -286,7 +283,7 @@ def _cases() -> Iterator[Case]:
     cuts = sorted(random.Random(10).sample(range(1, len(stream)), 12))
     yield (
         f"random cuts at {cuts}",
-        [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])],
+        [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)],
         expected,
     )
 
@@ -338,7 +335,8 @@ def _check_truncated(feedback: Feedback, decoder_class: type, timeout: float) ->
             continue
         feedback.expect(
             False,
-            f"eof() with the stream cut inside {where} returned: raise EOFError, the peer sent a partial frame",
+            f"eof() with the stream cut inside {where} returned: raise EOFError, the peer sent a "
+            "partial frame",
         )
 
 

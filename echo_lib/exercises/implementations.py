@@ -16,7 +16,7 @@ from typing import Any
 
 from ..driver.fds import IdleSockets, MoreFds, SocketsAt, open_fd_count
 from ..driver.implementations import FD_SETSIZE, available_selectors
-from ..driver.probes import ready_order
+from ..driver.selector_probes import ready_order
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = [

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from ..driver.client import EchoClient
+from ..driver.sockets import LOOPBACK
 from . import Feedback
 
 __all__ = ["check_wanted_events"]
@@ -18,22 +19,22 @@ WantedEvents = Callable[..., int]
 
 # Why each wrong bit is wrong, keyed by (has_pending_output, can_accept_more).
 _WHY = {
-    (
-        False,
-        False,
-    ): "nothing to send and no room: 0, and the caller unregisters (a key with no events still wakes on a hang-up)",
-    (
-        False,
-        True,
-    ): "WRITE with nothing to send makes select() return at once, every time: a busy loop",
+    (False, False): (
+        "nothing to send and no room: 0, and the caller unregisters "
+        "(a key with no events still wakes on a hang-up)"
+    ),
+    (False, True): (
+        "WRITE with nothing to send makes select() return at once, every time: a busy loop"
+    ),
     (True, False): "with a full buffer, stop reading (no READ) but keep writing (WRITE)",
     (True, True): "output is pending (WRITE) and there is room for more input (READ)",
 }
 
 
 def check_wanted_events(wanted_events: WantedEvents) -> Feedback:
-    """Check the four cases of ``wanted_events(has_pending_output=..., can_accept_more=...)``,
-    then drive a real echo connection with the masks it returns.
+    """Check the four cases of ``wanted_events(has_pending_output=..., can_accept_more=...)``.
+
+    Then drive a real echo connection with the masks it returns.
     """
     feedback = Feedback("wanted_events")
     for (pending, room), why in _WHY.items():
@@ -59,7 +60,7 @@ def check_wanted_events(wanted_events: WantedEvents) -> Feedback:
 
 def _check_real_echo(feedback: Feedback, wanted_events: WantedEvents) -> None:
     payload = bytes(range(256)) * 800  # 200 KB: more than one recv(), more than the buffer limit
-    with socket.create_server(("127.0.0.1", 0)) as listener:
+    with socket.create_server((LOOPBACK, 0)) as listener:
         client = EchoClient(listener.getsockname(), payload, record=False).start()
         listener.settimeout(5)
         conn, _ = listener.accept()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from ..driver.server import EchoServer
+from ..driver.wait import wait_until
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = ["check_echo_once"]
@@ -56,12 +56,7 @@ def _check_one(feedback: Feedback, echo_once: EchoOnce, server: EchoServer, mess
 
 def _closed(server: EchoServer, timeout: float = 2.0) -> bool:
     """The learner's socket is closed once the server saw EOF and closed its side."""
-    finished = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if server.connections == 0:
-            return True
-        finished.wait(0.01)
-    return False
+    return wait_until(lambda: server.connections == 0, timeout)
 
 
 def _excerpt(data: bytes) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from ...driver.fds import IdleSockets, MoreFds, open_fd_count
 from ...driver.implementations import FD_SETSIZE, available_selectors
-from ...driver.probes import ROUNDS, select_cost
+from ...driver.selector_probes import ROUNDS, select_cost
 
 __all__ = ["COUNTS", "FD_MARGIN", "CostPoint", "CostTable", "measure_select_costs", "room"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ...driver.fds import IdleSockets, MoreFds, open_fd_count
 from ...driver.implementations import FD_SETSIZE, available_selectors
-from ...driver.probes import select_cost
+from ...driver.selector_probes import select_cost
 from ...view.widgets import WidgetFront, display_output, stream_output, weak_callback
 from .costs import COUNTS, FD_MARGIN, CostPoint, CostTable, room, sockets_text
 from .plot import select_costs_png
