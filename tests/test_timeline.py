@@ -26,6 +26,14 @@ def test_mask_names() -> None:
     ]
 
 
+def test_the_core_mask_bits_are_the_selectors_bits() -> None:
+    # core/events.py names the bits itself so that the core imports no I/O module.
+    from echo_lib.core import events
+
+    assert (events.EVENT_READ, events.EVENT_WRITE) == (READ, WRITE)
+    assert (READ, WRITE) == (selectors.EVENT_READ, selectors.EVENT_WRITE)
+
+
 def test_mask_name_rejects_other_bits() -> None:
     with pytest.raises(ValueError, match="got 4"):
         mask_name(4)

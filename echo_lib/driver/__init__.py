@@ -1,1 +1,2 @@
-"""The driver: selector classes, recording, the background-thread runner, the loop, server and client."""
+"""The driver: selector classes, recording, the one background-thread runner, the loop,
+the server and the client."""
