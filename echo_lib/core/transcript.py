@@ -16,7 +16,16 @@ import re
 import traceback
 from collections.abc import Iterable
 
-__all__ = ["BYTES_LINE", "LineReader", "collapse", "format_log", "one_line", "tidy", "where"]
+__all__ = [
+    "BYTES_LINE",
+    "LineReader",
+    "collapse",
+    "format_log",
+    "one_line",
+    "plural",
+    "tidy",
+    "where",
+]
 
 _ADDRESS = r"(\(.*\))"
 #: A line about bytes: ``  received b'...'`` or ``  sending b'...'``.
@@ -63,6 +72,11 @@ def _nbytes(literal: str) -> int:
         return len(ast.literal_eval(literal))
     except (ValueError, SyntaxError):
         return 0
+
+
+def plural(count: int, word: str) -> str:
+    """``1 client``, ``2 clients``: a count and its noun (an English plural in -s)."""
+    return f"{count} {word}{'s' * (count != 1)}"
 
 
 def one_line(exc: BaseException) -> str:

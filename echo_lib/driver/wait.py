@@ -17,18 +17,30 @@ from typing import Any, TypeVar
 
 from .runner import ThreadRunner
 
-__all__ = ["STOP_WAIT", "DidNotReturn", "EndedTheProgram", "run_with_timeout", "wait_until"]
+__all__ = [
+    "DEFAULT_WAIT",
+    "STOP_WAIT",
+    "DidNotReturn",
+    "EndedTheProgram",
+    "run_with_timeout",
+    "wait_until",
+]
 
 T = TypeVar("T")
 
 #: Seconds to wait for code to end once it has been asked to stop.
 STOP_WAIT = 1.0
 
+#: How long `wait_until` waits unless told otherwise, in seconds.
+DEFAULT_WAIT = 5.0
+
 #: How often `wait_until` looks again, in seconds.
 POLL_INTERVAL = 0.002
 
 
-def wait_until(condition: Callable[[], object], timeout: float, *, what: str | None = None) -> bool:
+def wait_until(
+    condition: Callable[[], object], timeout: float = DEFAULT_WAIT, *, what: str | None = None
+) -> bool:
     """Poll ``condition()`` until it is true (return True) or ``timeout`` s pass.
 
     Past the timeout it returns False, or with ``what`` (words for the

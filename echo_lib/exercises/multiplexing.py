@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..driver.implementations import available_selectors
+from ..driver.runner import ThreadRunner
 from . import Feedback
 
 __all__ = ["check_wait_for_any"]
@@ -42,11 +43,11 @@ class _Call:
     error: BaseException | None = None
     wall: float = 0.0
     cpu: float = 0.0
-    thread: threading.Thread | None = None
+    runner: ThreadRunner | None = None
 
     @property
     def returned(self) -> bool:
-        return self.thread is not None and not self.thread.is_alive()
+        return self.runner is not None and self.runner.done
 
 
 def _call(function: Callable[..., Any], *args: Any, timeout: float) -> _Call:
@@ -65,11 +66,10 @@ def _call(function: Callable[..., Any], *args: Any, timeout: float) -> _Call:
             call.error = exc
         call.cpu, call.wall = time.thread_time() - cpu, time.perf_counter() - wall
 
-    call.thread = threading.Thread(
-        target=target, name=f"exercise-{getattr(function, '__name__', 'code')}", daemon=True
-    )
-    call.thread.start()
-    call.thread.join(timeout)
+    name = f"exercise-{getattr(function, '__name__', 'code')}"
+    call.runner = ThreadRunner(target, name=name).start()
+    with suppress(TimeoutError):  # still running: the caller releases it
+        call.runner.join(timeout)
     return call
 
 
@@ -93,8 +93,9 @@ def _release(call: _Call, *socks: socket.socket) -> bool:
     for sock in socks:
         with suppress(OSError):  # already shut down, or never connected
             sock.shutdown(socket.SHUT_RDWR)
-    if call.thread is not None:
-        call.thread.join(GRACE)
+    if call.runner is not None:
+        with suppress(TimeoutError):  # blocked for good: the feedback says it did not return
+            call.runner.join(GRACE)
     return False
 
 
@@ -159,7 +160,7 @@ def _noting(
 
 
 def _left_open(call: _Call, made: list[tuple[int, selectors.BaseSelector]]) -> bool:
-    ident = call.thread.ident if call.thread is not None else None
+    ident = call.runner.ident if call.runner is not None else None
     return any(thread == ident and sel.get_map() is not None for thread, sel in made)
 
 

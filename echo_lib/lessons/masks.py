@@ -20,6 +20,7 @@ from typing import ClassVar
 from ..core.checks import check_int, check_messages
 from ..core.events import mask_name
 from ..core.timeline import Timeline
+from ..core.transcript import plural
 from ..driver.client import DEFAULT_MESSAGES, EchoClient
 from ..driver.implementations import resolve_selector
 from ..driver.loop import SelectorLoop
@@ -40,10 +41,6 @@ MAX_STEPS = 1000  # "Run to end" takes at most this many steps
 STEP_WAIT = 1.0  # a step waits at most this long for something to be ready
 SCENARIOS: tuple[str, ...] = ("echo",)
 _EVENT_LINES = 200  # at most this many event lines per step-through view
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' * (count != 1)}"
 
 
 @dataclass(frozen=True)
@@ -354,7 +351,7 @@ class StepThrough(WidgetFront):
     def __repr__(self) -> str:
         s = self.settings
         selector = f", {s.selector}" if s.selector else ""
-        sizes = f"{_plural(s.clients, 'client')} x {_plural(len(s.messages), 'message')}"
+        sizes = f"{plural(s.clients, 'client')} x {plural(len(s.messages), 'message')}"
         what = f"{s.scenario}: {sizes}{selector}"
         state = (
             ", closed"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..core.checks import check_int
 from ..core.timeline import Timeline
+from ..core.transcript import plural
 from ..driver.client import EchoClient, EchoResult
 from ..driver.implementations import SELECTOR_NAMES, available_selectors, resolve_selector
 from ..driver.server import EchoServer
@@ -70,10 +71,6 @@ def _choice(name: str, value: int, choices: Sequence[tuple[str, int]]) -> int:
     return value
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' * (count != 1)}"
-
-
 def _label(value: int, choices: Sequence[tuple[str, int]]) -> str:
     return next((label for label, size in choices if size == value), f"{value} bytes")
 
@@ -119,7 +116,7 @@ class EchoConfig:
 
     def describe(self) -> str:
         """E.g. ``3 clients x 2 messages of 1 KiB, EpollSelector, SO_SNDBUF system default``."""
-        who = f"{_plural(self.clients, 'client')} x {_plural(self.messages, 'message')}"
+        who = f"{plural(self.clients, 'client')} x {plural(self.messages, 'message')}"
         sndbuf = _label(self.sndbuf, SNDBUF_SIZES)
         return (
             f"{who} of {_label(self.payload, PAYLOAD_SIZES)}, {self.selector}, SO_SNDBUF {sndbuf}"

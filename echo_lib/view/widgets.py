@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core.events import Event
 from ..core.timeline import Timeline
+from ..core.transcript import one_line
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -71,9 +72,7 @@ def one_line_error(exc: BaseException) -> str:
     Whitespace in the message is collapsed; an empty message leaves the type.
     """
     text = " ".join(str(exc).split())
-    if text and isinstance(exc, ValueError):
-        return text
-    return f"{type(exc).__name__}: {text}".rstrip(": ")
+    return text if text and isinstance(exc, ValueError) else one_line(exc)
 
 
 def describe_error(exc: BaseException, name: str = "a socket") -> str:

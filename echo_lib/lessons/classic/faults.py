@@ -21,14 +21,13 @@ from typing import Any
 from ...core.events import mask_name
 from ...core.timeline import Timeline
 from ...core.transcript import one_line
-from ...driver import wait
 from ...driver.client import EchoClient
 from ...driver.recording import RecordingSelector
 from ...driver.server import EchoServer
 from ...driver.sockets import LOOPBACK, finish_echo, send_without_reading, wait_listening
+from ...driver.wait import wait_until
 from ...stage.seed import chunked_echo_server, classic_client, classic_server, resetting_client
 from ...stage.stage import Stage
-from ...stage.turns import TURN_TIMEOUT
 
 __all__ = [
     "FAULTS",
@@ -37,15 +36,9 @@ __all__ = [
     "fault_table",
     "modify_verdicts",
     "run_fault",
-    "wait_until",
 ]
 
 KiB, MiB = 1 << 10, 1 << 20
-
-
-def wait_until(condition: Callable[[], object], timeout: float = TURN_TIMEOUT) -> bool:
-    """`driver.wait.wait_until` with a stage's timeout by default, as notebook 05 calls it."""
-    return wait.wait_until(condition, timeout)
 
 
 # -- the five faults, each as the seed has it and as echo_lib fixes it ---------------------
