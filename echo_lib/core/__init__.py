@@ -1,1 +1,1 @@
-"""The core: events, the timeline, the echo connection and validation. Pure Python, no sockets."""
+"""The core: events, the timeline, both ends of the echo as logic, checks. No sockets."""

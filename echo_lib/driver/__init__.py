@@ -1,2 +1,1 @@
-"""The driver: selector classes, recording, the one background-thread runner, the loop,
-the server and the client."""
+"""The driver: real sockets and selectors, recording, the thread runner, loop, server, client."""
