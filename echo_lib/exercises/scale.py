@@ -1,15 +1,16 @@
-"""Checkers for notebook 06 (many clients and big messages): partial writes, and many echoes at once."""
+"""Checkers for notebook 06 (many clients, big messages): partial writes, many echoes at once."""
 
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import Any
 
 from ..driver.loop import SelectorLoop
 from ..driver.server import RECV_SIZE, EchoServer
 from ..driver.sockets import send_without_reading
+from ..driver.wait import wait_until
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = [
@@ -31,7 +32,8 @@ def _pattern(size: int, seed: int) -> bytes:
     return (block * (size // 251 + 1))[:size]
 
 
-#: What `check_echo_many` sends: eight payloads, one connection each (the empty one only half-closes).
+#: What `check_echo_many` sends: eight payloads, one connection each
+#: (the empty one only half-closes).
 ECHO_MANY_PAYLOADS: tuple[bytes, ...] = tuple(
     _pattern(size, seed)
     for seed, size in enumerate((5, MiB, 0, 64 * KiB + 1, 300_000, MiB, 7, 200_000), start=1)
@@ -53,24 +55,42 @@ def check_peak_prediction(predicted_kib: object) -> Feedback:
     and one ``recv()`` brings up to ``recv_size`` more: 16 + 64 = 80 KiB.
     """
     feedback = Feedback("prediction")
-    if not feedback.expect(isinstance(predicted_kib, int) and not isinstance(predicted_kib, bool),
-                           f"predict a number of KiB (an int), got {predicted_kib!r}"):  # fmt: skip
+    if not feedback.expect(
+        isinstance(predicted_kib, int) and not isinstance(predicted_kib, bool),
+        f"predict a number of KiB (an int), got {predicted_kib!r}",
+    ):
         return feedback
     bound = (PEAK_MAX_BUFFER + RECV_SIZE) // KiB
-    if predicted_kib < bound:
-        feedback.expect(False, f"you predicted {predicted_kib} KiB: the server checks its buffer before each recv(), "
-                        f"and one recv() can bring up to recv_size ({RECV_SIZE // KiB} KiB) more than max_buffer")  # fmt: skip
-    elif predicted_kib > bound:
-        feedback.expect(False, f"you predicted {predicted_kib} KiB: reading stops while the buffer holds max_buffer "
-                        f"({PEAK_MAX_BUFFER // KiB} KiB) or more, so one recv() of at most {RECV_SIZE // KiB} KiB is all it can add")  # fmt: skip
+    _judge_prediction(feedback, predicted_kib, bound)
     peak, paused = _peak_of_a_client_that_never_reads()
-    feedback.expect(paused and peak <= bound * KiB, f"the server held {peak} bytes, more than {bound} KiB, "
-                    "or never paused reading: the bound does not hold on this machine")  # fmt: skip
+    feedback.expect(
+        paused and peak <= bound * KiB,
+        f"the server held {peak} bytes, more than {bound} KiB, "
+        "or never paused reading: the bound does not hold on this machine",
+    )
     return feedback
 
 
+def _judge_prediction(feedback: Feedback, predicted_kib: int, bound: int) -> None:
+    """Say why a prediction below or above ``bound`` KiB is wrong."""
+    if predicted_kib < bound:
+        feedback.expect(
+            False,
+            f"you predicted {predicted_kib} KiB: the server checks its buffer before each "
+            f"recv(), and one recv() can bring up to recv_size ({RECV_SIZE // KiB} KiB) "
+            "more than max_buffer",
+        )
+    elif predicted_kib > bound:
+        feedback.expect(
+            False,
+            f"you predicted {predicted_kib} KiB: reading stops while the buffer holds "
+            f"max_buffer ({PEAK_MAX_BUFFER // KiB} KiB) or more, so one recv() of at most "
+            f"{RECV_SIZE // KiB} KiB is all it can add",
+        )
+
+
 def _peak_of_a_client_that_never_reads(rounds: int = 2_000) -> tuple[int, bool]:
-    """Push and step (section 5 of the notebook) until nothing moves; return (peak buffered, reading paused)."""
+    """Push and step (the notebook's section 5) until nothing moves; (peak buffered, paused)."""
     with SelectorLoop() as loop:
         server = EchoServer(loop=loop, max_buffer=PEAK_MAX_BUFFER, sndbuf=SMALL_BUFFER).start()
         with socket.create_connection(server.address, timeout=5) as sock:
@@ -126,16 +146,8 @@ def _send(
 ) -> int | None:
     try:
         sent = run_with_timeout(send_some, sock, data, timeout=2)
-    except DidNotReturn:
-        feedback.expect(False, f"with {label}, it never returned: while the buffer is full, retrying never ends; "
-                        "return what was sent so far")  # fmt: skip
-        return None
-    except BlockingIOError:
-        feedback.expect(False, f"with {label}, it raised BlockingIOError: on a non-blocking socket, sendall() raises it "
-                        "once the buffer is full (and does not say how much it sent); call send() and catch BlockingIOError")  # fmt: skip
-        return None
     except Exception as exc:
-        feedback.expect(False, f"with {label}, it raised {type(exc).__name__}: {exc}")
+        feedback.expect(False, _send_failure(label, exc))
         return None
     if not feedback.expect(
         isinstance(sent, int) and not isinstance(sent, bool),
@@ -145,6 +157,22 @@ def _send(
     return sent
 
 
+def _send_failure(label: str, exc: Exception) -> str:
+    """What went wrong when ``send_some`` raised ``exc`` (or never returned) with ``label``."""
+    if isinstance(exc, DidNotReturn):
+        return (
+            f"with {label}, it never returned: while the buffer is full, retrying never ends; "
+            "return what was sent so far"
+        )
+    if isinstance(exc, BlockingIOError):
+        return (
+            f"with {label}, it raised BlockingIOError: on a non-blocking socket, sendall() "
+            "raises it once the buffer is full (and does not say how much it sent); "
+            "call send() and catch BlockingIOError"
+        )
+    return f"with {label}, it raised {type(exc).__name__}: {exc}"
+
+
 def _judge_count(feedback: Feedback, label: str, sent: int, size: int, how: str) -> bool:
     if how == "all":
         return feedback.expect(
@@ -152,8 +180,11 @@ def _judge_count(feedback: Feedback, label: str, sent: int, size: int, how: str)
             f"with {label}, it returned {sent}, expected {size}: a small message fits at once",
         )
     if how == "part":
-        return feedback.expect(0 < sent < size, f"with {label}, it returned {sent}: a 4 KiB send buffer takes only part "
-                               f"of {size} bytes; return how many send() took")  # fmt: skip
+        return feedback.expect(
+            0 < sent < size,
+            f"with {label}, it returned {sent}: a 4 KiB send buffer takes only part "
+            f"of {size} bytes; return how many send() took",
+        )
     return feedback.expect(
         sent == 0, f"with {label}, it returned {sent}, expected 0: nothing fits any more"
     )
@@ -172,12 +203,14 @@ def _check_peer(feedback: Feedback, peer: socket.socket, expected: bytes, label:
     if len(got) != len(expected):
         feedback.expect(
             False,
-            f"after {label}, the peer received {len(got)} bytes, but the returned counts add up to {len(expected)}",
+            f"after {label}, the peer received {len(got)} bytes, "
+            f"but the returned counts add up to {len(expected)}",
         )
     else:
         feedback.expect(
             got == expected,
-            f"after {label}, the peer received the right number of bytes, but not the data, in order",
+            f"after {label}, the peer received the right number of bytes, "
+            "but not the data, in order",
         )
 
 
@@ -200,7 +233,8 @@ def check_echo_many(
         except DidNotReturn:
             feedback.expect(
                 False,
-                "it never returned (in 20 s): does each connection read while it sends, and stop at EOF?",
+                "it never returned (in 20 s): "
+                "does each connection read while it sends, and stop at EOF?",
             )
             return feedback
         except Exception as exc:
@@ -213,8 +247,11 @@ def check_echo_many(
 
 
 def _check_echoes(feedback: Feedback, echoes: Any, payloads: Sequence[bytes]) -> None:
-    if not feedback.expect(isinstance(echoes, list) and len(echoes) == len(payloads),
-                           f"it returned {_short(echoes)}, expected a list of {len(payloads)} echoes (bytes), one per payload"):  # fmt: skip
+    if not feedback.expect(
+        isinstance(echoes, list) and len(echoes) == len(payloads),
+        f"it returned {_short(echoes)}, "
+        f"expected a list of {len(payloads)} echoes (bytes), one per payload",
+    ):
         return
     if (
         all(isinstance(e, (bytes, bytearray)) for e in echoes)
@@ -223,10 +260,16 @@ def _check_echoes(feedback: Feedback, echoes: Any, payloads: Sequence[bytes]) ->
     ):
         feedback.expect(
             False,
-            "every echo came back, but not in payload order: echoes[i] must be the echo of payloads[i]",
+            "every echo came back, but not in payload order: "
+            "echoes[i] must be the echo of payloads[i]",
         )
         return
-    for i, (echo, payload) in enumerate(zip(echoes, payloads)):
+    _check_each_echo(feedback, echoes, payloads)
+
+
+def _check_each_echo(feedback: Feedback, echoes: list[Any], payloads: Sequence[bytes]) -> None:
+    """Name each echo that is not bytes, has the wrong length, or differs from its payload."""
+    for i, (echo, payload) in enumerate(zip(echoes, payloads, strict=True)):
         label = f"payload {i} ({len(payload)} bytes)"
         if not isinstance(echo, (bytes, bytearray)):
             feedback.expect(False, f"{label}: got {type(echo).__name__}, expected bytes")
@@ -240,14 +283,12 @@ def _check_echoes(feedback: Feedback, echoes: Any, payloads: Sequence[bytes]) ->
 
 
 def _check_closed(feedback: Feedback, server: EchoServer, timeout: float = 2.0) -> None:
-    pause = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if server.connections == 0:
-            return
-        pause.wait(0.01)
-    feedback.expect(
-        False, f"{server.connections} connections were still open afterwards: close every socket"
-    )
+    """Give the server ``timeout`` s to see every connection closed; a failure, not an error."""
+    if not wait_until(lambda: server.connections == 0, timeout):
+        feedback.expect(
+            False,
+            f"{server.connections} connections were still open afterwards: close every socket",
+        )
 
 
 def _check_connections(feedback: Feedback, server: EchoServer, count: int) -> None:
@@ -259,18 +300,31 @@ def _check_connections(feedback: Feedback, server: EchoServer, count: int) -> No
         return
     assert server.timeline is not None
     events = server.timeline.events(action=("accept", "recv", "close"))
+    late = _accepted_after_a_close(events)
+    if not feedback.expect(
+        not late,
+        f"the connections were not all open at the same time ({late[0] if late else ''} "
+        "was accepted after an earlier one had closed): "
+        "connect them all first, then drive them with one selector",
+    ):
+        return
+    feedback.expect(
+        _overlapping(events),
+        "all connections were open at once, but the server served them one at a time "
+        "(each connection's echo was finished before the next one sent a byte): "
+        "blocking calls on one socket after another; "
+        "register them all with one selector and serve whichever is ready",
+    )
+
+
+def _accepted_after_a_close(events: Sequence[Any]) -> list[str]:
+    """The connections accepted after some connection had already closed."""
     first_close = next((e.seq for e in events if e.action == "close" and e.actor != "server"), None)
-    late = [
+    return [
         e.detail
         for e in events
         if e.action == "accept" and first_close is not None and e.seq > first_close
     ]
-    if not feedback.expect(not late, f"the connections were not all open at the same time ({late[0] if late else ''} was accepted "
-                           "after an earlier one had closed): connect them all first, then drive them with one selector"):  # fmt: skip
-        return
-    feedback.expect(_overlapping(events), "all connections were open at once, but the server served them one at a time "
-                    "(each connection's echo was finished before the next one sent a byte): blocking calls on one socket "
-                    "after another; register them all with one selector and serve whichever is ready")  # fmt: skip
 
 
 def _overlapping(events: Sequence[Any]) -> bool:
@@ -280,7 +334,7 @@ def _overlapping(events: Sequence[Any]) -> bool:
         if event.actor.startswith("server/") and event.action in ("recv", "close"):
             spans.setdefault(event.actor, []).append(event.seq)
     starts = sorted((seqs[0], seqs[-1]) for seqs in spans.values())
-    return any(later[0] < earlier[1] for earlier, later in zip(starts, starts[1:]))
+    return any(later[0] < earlier[1] for earlier, later in pairwise(starts))
 
 
 def _short(value: object) -> str:
