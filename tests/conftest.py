@@ -7,12 +7,12 @@ import os
 import selectors
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from echo_lib import SelectorLoop, available_selectors
+from echo_lib.driver.wait import wait_until
 
 from .kqueue_style import KqueueStyleSelector
 
@@ -79,9 +79,5 @@ def no_leaked_loops() -> Iterator[None]:
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
     """Poll ``condition`` until true; fail after ``timeout`` seconds (never hangs)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or condition!r}")
-        pause.wait(0.005)
+    if not wait_until(condition, timeout):
+        pytest.fail(f"timed out after {timeout} s waiting for {what or condition!r}")

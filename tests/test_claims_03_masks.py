@@ -10,10 +10,11 @@ from __future__ import annotations
 import errno
 import selectors
 import socket
-import struct
 import time
 
 import pytest
+
+from echo_lib.driver.sockets import close_with_reset
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -94,8 +95,7 @@ def test_4_readable_a_reset_is_a_pending_error(
 ) -> None:
     client, server_side = pair
     sel.register(server_side, READ)
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    client.close()  # SO_LINGER 0: close() sends RST instead of FIN
+    close_with_reset(client)  # SO_LINGER 0: close() sends RST instead of FIN
     assert _masks(sel, 5) == [READ]
     with pytest.raises(OSError) as peer_error:
         server_side.getpeername()

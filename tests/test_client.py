@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from echo_lib import DEFAULT_MESSAGES, EchoClient, EchoResult, EchoServer, SelectorLoop
+from echo_lib.driver.sockets import close_with_reset
 
 from .conftest import SelectorSpec, open_fds, wait_for
 
@@ -67,8 +68,7 @@ def test_a_reset_is_reported() -> None:
         client = EchoClient(listener.getsockname(), [b"x" * 1000])
         client.start()
         conn, _ = listener.accept()
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        conn.close()  # RST
+        close_with_reset(conn)
         result = client.join(timeout=5)
     assert not result.complete and result.error == "ConnectionResetError"
     assert str(result).endswith("1000 missing (ConnectionResetError)")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import selectors
 import socket
-import struct
 
 import pytest
 
 from echo_lib import EchoServer
+from echo_lib.driver.sockets import close_with_reset
 from echo_lib.lessons.build import SideBySide, side_by_side
 from echo_lib.view.source import Source
 
@@ -89,11 +89,6 @@ def test_09_half_close_recv_returns_empty_while_the_peer_still_reads(
 # -- 09 §6 Resets and broken pipes ------------------------------------------------------
 
 
-def _reset(client: socket.socket) -> None:
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    client.close()
-
-
 def _wait_readable(sock: socket.socket, what: str) -> None:
     with selectors.DefaultSelector() as sel:
         sel.register(sock, READ)
@@ -104,7 +99,7 @@ def test_09_resets_recv_raises_connection_reset_error(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
     client, conn = pair
-    _reset(client)
+    close_with_reset(client)
     _wait_readable(conn, "the reset")
     with pytest.raises(ConnectionResetError):
         conn.recv(4096)
@@ -126,7 +121,7 @@ def test_09_resets_send_raises_connection_reset_or_broken_pipe(
     pair: tuple[socket.socket, socket.socket],
 ) -> None:
     client, conn = pair
-    _reset(client)
+    close_with_reset(client)
     with pytest.raises((ConnectionResetError, BrokenPipeError)):
         for _ in range(100):  # the first send() may still be taken before the RST is seen
             conn.send(b"echo")

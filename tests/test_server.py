@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from echo_lib import EchoClient, EchoServer, SelectorLoop
+from echo_lib.driver.sockets import LINGER_ZERO
 
 from .conftest import SelectorSpec, open_fds, wait_for
 
@@ -86,7 +87,7 @@ def test_half_close_flushes_the_pending_echo(loop_selector: SelectorSpec) -> Non
 def test_connection_reset_closes_only_that_connection(loop_selector: SelectorSpec) -> None:
     with EchoServer(selector=loop_selector) as server:
         rude = socket.create_connection(server.address, timeout=5)
-        rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
         rude.sendall(b"x" * 100_000)
         wait_for(lambda: server.accepted == 1, what="the accept")
         rude.close()  # SO_LINGER 0: the kernel sends RST instead of FIN
