@@ -7,6 +7,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..core.connection import EchoConnection
 from ..driver.client import EchoClient
@@ -91,15 +92,32 @@ def _story_step(
     key = sel.get_map().get(sock)
     calls = len(sel.timeline.events(action="modify")) - modifies
     if wanted is None:
-        return key is None or feedback.expect(
-            False,
-            f"{when}, the socket is still registered for {_name(key.events)}: with nothing "
-            "wanted, unregister() it",
-        )
+        return _judge_unregistered(feedback, when, key)
     if not feedback.expect(
         key is not None, f"{when}, the socket was unregistered, but it still wants {_name(wanted)}"
     ):
         return False
+    return _judge_key(feedback, when, key, before, calls, wanted)
+
+
+def _judge_unregistered(feedback: Feedback, when: str, key: selectors.SelectorKey | None) -> bool:
+    """With nothing wanted, the socket is no longer registered."""
+    return key is None or feedback.expect(
+        False,
+        f"{when}, the socket is still registered for {_name(key.events)}: with nothing "
+        "wanted, unregister() it",
+    )
+
+
+def _judge_key(
+    feedback: Feedback,
+    when: str,
+    key: selectors.SelectorKey,
+    before: selectors.SelectorKey | None,
+    calls: int,
+    wanted: int,
+) -> bool:
+    """The key has the wanted events, its data kept, through one modify() only if needed."""
     ok = feedback.expect(
         key.events == wanted,
         f"{when}, it is registered for {_name(key.events)}, expected {_name(wanted)}",
@@ -139,14 +157,19 @@ def _check_real_echo(feedback: Feedback, update_registration: UpdateRegistration
         return
     if result is not None:
         feedback.expect(result.complete, f"a real echo driven by it did not complete: {result}")
-    useless = [
+    useless = _useless_modifies(sel)
+    feedback.expect(
+        not useless, f"in a real echo, {len(useless)} modify() calls did not change the mask"
+    )
+
+
+def _useless_modifies(sel: RecordingSelector) -> list[object]:
+    """The modify() calls on ``sel``'s timeline that left the mask as it was."""
+    return [
         e
         for e in sel.timeline.events(action="modify")
         if e.detail.split(" → ")[0] == e.detail.split(" → ")[-1]
     ]
-    feedback.expect(
-        not useless, f"in a real echo, {len(useless)} modify() calls did not change the mask"
-    )
 
 
 def _serve(
@@ -191,41 +214,68 @@ def check_on_writable(on_writable: OnWritable) -> Feedback:
     messages = [b"first message, ", b"x" * 300_000, b", last message"]
     expected = b"".join(messages)
     with EchoServer(record=False) as server:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # partial sends, for sure
-        with sock, RecordingSelector(selectors.DefaultSelector()) as sel:
-            sock.settimeout(5)
-            sock.connect(server.address)
-            sock.setblocking(False)
-            sel.label(sock, "client")
-            sel.register(sock, READ | WRITE, HANDLER)
-            outgoing: deque[bytes] = deque(messages)
-            received, idle, data_lost, problem = _run_client(
-                sel, sock, outgoing, len(expected), on_writable
-            )
-            key = sel.get_map().get(sock)
-            data_lost += [key.data] if key is not None and key.data != HANDLER else []
-    if problem:
-        feedback.expect(False, problem)
+        run = _run_against(server.address, messages, len(expected), on_writable)
+    if run.problem:
+        feedback.expect(False, run.problem)
         return feedback
-    _judge_echo(feedback, bytes(received), expected)
-    switches = [e.detail for e in sel.timeline.events("client", "modify")]
-    idle_text = f"select() reported the socket writable {_times(idle)} with nothing left to send"
-    if not feedback.expect(switches, f"it never switched to EVENT_READ: {idle_text}"):
-        return feedback
-    feedback.expect(
-        switches == ["READ|WRITE → READ"],
-        f"it called modify() {_times(len(switches))} ({', '.join(switches)}): once, READ|WRITE → "
-        "READ, is enough",
+    _judge_echo(feedback, bytes(run.received), expected)
+    _judge_switches(feedback, run)
+    return feedback
+
+
+@dataclass
+class _ClientRun:
+    """What the client's loop saw, for the judges of check_on_writable.
+
+    The bytes back, how many WRITE events found nothing to send (idle), the wrong
+    data values seen on keys, what went wrong ('' if nothing), its modify() details.
+    """
+
+    received: bytearray = field(default_factory=bytearray)
+    idle: int = 0
+    data_lost: list[object] = field(default_factory=list)
+    problem: str = ""
+    switches: list[str] = field(default_factory=list)
+
+
+def _run_against(
+    address: tuple[str, int], messages: list[bytes], total: int, on_writable: OnWritable
+) -> _ClientRun:
+    """Connect a client to ``address`` and run its loop with ``messages`` to send."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # partial sends, for sure
+    with sock, RecordingSelector(selectors.DefaultSelector()) as sel:
+        sock.settimeout(5)
+        sock.connect(address)
+        sock.setblocking(False)
+        sel.label(sock, "client")
+        sel.register(sock, READ | WRITE, HANDLER)
+        run = _run_client(sel, sock, deque(messages), total, on_writable)
+        key = sel.get_map().get(sock)
+        run.data_lost += [key.data] if key is not None and key.data != HANDLER else []
+    run.switches = [e.detail for e in sel.timeline.events("client", "modify")]
+    return run
+
+
+def _judge_switches(feedback: Feedback, run: _ClientRun) -> None:
+    """One switch to EVENT_READ, at once, keeping the key's data."""
+    idle_text = (
+        f"select() reported the socket writable {_times(run.idle)} with nothing left to send"
     )
-    feedback.expect(idle <= 2, f"{idle_text}: switch to EVENT_READ at once")
-    if data_lost:
+    if not feedback.expect(run.switches, f"it never switched to EVENT_READ: {idle_text}"):
+        return
+    feedback.expect(
+        run.switches == ["READ|WRITE → READ"],
+        f"it called modify() {_times(len(run.switches))} ({', '.join(run.switches)}): once, "
+        "READ|WRITE → READ, is enough",
+    )
+    feedback.expect(run.idle <= 2, f"{idle_text}: switch to EVENT_READ at once")
+    if run.data_lost:
         feedback.expect(
             False,
-            f"after modify() the key's data was {data_lost[0]!r}: pass key.data along, "
+            f"after modify() the key's data was {run.data_lost[0]!r}: pass key.data along, "
             "modify(sock, EVENT_READ, key.data)",
         )
-    return feedback
 
 
 def _run_client(
@@ -234,47 +284,69 @@ def _run_client(
     outgoing: deque[bytes],
     total: int,
     on_writable: OnWritable,
-) -> tuple[bytearray, int, list[object], str]:
+) -> _ClientRun:
     """The client's loop with the learner's WRITE handler, for at most 5 s.
 
     It goes on for 0.2 s after the whole echo is back, or until the socket is
     no longer registered for WRITE, so that the handler gets its chance to switch.
-    Returns the bytes received, how many WRITE events found nothing to send,
-    the wrong data values seen on keys, and what went wrong ('' if nothing).
+    Stops at the first problem.
     """
-    received, idle, data_lost = bytearray(), 0, []
+    run = _ClientRun()
     deadline, grace, quiet = time.monotonic() + 5, None, 0
     while time.monotonic() < (deadline if grace is None else grace) and quiet < 5:
-        if len(received) >= total:
+        if len(run.received) >= total:
             if not sel.get_key(sock).events & WRITE:
                 break
             grace = grace or time.monotonic() + 0.2
         ready = sel.select(timeout=0.2)
         quiet = 0 if ready else quiet + 1  # a second of nothing: the rest will never come
         for key, mask in ready:
-            if key.data != HANDLER:
-                data_lost.append(key.data)
-            if mask & WRITE:
-                idle += not outgoing
-                try:
-                    run_with_timeout(on_writable, sel, sock, outgoing, timeout=2)
-                except BlockingIOError as exc:
-                    why = (
-                        "sendall() cannot wait on a non-blocking socket: send() once and keep "
-                        "the rest"
-                    )
-                    return received, idle, data_lost, f"it raised BlockingIOError ({exc}): {why}"
-                except Exception as exc:
-                    return received, idle, data_lost, f"it raised {type(exc).__name__}: {exc}"
-            if mask & READ:
-                try:
-                    chunk = sock.recv(65536)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    return received, idle, data_lost, "the server closed the connection early"
-                received += chunk
-    return received, idle, data_lost, ""
+            if not _on_event(run, sel, sock, key, mask, outgoing, on_writable):
+                return run
+    return run
+
+
+def _on_event(
+    run: _ClientRun,
+    sel: RecordingSelector,
+    sock: socket.socket,
+    key: selectors.SelectorKey,
+    mask: int,
+    outgoing: deque[bytes],
+    on_writable: OnWritable,
+) -> bool:
+    """Handle one ready event into ``run``; False once something went wrong."""
+    if key.data != HANDLER:
+        run.data_lost.append(key.data)
+    if mask & WRITE:
+        run.idle += not outgoing
+        run.problem = _call_on_writable(on_writable, sel, sock, outgoing)
+        if run.problem:
+            return False
+    if mask & READ:
+        try:
+            chunk = sock.recv(65536)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            run.problem = "the server closed the connection early"
+            return False
+        run.received += chunk
+    return True
+
+
+def _call_on_writable(
+    on_writable: OnWritable, sel: RecordingSelector, sock: socket.socket, outgoing: deque[bytes]
+) -> str:
+    """Call the learner's handler; return what went wrong, or ''."""
+    try:
+        run_with_timeout(on_writable, sel, sock, outgoing, timeout=2)
+    except BlockingIOError as exc:
+        why = "sendall() cannot wait on a non-blocking socket: send() once and keep the rest"
+        return f"it raised BlockingIOError ({exc}): {why}"
+    except Exception as exc:
+        return f"it raised {type(exc).__name__}: {exc}"
+    return ""
 
 
 def _judge_echo(feedback: Feedback, received: bytes, expected: bytes) -> None:

@@ -79,13 +79,7 @@ def check_accept_one(accept_one: AcceptOne) -> Feedback:
         sel = stack.enter_context(_WatchedSelector())
         sel.label(listener, "listener")
         clients: list[socket.socket] = []
-        timer = threading.Timer(
-            0.2,
-            lambda: clients.append(socket.create_connection(listener.getsockname()[:2], timeout=5)),
-        )
-        timer.start()
-        stack.callback(lambda: [client.close() for client in clients])
-        stack.callback(timer.join)
+        timer = _connect_later(stack, listener, clients)
         try:
             conn = run_with_timeout(accept_one, sel, listener, timeout=5)
         except DidNotReturn:
@@ -103,6 +97,20 @@ def check_accept_one(accept_one: AcceptOne) -> Feedback:
     return feedback
 
 
+def _connect_later(
+    stack: ExitStack, listener: socket.socket, clients: list[socket.socket]
+) -> threading.Timer:
+    """Connect a client to ``listener`` 0.2 s from now; ``stack`` closes it and joins the timer."""
+    timer = threading.Timer(
+        0.2,
+        lambda: clients.append(socket.create_connection(listener.getsockname()[:2], timeout=5)),
+    )
+    timer.start()
+    stack.callback(lambda: [client.close() for client in clients])
+    stack.callback(timer.join)
+    return timer
+
+
 def _check_accepted(
     feedback: Feedback,
     sel: _WatchedSelector,
@@ -113,7 +121,16 @@ def _check_accepted(
     registrations = sel.timeline.events("listener", "register")
     if not feedback.expect(registrations, "it never registered the listener with sel.register()"):
         return
-    events = registrations[0].mask
+    _check_listener_use(feedback, sel, registrations[0].mask)
+    if feedback.expect(
+        isinstance(conn, socket.socket),
+        f"it returned {type(conn).__name__}, expected the accepted socket",
+    ):
+        _check_connection(feedback, sel, listener, conn, clients)
+
+
+def _check_listener_use(feedback: Feedback, sel: _WatchedSelector, events: int) -> None:
+    """The listener was registered for READ with a callback, waited for, called through the key."""
     feedback.expect(
         events == READ,
         f"it registered the listener for {_name(events)}: a new connection makes it readable, "
@@ -132,11 +149,16 @@ def _check_accepted(
         sel.callback_calls > 0 or not callable(sel.data_seen[0]),
         "it never called the callback through the key: call key.data(key.fileobj, mask)",
     )
-    if not feedback.expect(
-        isinstance(conn, socket.socket),
-        f"it returned {type(conn).__name__}, expected the accepted socket",
-    ):
-        return
+
+
+def _check_connection(
+    feedback: Feedback,
+    sel: _WatchedSelector,
+    listener: socket.socket,
+    conn: socket.socket,
+    clients: list[socket.socket],
+) -> None:
+    """The returned socket is the client's connection, non-blocking, and the listener is gone."""
     client = clients[0].getsockname() if clients else None
     feedback.expect(
         client is not None and _peer(conn) == client,
@@ -219,24 +241,36 @@ def _step(
         return feedback.expect(False, f"{call} never returned")
     except Exception as exc:
         return feedback.expect(False, f"{call} {_error(exc, 'sock')}{_hint(exc, wanted)}")
-    now = _registered(sel, sock)
+    if not _check_state(feedback, call, _registered(sel, sock), wanted):
+        return False
+    return _check_calls(feedback, call, verb, _calls_since(sel, seen))
+
+
+def _check_state(feedback: Feedback, call: str, now: int | None, wanted: int) -> bool:
+    """``sock`` is registered for exactly ``wanted`` (not at all for 0)."""
     if wanted == 0:
-        if not feedback.expect(
+        return feedback.expect(
             now is None,
             f"{call} left sock registered for {_name(now or 0)}, which still wakes select() on a "
             "hang-up or an error: with no events wanted, unregister it",
-        ):
-            return False
-    elif not feedback.expect(
+        )
+    return feedback.expect(
         now == wanted,
         f"{call} left sock {'not registered' if now is None else 'registered for ' + _name(now)}",
-    ):
-        return False
-    calls = [
+    )
+
+
+def _calls_since(sel: _WatchedSelector, seen: int) -> list[str]:
+    """The register/modify/unregister calls after the first ``seen`` events."""
+    return [
         e.action
         for e in sel.timeline.events()[seen:]
         if e.action in ("register", "modify", "unregister")
     ]
+
+
+def _check_calls(feedback: Feedback, call: str, verb: str, calls: list[str]) -> bool:
+    """One call where one call does (``verb``), none where nothing changes."""
     if verb == "modify" and "unregister" in calls:
         return feedback.expect(
             False, f"{call} unregistered and registered again: one sel.modify() does that"
