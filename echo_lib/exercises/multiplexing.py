@@ -185,20 +185,24 @@ def _run_any(
         not left_open, f"{when} it left its selector open: close it (a `with` block does)"
     ):
         return None
-    value = call.value
+    return call if _returned_sockets(feedback, call.value, socks, when) else None
+
+
+def _returned_sockets(
+    feedback: Feedback, value: object, socks: list[socket.socket], when: str
+) -> bool:
+    """``value`` is a list (or tuple) of some of ``socks`` themselves."""
     if not feedback.expect(
         isinstance(value, (list, tuple)),
         f"{when} it returned {type(value).__name__}; return a list of sockets",
     ):
-        return None
+        return False
     strangers = [item for item in value if not any(item is sock for sock in socks)]
-    if not feedback.expect(
+    return feedback.expect(
         not strangers,
         f"{when} it returned {type(strangers[0]).__name__ if strangers else ''} items; return the "
         "sockets themselves (key.fileobj)",
-    ):
-        return None
-    return call
+    )
 
 
 def _expect_sockets(
