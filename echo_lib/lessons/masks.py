@@ -173,31 +173,11 @@ class StepThrough(WidgetFront):
     )
 
     def __init__(self, settings: StepSettings) -> None:
-        import ipywidgets as widgets
-
         previous = StepThrough._latest.get(settings)
         if previous is not None:
             previous.close()
         self.settings = settings
-        self.step_button = widgets.Button(
-            description="Step", button_style="primary", icon="step-forward"
-        )
-        self.run_button = widgets.Button(description="Run to end", icon="fast-forward")
-        self.reset_button = widgets.Button(description="Reset", icon="undo")
-        self.status = widgets.Label()
-        self.out = widgets.Output()
-        self._adopt(
-            widgets.VBox(
-                [
-                    widgets.HBox([self.step_button, self.run_button, self.reset_button]),
-                    self.status,
-                    self.out,
-                ]
-            )
-        )
-        self.step_button.on_click(weak_callback(self.step))
-        self.run_button.on_click(weak_callback(self.run_to_end))
-        self.reset_button.on_click(weak_callback(self.reset))
+        self._make_widgets()
         self._scenario: _Scenario | None = None
         self._finalizer: weakref.finalize | None = None
         self._view = ("", "", "", "")
@@ -205,6 +185,23 @@ class StepThrough(WidgetFront):
         self.error: str | None = None
         self.reset()
         StepThrough._latest[settings] = self
+
+    def _make_widgets(self) -> None:
+        """The three buttons, wired to step, run_to_end and reset, above status and out."""
+        import ipywidgets as widgets
+
+        self.step_button = widgets.Button(
+            description="Step", button_style="primary", icon="step-forward"
+        )
+        self.run_button = widgets.Button(description="Run to end", icon="fast-forward")
+        self.reset_button = widgets.Button(description="Reset", icon="undo")
+        self.status = widgets.Label()
+        self.out = widgets.Output()
+        buttons = widgets.HBox([self.step_button, self.run_button, self.reset_button])
+        self._adopt(widgets.VBox([buttons, self.status, self.out]))
+        self.step_button.on_click(weak_callback(self.step))
+        self.run_button.on_click(weak_callback(self.run_to_end))
+        self.reset_button.on_click(weak_callback(self.reset))
 
     # -- the scenario ---------------------------------------------------------
 
