@@ -217,6 +217,28 @@ class EchoLab(WidgetFront):
     def __init__(self, config: EchoConfig) -> None:
         import ipywidgets as widgets
 
+        self._make_controls(config)
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.out = widgets.Output()
+        controls = [
+            self.clients,
+            self.messages,
+            self.payload,
+            self.selector,
+            self.sndbuf,
+            self.run_button,
+        ]
+        self._adopt(widgets.VBox([*controls, self.out]))
+        self.run_button.on_click(weak_callback(self.run))
+        self.last_results: list[EchoResult] = []
+        self.last_timeline: Timeline | None = None
+        self.last_error: str | None = None
+        self._text = "not run yet"
+
+    def _make_controls(self, config: EchoConfig) -> None:
+        """The sliders and dropdowns, set to ``config`` (its selector listed even if unknown)."""
+        import ipywidgets as widgets
+
         style = {"description_width": "12em"}
         names = list(available_selectors())
         names += [config.selector] if config.selector not in names else []
@@ -238,22 +260,6 @@ class EchoLab(WidgetFront):
         self.sndbuf = widgets.Dropdown(
             options=SNDBUF_SIZES, value=config.sndbuf, description="server SO_SNDBUF", style=style
         )
-        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
-        self.out = widgets.Output()
-        controls = [
-            self.clients,
-            self.messages,
-            self.payload,
-            self.selector,
-            self.sndbuf,
-            self.run_button,
-        ]
-        self._adopt(widgets.VBox([*controls, self.out]))
-        self.run_button.on_click(weak_callback(self.run))
-        self.last_results: list[EchoResult] = []
-        self.last_timeline: Timeline | None = None
-        self.last_error: str | None = None
-        self._text = "not run yet"
 
     @property
     def config(self) -> EchoConfig:
