@@ -100,15 +100,8 @@ def draw_density(
     bins = np.clip(((t - first) * (DENSITY_BINS / span)).astype(np.int64), 0, DENSITY_BINS - 1)
     action_ids = np.frombuffer(columns.action, dtype=np.uint8)[rows]
     present = _actions_present(columns.actions, np.unique(action_ids).tolist())
-    strip_of = np.zeros(len(columns.actions), dtype=np.int64)
-    strip_of[[index for index, _ in present]] = np.arange(len(present))
-    lanes, strips = max(lane_of.values()) + 1, len(present)
-    cells = (
-        lane_per_row(columns, lane_of)[rows] * strips + strip_of[action_ids]
-    ) * DENSITY_BINS + bins
-    counts = np.bincount(cells, minlength=lanes * strips * DENSITY_BINS).reshape(
-        lanes * strips, DENSITY_BINS
-    )
+    lanes = max(lane_of.values()) + 1
+    counts = _cell_counts(columns, rows, lane_of, (action_ids, bins), present)
     colours = [action_style(action)[1] for _, action in present]
     ax.imshow(
         _heat_image(counts, colours, lanes),
@@ -120,6 +113,28 @@ def draw_density(
     ax.set_xlim(first - 0.03 * span, first + 1.03 * span)
     ax.set_ylim(lanes - 0.5, -0.5)
     _density_legend(ax, present, colours, rows.size, span)
+
+
+def _cell_counts(
+    columns: Columns,
+    rows: np.ndarray,
+    lane_of: dict[str, int],
+    action_and_bin: tuple[np.ndarray, np.ndarray],
+    present: list[tuple[int, str]],
+) -> np.ndarray:
+    """Events per (lane, action present) row and time bin: a (lanes * strips, bins) array."""
+    import numpy as np
+
+    action_ids, bins = action_and_bin
+    strip_of = np.zeros(len(columns.actions), dtype=np.int64)
+    strip_of[[index for index, _ in present]] = np.arange(len(present))
+    lanes, strips = max(lane_of.values()) + 1, len(present)
+    cells = (
+        lane_per_row(columns, lane_of)[rows] * strips + strip_of[action_ids]
+    ) * DENSITY_BINS + bins
+    return np.bincount(cells, minlength=lanes * strips * DENSITY_BINS).reshape(
+        lanes * strips, DENSITY_BINS
+    )
 
 
 def _actions_present(actions: tuple[str, ...], ids: list[int]) -> list[tuple[int, str]]:

@@ -86,24 +86,18 @@ def _scale_note(row: dict[str, object]) -> str:
     return f"{row['verified']:,} byte-exact\n{kept}"
 
 
+#: The memory panel's bars: (row field, whose, colour), one bar of each per run.
+_MEMORY_BARS = (
+    ("server_maxrss_kib", "server", "tab:purple"),
+    ("load_maxrss_kib", "load", "tab:orange"),
+)
+
+
 def _scale_memory(ax: Axes, rows: list[dict[str, object]]) -> None:
     height = 0.38
-    for offset, (field, who, colour) in enumerate(
-        (("server_maxrss_kib", "server", "tab:purple"), ("load_maxrss_kib", "load", "tab:orange"))
-    ):
-        mib = [int(row[field]) / 1024 for row in rows]  # type: ignore[call-overload]
+    for offset, (field, who, colour) in enumerate(_MEMORY_BARS):
         lanes = [lane + (offset - 0.5) * height for lane in range(len(rows))]
-        ax.barh(lanes, mib, height=height, color=colour, label=f"{who} process")
-        for y, value, row in zip(lanes, mib, rows, strict=True):
-            per = value * 1024 / max(int(row["connections"]), 1)  # type: ignore[call-overload]
-            ax.annotate(
-                f"{value:,.0f} MiB ({per:.1f} KiB/conn)",
-                (value, y),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize="x-small",
-            )
+        _memory_bars(ax, rows, field, lanes, height, colour, f"{who} process")
     ax.set_yticks(range(len(rows)), [""] * len(rows))
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(
@@ -116,3 +110,27 @@ def _scale_memory(ax: Axes, rows: list[dict[str, object]]) -> None:
     ax.legend(
         loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small", frameon=False
     )
+
+
+def _memory_bars(
+    ax: Axes,
+    rows: list[dict[str, object]],
+    field: str,
+    lanes: list[float],
+    height: float,
+    colour: str,
+    label: str,
+) -> None:
+    """One bar per run at ``lanes``: ``field`` in MiB, annotated with KiB per connection."""
+    mib = [int(row[field]) / 1024 for row in rows]  # type: ignore[call-overload]
+    ax.barh(lanes, mib, height=height, color=colour, label=label)
+    for y, value, row in zip(lanes, mib, rows, strict=True):
+        per = value * 1024 / max(int(row["connections"]), 1)  # type: ignore[call-overload]
+        ax.annotate(
+            f"{value:,.0f} MiB ({per:.1f} KiB/conn)",
+            (value, y),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize="x-small",
+        )
