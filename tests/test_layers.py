@@ -44,6 +44,10 @@ LAZY_ONLY = frozenset({"matplotlib", "ipywidgets"})
 # Layers that may import only public names (no leading underscore) from echo_lib.
 PUBLIC_ONLY = frozenset({"exercises"})
 MAX_LINES = 400
+# No function or method body longer than this (the docstring not counted), except in the
+# modules listed: the seed programs are shown whole, on purpose.
+MAX_BODY = 25
+LONG_FUNCTIONS_ALLOWED = frozenset({"echo_lib.stage.seed"})
 
 
 @dataclass(frozen=True)
@@ -286,6 +290,50 @@ def short_modules(pkg: Package) -> list[str]:
     ]
 
 
+def has_docstring(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether a function's first statement is a string literal (its docstring)."""
+    first = node.body[0]
+    return (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
+
+
+def body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines from the first statement after the docstring to the end of the function."""
+    body = node.body[1:] if has_docstring(node) else node.body
+    if not body:
+        return 0
+    return (node.end_lineno or body[-1].lineno) - body[0].lineno + 1
+
+
+def functions(
+    nodes: Iterable[ast.AST], prefix: str = ""
+) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    """Every function under ``nodes`` with its qualified name (``EchoLab.__init__``)."""
+    for node in nodes:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            name = f"{prefix}{node.name}"
+            if not isinstance(node, ast.ClassDef):
+                yield name, node
+            yield from functions(ast.iter_child_nodes(node), f"{name}.")
+        else:
+            yield from functions(ast.iter_child_nodes(node), prefix)
+
+
+def short_functions(pkg: Package) -> list[str]:
+    """No function or method body over MAX_BODY lines, outside LONG_FUNCTIONS_ALLOWED."""
+    return [
+        f"{name} line {node.lineno}: {function} has a {length}-line body"
+        f" (at most {MAX_BODY}); name its steps as functions"
+        for name, module in sorted(pkg.modules.items())
+        if name not in LONG_FUNCTIONS_ALLOWED
+        for function, node in functions(module.tree.body)
+        if (length := body_lines(node)) > MAX_BODY
+    ]
+
+
 Rule = Callable[[Package], list[str]]
 RULES: Mapping[str, Rule] = {
     "core has no sockets": no_forbidden_modules,
@@ -295,6 +343,7 @@ RULES: Mapping[str, Rule] = {
     "layers point down": layers_point_down,
     "no import cycles": no_cycles,
     "modules are short": short_modules,
+    "functions are short": short_functions,
 }
 
 
@@ -494,6 +543,40 @@ CASES: list[tuple[str, Rule, dict[str, str], list[str] | None]] = [
     ),
     ("401 lines", short_modules, {"core/long.py": "x = 1\n" * 401}, ["echo_lib.core.long: 401"]),
     ("400 lines", short_modules, {"core/long.py": "x = 1\n" * 400}, None),
+    (
+        "a 26-line method",
+        short_functions,
+        {"core/f.py": code("class C:", "    def run(self):", *["        x = 1"] * 26)},
+        ["echo_lib.core.f line 2", "C.run", "26-line body"],
+    ),
+    (
+        "a 26-line body in a nested function",
+        short_functions,
+        {"core/f.py": code("def outer():", "    def inner():", *["        x = 1"] * 25)},
+        ["echo_lib.core.f line 1", "outer", "26-line body"],
+    ),
+    (
+        "a 25-line function",
+        short_functions,
+        {"core/f.py": code("def f():", *["    x = 1"] * 25)},
+        None,
+    ),
+    (
+        "a long seed program",
+        short_functions,
+        {"stage/seed.py": code("def server():", *["    x = 1"] * 40)},
+        None,
+    ),
+    (
+        "a long docstring does not count",
+        short_functions,
+        {
+            "core/f.py": code(
+                "def f():", '    """Doc.', *["    more"] * 30, '    """', *["    x = 1"] * 25
+            )
+        },
+        None,
+    ),
 ]
 
 
