@@ -50,7 +50,6 @@ __all__ = [
     "timeline_output",
     "timeline_png",
     "weak_callback",
-    "widget_bundle",
 ]
 
 _T = TypeVar("_T")
@@ -127,7 +126,7 @@ def close_tree(widget: ipywidgets.Widget) -> None:
     widget.close()
 
 
-def widget_bundle(widget: ipywidgets.Widget | None, text: str) -> dict[str, Any]:
+def _widget_bundle(widget: ipywidgets.Widget | None, text: str) -> dict[str, Any]:
     """``widget``'s mime bundle (none for None) with ``text`` as its text/plain."""
     bundle: dict[str, Any] = {} if widget is None else dict(widget._repr_mimebundle_())
     bundle["text/plain"] = text
@@ -214,7 +213,7 @@ class WidgetFront:
         return not self._widget_finalizer.alive
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
-        return widget_bundle(None if self.closed else self.widget, repr(self))
+        return _widget_bundle(None if self.closed else self.widget, repr(self))
 
     def close(self) -> None:
         """Close the widgets (idempotent)."""
