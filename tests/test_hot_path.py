@@ -14,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
-import struct
 from collections.abc import Iterator
 
 import pytest
 
 from echo_lib import EchoServer, RecordingSelector, SelectorLoop, Timeline, resolve_selector
 from echo_lib.core.connection import EchoConnection
+from echo_lib.driver.sockets import close_with_reset
 from echo_lib.driver.wait import run_with_timeout
 
 from .conftest import SelectorSpec
@@ -104,8 +104,7 @@ def test_an_echo_then_a_half_close(served: tuple[SelectorLoop, EchoServer]) -> N
 def test_a_reset_is_an_error_then_a_close(served: tuple[SelectorLoop, EchoServer]) -> None:
     loop, server = served
     client = connect(loop, server)
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    client.close()
+    close_with_reset(client)
     step(loop)
     assert server.connections == 0
     assert rows(loop.timeline)[len(ACCEPTED) :] == [
