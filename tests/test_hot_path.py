@@ -20,6 +20,7 @@ import pytest
 
 from echo_lib import EchoServer, RecordingSelector, SelectorLoop, Timeline, resolve_selector
 from echo_lib.core.connection import EchoConnection
+from echo_lib.driver.implementations import FdSetSizeError
 from echo_lib.driver.sockets import close_with_reset
 from echo_lib.driver.wait import run_with_timeout
 
@@ -273,6 +274,29 @@ def test_without_recording_the_same_exchange_echoes_and_closes(loop_selector: Se
     finally:
         loop.close()
     assert loop.timeline is None and server.timeline is None
+
+
+class _RefusingSelector(selectors.SelectSelector):
+    """select() fails as CPython's does on Windows with more than FD_SETSIZE sockets."""
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        raise ValueError("too many file descriptors in select()")
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["recording", "plain"])
+def test_a_select_error_is_raised_once_and_made_clear(record: bool) -> None:
+    loop = SelectorLoop(_RefusingSelector, record=record, name="loop")
+    try:
+        with pytest.raises(FdSetSizeError, match="FD_SETSIZE") as info:
+            loop.step(0.0)
+    finally:
+        loop.close()
+    cause = info.value.__cause__
+    # Only CPython's error behind the clear one: no "during handling of..." chain.
+    assert isinstance(cause, ValueError) and cause.__context__ is None
+    assert loop.iterations == 0 and loop.exception is info.value
+    if record:
+        assert [row[:2] for row in rows(loop.timeline)] == [("loop", "error")]
 
 
 # -- EchoConnection's shortcuts (everything sent at once, one chunk) ------------------
