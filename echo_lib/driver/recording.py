@@ -114,11 +114,12 @@ class RecordingSelector(selectors.BaseSelector):
             ready = select(self.inner, timeout)
         labels, shown = self._labels, []
         for key, mask in ready:
-            actor = labels.get(key.fd, "")
+            fd = key.fd
+            actor = labels.get(fd, "")
             if actor == "":  # not labelled yet: name it now
                 actor = self._actor(key)
             if actor is not None:
-                shown.append((actor, key.fd, mask))
+                shown.append((actor, fd, mask))
         record = self.timeline.record
         if shown or not ready:
             record(
