@@ -62,8 +62,8 @@ class EchoConnection:
             self._pending += size
             self.bytes_received += size
 
-    # Called twice per echoed message (the second time to learn that nothing is
-    # left), so the empty and the one-chunk cases come first and cost one test each.
+    # Called for every echoed message (issue 11), so the empty and the
+    # one-chunk cases come first and cost one test each.
     def data_to_send(self, limit: int = SEND_CHUNK) -> bytes | memoryview:
         """The next bytes to hand to ``send()`` (at most ``limit``; empty if none).
 
@@ -86,8 +86,8 @@ class EchoConnection:
             size += len(parts[-1])
         self._chunks.appendleft(b"".join(parts))
 
-    # On loopback send() nearly always takes everything: that case clears the
-    # queue at once instead of walking it.
+    # On loopback send() nearly always takes everything (issue 11): that case
+    # clears the queue at once instead of walking it.
     def sent(self, n: int) -> None:
         """Drop the first ``n`` pending bytes, which the kernel accepted.
 
