@@ -162,6 +162,8 @@ class SelectorLoop:
     # one. kqueue reports READ and WRITE of one fd as two entries, so one key
     # can be called twice in a batch; the second call sees the state the first
     # left behind. Due `call_later` timers run first, right after select().
+    # Issue 11, once per wake-up: the timer helpers (and their clock reads) run
+    # only while a timer is set; a key still the registered object needs no compare.
     def step(self, timeout: float | None = 0.0) -> int:
         """One ``select(timeout)``, the due `call_later` timers, then every ready key's callback.
 
@@ -170,15 +172,19 @@ class SelectorLoop:
         each callback, by fd and file object (see above). A callback's
         exception is recorded (an ``error`` event, `exception`) and raised.
         """
+        timers = self._timers
         try:
-            ready = select(self.selector, self._until_next_timer(timeout))
+            ready = select(self.selector, self._until_next_timer(timeout) if timers else timeout)
             self.iterations += 1
-            self._run_due_timers()
+            if timers:
+                self._run_due_timers()
             keys = self._keys
             for key, mask in ready:
                 live = keys.get(key.fd)
-                if live is not None and mask & live.events and live.fileobj == key.fileobj:
-                    live.data(live, mask & live.events)
+                if live is not key and (live is None or live.fileobj != key.fileobj):
+                    continue  # unregistered, or its fd reused by another file object
+                if wanted := mask & live.events:
+                    live.data(live, wanted)
         except BaseException as exc:
             self._note_error(exc)
             self._raised = True  # the caller sees it now; stop() need not raise it again
@@ -186,8 +192,7 @@ class SelectorLoop:
         return len(ready)
 
     def _until_next_timer(self, timeout: float | None) -> float | None:
-        if not self._timers:
-            return timeout
+        """``timeout``, cut short to when the first timer is due (call only while one is set)."""
         wait = max(0.0, self._timers[0][0] - time.monotonic())
         return wait if timeout is None else min(timeout, wait)
 

@@ -99,22 +99,34 @@ class RecordingSelector(selectors.BaseSelector):
         self._note(key, "modify", events, f"{mask_name(before)} → {mask_name(events)}")
         return key
 
+    # select() runs once per wake-up of every recorded loop (issue 11). The
+    # inner selector is called directly; only if it raises ValueError is it
+    # called again through `select()`, which raises that error made clear
+    # (FD_SETSIZE). One pass names every ready key (in order, so automatic
+    # names stay stable) and keeps the shown ones; then one select event is
+    # recorded (unless every ready key is hidden) and one ready event per shown key.
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready = select(self.inner, timeout)
-        labels = self._labels
-        actors = [labels.get(key.fd, "") for key, _ in ready]
-        if "" in actors:  # not labelled yet: name them now, in order
-            actors = [
-                self._actor(key) if actor == "" else actor
-                for actor, (key, _) in zip(actors, ready, strict=True)
-            ]
-        shown = len(actors) - actors.count(None)
+        try:
+            ready = self.inner.select(timeout)
+        except ValueError:
+            ready = None
+        if ready is None:
+            ready = select(self.inner, timeout)
+        labels, shown = self._labels, []
+        for key, mask in ready:
+            fd = key.fd
+            actor = labels.get(fd, "")
+            if actor == "":  # not labelled yet: name it now
+                actor = self._actor(key)
+            if actor is not None:
+                shown.append((actor, fd, mask))
         record = self.timeline.record
         if shown or not ready:
-            record(self.actor, "select", -1, 0, shown, self._select_detail(timeout, shown))
-        for actor, (key, mask) in zip(actors, ready, strict=True):
-            if actor is not None:
-                record(actor, "ready", key.fd, mask)
+            record(
+                self.actor, "select", -1, 0, len(shown), self._select_detail(timeout, len(shown))
+            )
+        for actor, fd, mask in shown:
+            record(actor, "ready", fd, mask)
         return ready
 
     def close(self) -> None:
