@@ -15,12 +15,12 @@ import time
 
 import pytest
 
+from echo_lib.driver.implementations import registered_keys
 from echo_lib.exercises import STOP_WAIT, DidNotReturn, EndedTheProgram, Feedback, run_with_timeout
 from echo_lib.exercises.implementations import check_pick_selector
 from echo_lib.exercises.serving import (
     is_closed,
     open_sockets,
-    registered_keys,
     serve_error_problem,
     stale_keys,
     tracking_selector,
@@ -76,7 +76,7 @@ def test_a_thread_that_cannot_be_stopped_is_named() -> None:
             run_with_timeout(blocks, timeout=0.2)
         assert info.value.still_running
         assert (
-            "could not be stopped and still runs in a background thread (exercise-blocks)"
+            "could not be stopped and still runs in a background thread (echo_lib-exercise-blocks)"
             in info.value.note
         )
         feedback = Feedback("blocks")
@@ -121,3 +121,15 @@ def test_a_reset_that_killed_serve_is_explained() -> None:
     text = serve_error_problem(ConnectionResetError(104, "Connection reset by peer"))
     assert text.startswith("serve() died with ConnectionResetError: [Errno 104]")
     assert text.endswith("close that one, keep serving")
+
+
+def test_registered_keys_is_a_snapshot_and_empty_once_closed() -> None:
+    sel = selectors.DefaultSelector()
+    a, b = socket.socketpair()
+    with a, b:
+        sel.register(a, selectors.EVENT_READ)
+        keys = registered_keys(sel)
+        sel.register(b, selectors.EVENT_READ)
+        assert [k.fileobj for k in keys] == [a] and len(registered_keys(sel)) == 2
+        sel.close()
+        assert registered_keys(sel) == []

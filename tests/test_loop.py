@@ -7,6 +7,7 @@ import selectors
 import socket
 import sys
 import threading
+import time
 
 import pytest
 
@@ -20,7 +21,7 @@ from echo_lib import (
     stop_all,
 )
 from echo_lib.driver.loop import Callback
-from echo_lib.driver.runner import ThreadRunner
+from echo_lib.driver.runner import ThreadRunner, run_later
 
 from .conftest import LOOP_SELECTORS, SelectorSpec, open_fds, wait_for
 
@@ -405,3 +406,35 @@ def test_joining_a_runner_that_still_runs_names_it() -> None:
 def test_a_runner_needs_a_callable() -> None:
     with pytest.raises(TypeError, match="target must be callable, got 42"):
         ThreadRunner(42, name="bad")  # type: ignore[arg-type]
+
+
+def test_a_timeout_names_the_owner_the_thread_serves() -> None:
+    release = threading.Event()
+    runner = ThreadRunner(lambda: release.wait(5), name="served").start()
+    try:
+        with pytest.raises(TimeoutError, match=r"^<the owner> did not stop within 0.01 s$"):
+            runner.join(0.01, owner=_Named("<the owner>"))
+    finally:
+        release.set()
+        runner.join(5)
+
+
+class _Named:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def test_run_later_calls_after_the_delay_and_keeps_an_error() -> None:
+    started = time.monotonic()
+    later = run_later(0.05, lambda: time.monotonic() - started, name="later")
+    assert later.join(5) >= 0.05 and later.thread_name == "echo_lib-later"
+
+    def fails() -> None:
+        raise OSError("refused")
+
+    failed = run_later(0, fails, name="fails-later")
+    failed.join(5)
+    assert isinstance(failed.exception, OSError)  # kept for the caller, never printed

@@ -98,9 +98,11 @@ class LoopThread:
             shutdown = asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop)
             try:
                 _result_within(shutdown, timeout, "the shutdown")
-            finally:
+            finally:  # quietly: an error of the shutdown must not be replaced by this one
                 self.loop.call_soon_threadsafe(self.loop.stop)
-                self._runner.join(timeout)
+                with contextlib.suppress(TimeoutError):
+                    self._runner.join(timeout)
+            self._runner.join(0, owner=self)  # raises TimeoutError if the thread still runs
         if not self.loop.is_closed():
             self.loop.close()
         self.raise_if_failed()

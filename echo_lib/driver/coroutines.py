@@ -189,7 +189,7 @@ class Scheduler:
         if self._runner is not None:
             with contextlib.suppress(OSError):
                 self._wake_w.send(b"\0")
-            self._runner.join(timeout)
+            self._runner.join(timeout, owner=self)
         self.close()
         self.raise_if_failed()
 

@@ -262,10 +262,7 @@ class SelectorLoop:
         if self._runner.is_current():
             self.close()
             return
-        try:
-            self._runner.join(timeout)
-        except TimeoutError:
-            raise TimeoutError(f"{self!r} did not stop within {timeout!r} s") from None
+        self._runner.join(timeout, owner=self)
         self.close()
         self.raise_if_failed()
 

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ThreadRunner"]
+__all__ = ["ThreadRunner", "run_later"]
 
 DEFAULT_JOIN = 5.0
 
@@ -64,6 +64,11 @@ class ThreadRunner:
         return self._thread.ident
 
     @property
+    def thread_name(self) -> str:
+        """The thread's name as a thread dump shows it: ``echo_lib-<name>``."""
+        return self._thread.name
+
+    @property
     def running(self) -> bool:
         return self._thread.is_alive()
 
@@ -75,14 +80,18 @@ class ThreadRunner:
         """Whether the caller runs in this runner's thread (a callback of its own loop)."""
         return threading.current_thread() is self._thread
 
-    def join(self, timeout: float = DEFAULT_JOIN) -> Any:
-        """Wait for the thread; return `result`. Raises `TimeoutError` naming it if it still runs.
+    def join(self, timeout: float = DEFAULT_JOIN, *, owner: object = None) -> Any:
+        """Wait for the thread; return `result`.
 
+        Raises `TimeoutError` if it still runs after ``timeout`` s, naming
+        ``owner`` (the loop or scheduler the thread serves) or else the thread.
         A runner never started returns at once.
         """
         if self.started and not self.is_current():
             self._thread.join(timeout)
             if self._thread.is_alive():
+                if owner is not None:
+                    raise TimeoutError(f"{owner!r} did not stop within {timeout!r} s")
                 raise TimeoutError(f"{self.name} is still running after {timeout!r} s")
         return self.result
 
@@ -100,3 +109,18 @@ class ThreadRunner:
         else:
             state = f"ended with {type(self.exception).__name__}" if self.exception else "done"
         return f"<ThreadRunner {self.name!r}: {state}>"
+
+
+def run_later(delay: float, function: Callable[[], Any], *, name: str) -> ThreadRunner:
+    """Call ``function()`` in a started `ThreadRunner`, ``delay`` seconds from now.
+
+    The thread waits, then calls: what `threading.Timer` does, but as a daemon
+    whose error is kept for the caller instead of printed into a notebook cell.
+    """
+    pause = threading.Event()
+
+    def later() -> Any:
+        pause.wait(delay)
+        return function()
+
+    return ThreadRunner(later, name=name).start()

@@ -154,6 +154,6 @@ def _stop(runner: ThreadRunner, guard: threading.Lock, finished: threading.Event
     if not runner.running:
         return "it was stopped"
     return (
-        f"it could not be stopped and still runs in a background thread ({runner.name}), "
+        f"it could not be stopped and still runs in a background thread ({runner.thread_name}), "
         "probably blocked in a call with no timeout; restart the kernel to end it"
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..driver.implementations import available_selectors
-from ..driver.runner import ThreadRunner
+from ..driver.runner import ThreadRunner, run_later
 from . import Feedback
 
 __all__ = ["check_wait_for_any"]
@@ -267,10 +267,8 @@ def _one_arrives(
     stack: ExitStack,
 ) -> bool:
     when = "with data arriving on socks[0] after 0.3 s"
-    timer = threading.Timer(DELAY, peers[0].send, (b"ping",))
-    timer.start()
-    stack.callback(timer.join)
-    stack.callback(timer.cancel)
+    sender = run_later(DELAY, lambda: peers[0].send(b"ping"), name="exercise-peer")
+    stack.callback(lambda: sender.join(DELAY + GRACE))
     call = _run_any(feedback, wait_for_any, socks, peers, 5.0, when)
     if call is None or not _expect_sockets(feedback, call, socks, [0], when):
         return False

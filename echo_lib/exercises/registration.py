@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import selectors
 import socket
-import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -18,10 +17,14 @@ from typing import Any
 from ..core.events import mask_name
 from ..core.timeline import Timeline
 from ..driver.recording import RecordingSelector
+from ..driver.runner import ThreadRunner, run_later
+from ..driver.sockets import LOOPBACK
 from ..view.widgets import describe_error
 from . import DidNotReturn, Feedback, run_with_timeout
 
 __all__ = ["check_accept_one", "check_set_interest"]
+
+JOIN_WAIT = 5.0  # seconds to wait for the helper thread that connects a client
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -74,12 +77,12 @@ def check_accept_one(accept_one: AcceptOne) -> Feedback:
     """
     feedback = Feedback("accept_one")
     with ExitStack() as stack:
-        listener = stack.enter_context(socket.create_server(("127.0.0.1", 0)))
+        listener = stack.enter_context(socket.create_server((LOOPBACK, 0)))
         listener.setblocking(False)
         sel = stack.enter_context(_WatchedSelector())
         sel.label(listener, "listener")
         clients: list[socket.socket] = []
-        timer = _connect_later(stack, listener, clients)
+        connecting = _connect_later(stack, listener, clients)
         try:
             conn = run_with_timeout(accept_one, sel, listener, timeout=5)
         except DidNotReturn:
@@ -92,23 +95,29 @@ def check_accept_one(accept_one: AcceptOne) -> Feedback:
             return feedback
         if isinstance(conn, socket.socket):
             stack.enter_context(conn)
-        timer.join(5)  # the accept can finish before create_connection() has returned to the timer
+        # The accept can finish before create_connection() has returned in the other thread.
+        connecting.join(JOIN_WAIT)
         _check_accepted(feedback, sel, listener, conn, clients)
     return feedback
 
 
 def _connect_later(
     stack: ExitStack, listener: socket.socket, clients: list[socket.socket]
-) -> threading.Timer:
-    """Connect a client to ``listener`` 0.2 s from now; ``stack`` closes it and joins the timer."""
-    timer = threading.Timer(
+) -> ThreadRunner:
+    """Connect a client to ``listener`` 0.2 s from now; ``stack`` joins it and closes the client.
+
+    A connect that fails is kept in the runner, not printed: the checker then
+    reports that nothing arrived to accept.
+    """
+    address = listener.getsockname()[:2]
+    runner = run_later(
         0.2,
-        lambda: clients.append(socket.create_connection(listener.getsockname()[:2], timeout=5)),
+        lambda: clients.append(socket.create_connection(address, timeout=5)),
+        name="exercise-client",
     )
-    timer.start()
     stack.callback(lambda: [client.close() for client in clients])
-    stack.callback(timer.join)
-    return timer
+    stack.callback(lambda: runner.join(JOIN_WAIT))
+    return runner
 
 
 def _check_accepted(
