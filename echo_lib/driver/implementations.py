@@ -17,8 +17,10 @@ __all__ = [
     "FdSetSizeError",
     "SelectorFactory",
     "available_selectors",
+    "registered_keys",
     "resolve_selector",
     "select",
+    "select_error",
     "select_has_room",
     "select_limit",
 ]
@@ -65,10 +67,36 @@ def select(
     try:
         return selector.select(timeout)
     except ValueError as exc:
-        if not any(text in str(exc) for text in _SELECT_LIMIT_ERRORS):
+        error = select_error(selector, exc)
+        if error is exc:
             raise
-        fds = [key.fd for key in (selector.get_map() or {}).values()]
-        raise FdSetSizeError(f"SelectSelector {_over_limit(fds)}; {_INSTEAD}") from exc
+        raise error from exc
+
+
+def select_error(selector: selectors.BaseSelector, exc: ValueError) -> ValueError:
+    """The error to raise for ``exc``, raised by ``selector.select()``.
+
+    `FdSetSizeError` (naming the fds and what to use instead) for select()'s
+    FD_SETSIZE limit; ``exc`` itself for any other `ValueError`.
+    """
+    if not any(text in str(exc) for text in _SELECT_LIMIT_ERRORS):
+        return exc
+    fds = [key.fd for key in (selector.get_map() or {}).values()]
+    return FdSetSizeError(f"SelectSelector {_over_limit(fds)}; {_INSTEAD}")
+
+
+def registered_keys(selector: selectors.BaseSelector) -> list[selectors.SelectorKey]:
+    """A snapshot of ``selector``'s keys, taken while another thread may change them.
+
+    Empty once the selector is closed (its map is None), or if the map kept
+    changing under 100 tries.
+    """
+    for _ in range(100):  # the loop thread may change the map while we copy it
+        try:
+            return list((selector.get_map() or {}).values())
+        except RuntimeError:  # dictionary changed size during iteration
+            continue
+    return []
 
 
 _INSTEAD = (

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..core.events import mask_name
 from ..core.timeline import Timeline
-from .implementations import select
+from .implementations import select_error
 
 __all__ = ["RecordingSelector"]
 
@@ -100,18 +100,19 @@ class RecordingSelector(selectors.BaseSelector):
         return key
 
     # select() runs once per wake-up of every recorded loop (issue 11). The
-    # inner selector is called directly; only if it raises ValueError is it
-    # called again through `select()`, which raises that error made clear
-    # (FD_SETSIZE). One pass names every ready key (in order, so automatic
-    # names stay stable) and keeps the shown ones; then one select event is
-    # recorded (unless every ready key is hidden) and one ready event per shown key.
+    # inner selector is called directly, once; a ValueError it raises comes
+    # back made clear by `select_error` (FD_SETSIZE). One pass names every
+    # ready key (in order, so automatic names stay stable) and keeps the shown
+    # ones; then one select event is recorded (unless every ready key is
+    # hidden) and one ready event per shown key.
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         try:
             ready = self.inner.select(timeout)
-        except ValueError:
-            ready = None
-        if ready is None:
-            ready = select(self.inner, timeout)
+        except ValueError as exc:
+            error = select_error(self.inner, exc)
+            if error is exc:
+                raise
+            raise error from exc
         labels, shown = self._labels, []
         for key, mask in ready:
             fd = key.fd

@@ -32,6 +32,7 @@ from selectors import DefaultSelector as _RealSelector  # not the stand-in of a 
 from typing import Any
 
 from ..core.timeline import Timeline
+from ..driver.implementations import registered_keys
 from ..driver.recording import RecordingSelector
 from ..driver.runner import ThreadRunner
 from ..driver.sockets import LOOPBACK
@@ -43,7 +44,6 @@ __all__ = [
     "ServerRun",
     "is_closed",
     "open_sockets",
-    "registered_keys",
     "serve_error_problem",
     "stale_keys",
     "tracking_selector",
@@ -69,16 +69,6 @@ def open_sockets(selector: RecordingSelector, skip: object) -> list[Any]:
     """File objects ever registered with ``selector`` but ``skip``, still open (once each)."""
     unique = {id(f): f for f in list(selector.registered or ())}
     return [f for f in unique.values() if f is not skip and _fileno(f) >= 0]
-
-
-def registered_keys(selector: selectors.BaseSelector) -> list[selectors.SelectorKey]:
-    """A snapshot of the registered keys (empty once closed)."""
-    for _ in range(100):  # the server thread may change the map while we copy it
-        try:
-            return list((selector.get_map() or {}).values())
-        except RuntimeError:
-            continue
-    return []
 
 
 def stale_keys(selector: selectors.BaseSelector) -> list[selectors.SelectorKey]:

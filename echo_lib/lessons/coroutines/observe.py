@@ -20,6 +20,7 @@ from ...core.checks import check_int
 from ...core.timeline import Timeline
 from ...driver.client import DEFAULT_MESSAGES, EchoClient, EchoResult
 from ...driver.coroutines import Future, Task
+from ...driver.implementations import registered_keys
 from ...driver.recording import RecordingSelector
 from ...driver.wait import wait_until
 
@@ -174,13 +175,6 @@ def _connections(selector: selectors.BaseSelector) -> list[selectors.SelectorKey
 def _visible_keys(
     selector: selectors.BaseSelector, wanted: Callable[[str], bool]
 ) -> list[selectors.SelectorKey]:
-    for _ in range(100):  # the map may change while we read it: read it again
-        try:
-            keys = list(selector.get_map().values())
-            break
-        except RuntimeError:
-            continue
-    else:
-        return []
+    keys = registered_keys(selector)
     actor_of = getattr(selector, "actor_of", lambda fileobj: None)
     return [key for key in keys if (actor_of(key.fileobj) or "") and wanted(actor_of(key.fileobj))]
