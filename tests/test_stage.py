@@ -58,8 +58,10 @@ def test_a_runner_is_a_thread_runner_that_keeps_the_error_and_where() -> None:
     ]
     assert isinstance(runner.error, LookupError) and runner.error.__traceback__ is None
     assert repr(runner) == "<Runner 'prog': ended with LookupError>"
-    with pytest.raises(LookupError):
+    with pytest.raises(LookupError) as raised:
         runner.raise_if_failed()
+    # error is a copy without the traceback; the exception raised keeps where it happened
+    assert raised.value.__traceback__ is not None
 
 
 def test_the_stage_closes_every_socket_a_program_left_registered() -> None:

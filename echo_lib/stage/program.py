@@ -12,6 +12,7 @@ logged with where it happened, and never printed from the thread.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -96,7 +97,12 @@ class Runner(ThreadRunner):
     @property
     def error(self) -> BaseException | None:
         """The exception that ended the program, without the thread's traceback (or None)."""
-        return None if self.exception is None else self.exception.with_traceback(None)
+        if self.exception is None:
+            return None
+        try:  # a copy: the kept exception keeps its traceback for raise_if_failed()
+            return copy.copy(self.exception).with_traceback(None)
+        except Exception:  # an exception type that cannot be copied
+            return self.exception
 
     def join(self, timeout: float = TURN_TIMEOUT) -> Any:
         """Wait for the program; return its result. Raises `TimeoutError` if it is still running."""
