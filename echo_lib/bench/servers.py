@@ -235,9 +235,12 @@ class _AsyncioServer:
     def close(self) -> None:
         """Stop the loop thread, then close the server and the loop."""
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._runner.join(STOP_TIMEOUT)
-        self.server.close()
-        self.loop.close()
+        try:
+            self._runner.join(STOP_TIMEOUT)
+        finally:  # the listener and the loop are closed even if the thread hangs
+            self.server.close()
+            if not self._runner.running:
+                self.loop.close()
         self._runner.raise_if_failed()
 
 
