@@ -21,7 +21,9 @@ __all__ = [
     "check_size",
     "check_timeout",
     "int_arg",
+    "is_int",
     "is_loopback",
+    "is_number",
     "list_arg",
     "number_arg",
     "port_arg",
@@ -37,17 +39,22 @@ _BytesLike = (bytes, bytearray, memoryview)
 MAX_TIMEOUT = 86_400.0
 
 
+def is_int(value: object) -> bool:
+    """Whether ``value`` is an int and not a bool (``True`` is an int to Python, not to us)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """Whether ``value`` is an int or a float, and not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
     """Return ``value`` if it is an int in ``low..high`` (no upper bound when ``high`` is None).
 
     Raises `ValueError` naming ``name`` and the bad value; a bool is not an int here.
     """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
+    if not is_int(value) or value < low or (high is not None and value > high):
         raise _must(name, _int_rule(low, high), value)
     return value
 
@@ -57,7 +64,7 @@ def check_number(name: str, value: object, low: float, high: float) -> float:
 
     Raises `ValueError` naming ``name`` and the bad value (NaN is never in range).
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+    if not is_number(value) or not low <= value <= high:
         raise _must(name, _number_rule(low, high), value)
     return float(value)
 

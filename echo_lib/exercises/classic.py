@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..core.checks import is_int
 from ..driver.sockets import LOOPBACK, finish_echo, send_without_reading
 from ..driver.wait import wait_until
 from ..stage.seed import chunked_echo_server, classic_client, closing_server, stop_test_client
@@ -50,7 +51,7 @@ def check_prediction(
     not a whole number, is feedback.
     """
     feedback = Feedback("prediction")
-    whole = isinstance(predicted_bytes, int) and not isinstance(predicted_bytes, bool)
+    whole = is_int(predicted_bytes)
     if not feedback.expect(whole, f"predict a number of bytes (an int), got {predicted_bytes!r}"):
         return feedback
     stage = Stage(max_wait=MAX_WAIT)

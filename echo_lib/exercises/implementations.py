@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from types import MappingProxyType
 from typing import Any
 
+from ..core.checks import is_number
 from ..driver.fds import IdleSockets, MoreFds, SocketsAt, open_fd_count
 from ..driver.implementations import FD_SETSIZE, available_selectors
 from ..driver.selector_probes import ready_order
@@ -358,7 +359,7 @@ def _call_checks(log: _Log, value: Any, count: int) -> list[tuple[object, str]]:
     calls, registered = len(log.timeouts), len(log.registered)
     writes = sum(bool(events & WRITE) for events in log.registered.values())
     waits = sorted({repr(t) for t in log.timeouts if t is None or t > 0})
-    number = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    number = is_number(value) and value > 0
     return [
         (number, f"it returned {value!r}, {_POSITIVE}"),
         (registered == count, f"it registered {registered} sockets, expected {count}"),

@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Callable
 
+from ..core.checks import is_int
 from ..driver.client import EchoClient
 from ..driver.sockets import LOOPBACK
 from . import Feedback
@@ -124,7 +125,7 @@ def _echo_by_hand(conn: socket.socket, wanted_events: WantedEvents, limit: int =
 
 
 def _is_mask(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and not value & ~(READ | WRITE)
+    return is_int(value) and not value & ~(READ | WRITE)
 
 
 def _name(mask: int) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
 
+from ..core.checks import is_int
 from ..driver.loop import SelectorLoop
 from ..driver.server import RECV_SIZE, EchoServer
 from ..driver.sockets import send_without_reading
@@ -56,7 +57,7 @@ def check_peak_prediction(predicted_kib: object) -> Feedback:
     """
     feedback = Feedback("prediction")
     if not feedback.expect(
-        isinstance(predicted_kib, int) and not isinstance(predicted_kib, bool),
+        is_int(predicted_kib),
         f"predict a number of KiB (an int), got {predicted_kib!r}",
     ):
         return feedback
@@ -150,7 +151,7 @@ def _send(
         feedback.expect(False, _send_failure(label, exc))
         return None
     if not feedback.expect(
-        isinstance(sent, int) and not isinstance(sent, bool),
+        is_int(sent),
         f"with {label}, it returned {sent!r}, expected the number of bytes sent",
     ):
         return None
