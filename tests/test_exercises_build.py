@@ -25,9 +25,8 @@ from echo_lib.exercises import build
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "09-build-your-own-server.ipynb"
 sys.path.insert(0, str(ROOT / "notebooks" / "solutions"))
-import capstone  # noqa: E402  (notebooks/solutions/capstone.py)
-
 import build as solution  # noqa: E402  (notebooks/solutions/build.py)
+import capstone  # noqa: E402  (notebooks/solutions/capstone.py)
 
 CELLS = {
     c["id"]: "".join(c["source"])
