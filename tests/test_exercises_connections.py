@@ -228,8 +228,8 @@ def test_a_decoder_that_never_returns_is_reported_not_hung() -> None:
         "✘ FrameDecoder: 1 problem\n"
         "  - the whole stream in one chunk (several frames in one recv()): raised DidNotReturn: "
         "_decode did not return within 0.5 s (it could not be stopped and still runs in a "
-        "background thread (exercise-_decode), probably blocked in a call with no timeout; "
-        "restart the kernel to end it)"
+        "background thread (echo_lib-exercise-_decode), probably blocked in a call with no "
+        "timeout; restart the kernel to end it)"
     )
 
 
