@@ -237,6 +237,29 @@ def test_a_subclass_record_method_stays_in_charge() -> None:
     assert calls == [("a", "send", 3)] and [(e.actor, e.nbytes) for e in tl] == [("a", 3)]
 
 
+def test_record_flat_stores_what_record_stores_and_moves_by_length() -> None:
+    one, flat = Timeline(maxlen=None), Timeline(maxlen=None)
+    values: list[object] = []
+    for n in range(BATCH + 5):  # more than a batch, in one call: moved by its length
+        one.record("conn", "ready", 7, 1, n, "x")
+        values += (flat.clock(), "conn", "ready", 7, 1, n, "x")
+    flat.record_flat(values)
+    assert flat._stored == BATCH + 5  # moved in the recording thread, before any read
+    drop_t = [(e.seq, e.actor, e.action, e.fd, e.mask, e.nbytes, e.detail) for e in one]
+    assert [(e.seq, e.actor, e.action, e.fd, e.mask, e.nbytes, e.detail) for e in flat] == drop_t
+
+
+def test_record_flat_goes_through_a_subclass_record() -> None:
+    seen: list[tuple[object, ...]] = []
+
+    class Counting(Timeline):
+        def record(self, actor: str, action: str, *values: object) -> None:  # type: ignore[override]
+            seen.append((actor, action, *values))
+
+    Counting().record_flat([0.0, "a", "ready", 3, 1, 0, "", 0.0, "b", "select", -1, 0, 1, "poll"])
+    assert seen == [("a", "ready", 3, 1, 0, ""), ("b", "select", -1, 0, 1, "poll")]
+
+
 # -- concurrent writers -------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ How recording stays cheap (a recording server makes three or four events per
 echoed message, so this is its hot path):
 
 - `record` takes no lock and looks up no attribute: it is a closure (see
-  `_recorder`) that reads the clock and extends a pending list with the
+  `core.recorder`) that reads the clock and extends a pending list with the
   event's seven values. ``list.extend`` with a tuple is one C call, atomic
   under the GIL (and guarded per list on free-threaded builds), so the list's
   order is the ``seq`` order. Every `BATCH`-th call, counted by ``next()`` on
@@ -35,7 +35,6 @@ threads recording within the same microsecond may get ``t`` a hair out of
 
 from __future__ import annotations
 
-import itertools
 import sys
 import threading
 import time
@@ -49,48 +48,12 @@ from operator import sub
 from .checks import check_int
 from .columns import BAD_VALUE, FIELDS, WIDTH, Block, Columns, column_array, convert
 from .events import ACTIONS, Event, mask_name
+from .recorder import BATCH, RESERVE, recorders
 
 __all__ = ["BATCH", "DEFAULT_MAXLEN", "Columns", "Timeline"]
 
 #: Enough for a 10,000-connection run kept whole (about 92,000 events), at about 33 MB at most.
 DEFAULT_MAXLEN = 1_000_000
-#: Pending events are moved into the columns this many at a time.
-BATCH = 2048
-_BATCH_VALUES = BATCH * WIDTH
-# The pending list starts with this many placeholders that are never moved.
-# Emptying a list to below half its allocation makes CPython shrink it, and
-# refilling it then reallocates and copies it a dozen times per batch: about
-# a fifth of the cost of recording. Above the placeholders' count the list
-# stays well over half full, so its allocation is kept from batch to batch.
-_RESERVE = _BATCH_VALUES * 13 // 10
-
-
-def _recorder(
-    pending: list[object], clock: Callable[[], float], flush: weakref.WeakMethod
-) -> Callable[..., None]:
-    """The hot path of `Timeline.record`, as a closure: no attribute is looked up per event.
-
-    It holds its timeline's ``_flush`` weakly, so that the timeline and its
-    recorder form no reference cycle and are freed as soon as they are unused.
-    """
-    extend = pending.extend
-    # Every BATCH-th call moves what is pending. ``next()`` on a cycle is one
-    # atomic C call that returns a cached object, where ``len(pending)`` would
-    # allocate an int (the list is longer than 256) on every call.
-    ticks = itertools.cycle((True,) * (BATCH - 1) + (False,))
-
-    def record(
-        actor: str, action: str, fd: int = -1, mask: int = 0, nbytes: int = 0, detail: str = ""
-    ) -> None:
-        extend((clock(), actor, action, fd, mask, nbytes, detail))
-        if not next(ticks):
-            move = flush()
-            if move is None:  # the timeline is gone: nobody can read these events
-                del pending[_RESERVE:]
-            else:
-                move()
-
-    return record
 
 
 class Timeline:
@@ -107,13 +70,16 @@ class Timeline:
     ) -> None:
         self.maxlen = None if maxlen is None else check_int("maxlen", maxlen, 1)
         self._lock = threading.Lock()
-        self._pending: list[object] = [None] * _RESERVE  # then 7 values per event, flat
-        self._clock = clock
+        self._pending: list[object] = [None] * RESERVE  # then 7 values per event, flat
+        self.clock = clock  #: what events are timed with (`record_flat` takes its readings)
         self._start = clock()
         self._new_columns()
-        self._recorder = _recorder(self._pending, clock, weakref.WeakMethod(self._flush))
+        self._recorder, recorder_flat = recorders(
+            self._pending, clock, weakref.WeakMethod(self._flush)
+        )
         if type(self).record is Timeline.record:  # a subclass's own record() stays in charge
             self.record = self._recorder  # type: ignore[method-assign]
+            self.record_flat = recorder_flat  # type: ignore[method-assign]
 
     def _new_columns(self) -> None:
         self._strings: dict[str, int] = {}  # actor and detail -> id
@@ -141,6 +107,16 @@ class Timeline:
         """
         self._recorder(actor, action, fd, mask, nbytes, detail)
 
+    def record_flat(self, values: list[object]) -> None:
+        """Append several events at once, given flat: `WIDTH` values per event.
+
+        Each is ``t, actor, action, fd, mask, nbytes, detail``, ``t`` read from
+        `clock`; as safe and as checked as `record`, which a subclass's events go through.
+        """
+        for start in range(0, len(values), WIDTH):
+            _, actor, action, fd, mask, nbytes, detail = values[start : start + WIDTH]
+            self.record(actor, action, fd, mask, nbytes, detail)  # type: ignore[arg-type]
+
     def _flush(self) -> None:
         with self._lock:
             self._move_pending()
@@ -148,12 +124,12 @@ class Timeline:
     def _move_pending(self) -> None:
         """Move the pending values into the columns; call with the lock held."""
         pending = self._pending
-        count = len(pending) - _RESERVE
+        count = len(pending) - RESERVE
         count -= count % WIDTH  # whole events only (extend is atomic, but be sure)
         if not count:
             return
-        batch = pending[_RESERVE : _RESERVE + count]
-        del pending[_RESERVE : _RESERVE + count]  # values appended meanwhile land after these: kept
+        batch = pending[RESERVE : RESERVE + count]
+        del pending[RESERVE : RESERVE + count]  # values appended meanwhile land after these: kept
         try:
             self._append_rows(batch)
         except BAD_VALUE:
@@ -266,9 +242,9 @@ class Timeline:
     def clear(self) -> None:
         """Forget every event and restart the clock and the sequence numbers."""
         with self._lock:
-            del self._pending[_RESERVE:]
+            del self._pending[RESERVE:]
             self._new_columns()
-            self._start = self._clock()
+            self._start = self.clock()
 
     def __len__(self) -> int:
         with self._lock:

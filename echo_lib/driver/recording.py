@@ -32,6 +32,7 @@ import selectors
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..core.columns import WIDTH
 from ..core.events import mask_name
 from ..core.timeline import Timeline
 from .implementations import select_error
@@ -102,9 +103,10 @@ class RecordingSelector(selectors.BaseSelector):
     # select() runs once per wake-up of every recorded loop (issue 11). The
     # inner selector is called directly, once; a ValueError it raises comes
     # back made clear by `select_error` (FD_SETSIZE). One pass names every
-    # ready key (in order, so automatic names stay stable) and keeps the shown
-    # ones; then one select event is recorded (unless every ready key is
-    # hidden) and one ready event per shown key.
+    # ready key (in order, so automatic names stay stable) and lays out a ready
+    # event per shown key; then the select event (unless every ready key is
+    # hidden) and those ready events go to the timeline in one call, at one
+    # clock reading: they happened at once.
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         try:
             ready = self.inner.select(timeout)
@@ -113,21 +115,20 @@ class RecordingSelector(selectors.BaseSelector):
             if error is exc:
                 raise
             raise error from exc
-        labels, shown = self._labels, []
+        timeline, labels = self.timeline, self._labels
+        now = timeline.clock()
+        events: list[object] = [now, self.actor, "select", -1, 0, 0, ""]  # count, detail: below
         for key, mask in ready:
             fd = key.fd
             actor = labels.get(fd, "")
             if actor == "":  # not labelled yet: name it now
                 actor = self._actor(key)
             if actor is not None:
-                shown.append((actor, fd, mask))
-        record = self.timeline.record
+                events += (now, actor, "ready", fd, mask, 0, "")
+        shown = len(events) // WIDTH - 1
         if shown or not ready:
-            record(
-                self.actor, "select", -1, 0, len(shown), self._select_detail(timeout, len(shown))
-            )
-        for actor, fd, mask in shown:
-            record(actor, "ready", fd, mask)
+            events[5], events[6] = shown, self._select_detail(timeout, shown)
+            timeline.record_flat(events)
         return ready
 
     def close(self) -> None:
