@@ -18,7 +18,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..core.timeline import Columns
-from .markers import action_order, action_style
+from .markers import action_order, action_style, legend_outside
 
 if TYPE_CHECKING:
     import numpy as np
@@ -168,15 +168,7 @@ def _density_legend(
         f"action, as density\n(too many to mark:\n{events:,} events in\n"
         f"{DENSITY_BINS} bins of {_duration(span / DENSITY_BINS)};\ndarker = more)"
     )
-    ax.legend(
-        handles=handles,
-        title=title,
-        fontsize="small",
-        title_fontsize="small",
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        borderaxespad=0.0,
-    )
+    legend_outside(ax, handles, title, title_fontsize="small")
 
 
 def _duration(seconds: float) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..core.events import ACTIONS, Event, mask_name
 
@@ -25,6 +25,7 @@ __all__ = [
     "MAX_ANNOTATIONS",
     "Layout",
     "action_order",
+    "legend_outside",
     "action_style",
     "annotate_masks",
     "scatter_actions",
@@ -99,6 +100,19 @@ def _scatter(
 def action_order(action: str) -> int:
     """Where ``action`` comes in legends: `ACTIONS` order, unknown actions last."""
     return ACTIONS.index(action) if action in ACTIONS else len(ACTIONS)
+
+
+def legend_outside(ax: Axes, handles: list[Any], title: str, **options: Any) -> None:
+    """The legend of either mode, beside the plot at its top right, small."""
+    ax.legend(
+        handles=handles,
+        title=title,
+        fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+        **options,
+    )
 
 
 def action_style(action: str) -> tuple[str, str, int]:

@@ -28,7 +28,7 @@ from ..core.events import Event
 from ..core.timeline import Columns, Timeline
 from .density import draw_density, group_lanes, lane_per_row
 from .flows import draw_arrows
-from .markers import Layout, annotate_masks, scatter_actions
+from .markers import Layout, annotate_masks, legend_outside, scatter_actions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -107,14 +107,7 @@ def _draw_markers(
     handles = scatter_actions(ax, shown, lane_of, layout)
     if not isinstance(timeline, Timeline) or events[0].seq == 1:  # no events dropped
         draw_arrows(ax, events, lane_of)
-    ax.legend(
-        handles=handles,
-        title="action (one marker each)",
-        fontsize="small",
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        borderaxespad=0.0,
-    )
+    legend_outside(ax, handles, "action (one marker each)")
     annotate_masks(ax, shown, lane_of, layout)
 
 
