@@ -19,7 +19,7 @@ from ..core.timeline import Timeline
 from ..driver.implementations import resolve_selector
 from ..driver.runner import ThreadRunner
 from ..driver.server import EchoServer
-from ..driver.sockets import LOOPBACK
+from ..driver.sockets import LOOPBACK, listening_socket
 from .args import SERVER_KINDS
 from .resources import RECV_SIZE
 
@@ -77,16 +77,6 @@ class _EchoLibServer:
         self.server.stop()
 
 
-def _listener() -> socket.socket:
-    """A non-blocking listening socket on 127.0.0.1 and a free port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((LOOPBACK, 0))
-    sock.listen(socket.SOMAXCONN)
-    sock.setblocking(False)
-    return sock
-
-
 class _RawServer:
     """The floor: a minimal but correct selectors echo loop, in one thread.
 
@@ -96,7 +86,7 @@ class _RawServer:
     """
 
     def __init__(self, selector: str) -> None:
-        self.listener, self.total = _listener(), 0
+        self.listener, self.total = listening_socket(), 0
         self.port: int = self.listener.getsockname()[1]
         self.sel = resolve_selector(selector)()
         self._wake_r, self._wake_w = socket.socketpair()

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
-import os
 import selectors
 import socket
 from collections.abc import Callable
@@ -47,6 +46,7 @@ from ..core.connection import DEFAULT_MAX_BUFFER, EchoConnection
 from ..core.timeline import Timeline
 from .implementations import SelectorFactory, resolve_selector, select_has_room, select_limit
 from .loop import DEFAULT_TIMEOUT, SelectorLoop
+from .sockets import listening_socket
 
 __all__ = ["ACCEPT_RETRY_DELAY", "RECV_SIZE", "EchoServer"]
 
@@ -158,7 +158,7 @@ class EchoServer:
         closed, and `OSError` from ``bind()``; nothing is left open then.
         """
         self._check_can_start()
-        self._listener = self._listen()
+        self._listener = listening_socket(self.host, self.port, self.backlog)
         try:
             self.address = self._listener.getsockname()[:2]
             if self.loop is None:
@@ -179,23 +179,6 @@ class EchoServer:
     def stopped(self) -> bool:
         """Started, then stopped (its listener is closed); it cannot serve again."""
         return self._listener is not None and self._listener.fileno() < 0
-
-    def _listen(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            # SO_REUSEADDR lets a restarted server bind while old connections sit in
-            # TIME_WAIT. On Windows it would let another socket take the port over,
-            # so, like asyncio's create_server(), set it on POSIX only.
-            if os.name == "posix":
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(self.backlog)
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
 
     def stop(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Close every connection and the listener; stop the own loop's thread.

@@ -1,6 +1,6 @@
 """Small socket helpers every layer above needs, each written once.
 
-Besides the constants and `close_with_reset`, these are the moves a lesson's
+Besides the constants, `listening_socket` and `close_with_reset`, these are the moves a lesson's
 own client makes around a server under test: `send_without_reading` (a client
 that does not read), `finish_echo` (send the rest, read the echo, maybe
 half-close), `peer_closed` (has the other end gone?), `recv_all` and
@@ -10,6 +10,7 @@ half-close), `peer_closed` (has the other end gone?), `recv_all` and
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import selectors
 import socket
@@ -23,6 +24,7 @@ __all__ = [
     "LOOPBACK",
     "close_with_reset",
     "finish_echo",
+    "listening_socket",
     "peer_closed",
     "recv_all",
     "send_without_reading",
@@ -37,6 +39,39 @@ LINGER_ZERO = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
 
 RECV_SIZE = 256 << 10  # what finish_echo() asks one recv() for
 PEER_WAIT = 0.03  # seconds peer_closed() waits for the peer's EOF or reset
+
+
+def listening_socket(
+    host: str = LOOPBACK,
+    port: int = 0,
+    backlog: int = socket.SOMAXCONN,
+    *,
+    sndbuf: int | None = None,
+    rcvbuf: int | None = None,
+) -> socket.socket:
+    """A non-blocking TCP socket listening on ``(host, port)``: IPv6 when ``host`` has a colon.
+
+    ``sndbuf`` and ``rcvbuf`` are set before ``listen()``, so accepted sockets
+    inherit them (Linux, BSD). Raises the `OSError` of ``bind()`` (e.g. the
+    port is in use); nothing is left open then.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # SO_REUSEADDR lets a restarted server bind while old connections sit in
+        # TIME_WAIT. On Windows it would let another socket take the port over,
+        # so, like asyncio's create_server(), set it on POSIX only.
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for option, size in ((socket.SO_SNDBUF, sndbuf), (socket.SO_RCVBUF, rcvbuf)):
+            if size is not None:
+                sock.setsockopt(socket.SOL_SOCKET, option, size)
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def close_with_reset(sock: socket.socket) -> None:

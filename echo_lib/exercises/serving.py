@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import inspect
 import selectors
-import socket
 import threading
 import time
 import traceback
@@ -35,7 +34,7 @@ from ..core.timeline import Timeline
 from ..driver.implementations import registered_keys
 from ..driver.recording import RecordingSelector
 from ..driver.runner import ThreadRunner
-from ..driver.sockets import LOOPBACK
+from ..driver.sockets import listening_socket
 from ..driver.wait import wait_until
 
 __all__ = [
@@ -100,7 +99,9 @@ class ServerRun:
         self, serve: Serve, *, sndbuf: int = 16 * KiB, rcvbuf: int = 64 * KiB, grace: float = 2.0
     ) -> None:
         self.serve, self.grace = serve, grace
-        self.listener = _listener(sndbuf, rcvbuf)
+        # Accepted sockets inherit the listener's buffer sizes (Linux, BSD): small
+        # ones make the server's partial writes happen with payloads of a few MiB.
+        self.listener = listening_socket(backlog=1024, sndbuf=sndbuf, rcvbuf=rcvbuf)
         self.address: tuple[str, int] = self.listener.getsockname()[:2]
         try:
             self.selector = tracking_selector()
@@ -191,22 +192,6 @@ class ServerRun:
     def wakeups(self, since: int = 0) -> int:
         """How many times ``select()`` returned, after timeline event ``since``."""
         return len(self.selector.timeline.events("your server", "select", since=since))
-
-
-def _listener(sndbuf: int, rcvbuf: int) -> socket.socket:
-    # Accepted sockets inherit the listener's buffer sizes (Linux, BSD): small
-    # ones make the server's partial writes happen with payloads of a few MiB.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.bind((LOOPBACK, 0))
-        sock.listen(1024)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def _takes_selector(serve: Serve) -> bool:
