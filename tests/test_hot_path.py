@@ -117,6 +117,121 @@ def test_a_reset_is_an_error_then_a_close(served: tuple[SelectorLoop, EchoServer
     ]
 
 
+class _ServerSends:
+    """Script what ``send()`` does on the server's end of one connection (its fd).
+
+    Every call on that fd is counted; the first ``len(script)`` go through
+    ``script`` (an exception to raise, or how many bytes to let through),
+    the rest are real. Every other socket's ``send()`` is untouched.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fd: int, *script: object) -> None:
+        self.fd, self.script, self.calls = fd, list(script), 0
+        real = socket.socket.send
+
+        def send(sock: socket.socket, data: bytes, *flags: int) -> int:
+            if sock.fileno() != self.fd:
+                return real(sock, data, *flags)
+            self.calls += 1
+            what = self.script.pop(0) if self.script else None
+            if isinstance(what, type) and issubclass(what, OSError):
+                raise what("scripted")
+            return real(sock, data[:what] if isinstance(what, int) else data, *flags)
+
+        monkeypatch.setattr(socket.socket, "send", send)
+
+
+def _server_fd(loop: SelectorLoop) -> int:
+    return loop.timeline.events(action="accept")[-1].fd  # type: ignore[union-attr]
+
+
+def test_a_send_refused_at_once_keeps_the_echo_for_event_write(
+    served: tuple[SelectorLoop, EchoServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop, server = served
+    client = connect(loop, server)
+    sends = _ServerSends(monkeypatch, _server_fd(loop), BlockingIOError)
+    with client:
+        client.sendall(b"hello")
+        step(loop)
+        assert sends.calls == 1 and server.buffered() == 5  # no second try into a full kernel
+        step(loop)
+        assert client.recv(100) == b"hello" and sends.calls == 2
+    assert rows(loop.timeline)[len(ACCEPTED) :] == [
+        ("loop", "select", -1, 0, 1, "wait, 1 ready"),
+        ("server/conn-1", "ready", 1, READ, 0, ""),
+        ("server/conn-1", "recv", 1, 0, 5, ""),
+        ("server/conn-1", "modify", 1, READ | WRITE, 0, "READ → READ|WRITE"),
+        ("loop", "select", -1, 0, 1, "wait, 1 ready"),
+        ("server/conn-1", "ready", 1, WRITE, 0, ""),
+        ("server/conn-1", "send", 1, 0, 5, ""),
+        ("server/conn-1", "modify", 1, READ, 0, "READ|WRITE → READ"),
+    ]
+
+
+def test_a_partial_send_at_once_sends_the_rest_on_event_write(
+    served: tuple[SelectorLoop, EchoServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop, server = served
+    client = connect(loop, server)
+    sends = _ServerSends(monkeypatch, _server_fd(loop), 2)
+    with client:
+        client.sendall(b"hello")
+        step(loop)
+        assert sends.calls == 1 and server.buffered() == 3
+        step(loop)
+        assert recv_exactly(client, 5) == b"hello" and sends.calls == 2
+    assert rows(loop.timeline)[len(ACCEPTED) + 2 :] == [
+        ("server/conn-1", "recv", 1, 0, 5, ""),
+        ("server/conn-1", "send", 1, 0, 2, "partial"),
+        ("server/conn-1", "modify", 1, READ | WRITE, 0, "READ → READ|WRITE"),
+        ("loop", "select", -1, 0, 1, "wait, 1 ready"),
+        ("server/conn-1", "ready", 1, WRITE, 0, ""),
+        ("server/conn-1", "send", 1, 0, 3, ""),
+        ("server/conn-1", "modify", 1, READ, 0, "READ|WRITE → READ"),
+    ]
+
+
+@pytest.mark.parametrize("error", [BrokenPipeError, ConnectionResetError])
+def test_a_send_that_fails_at_once_records_the_recv_then_closes(
+    served: tuple[SelectorLoop, EchoServer], monkeypatch: pytest.MonkeyPatch, error: type
+) -> None:
+    loop, server = served
+    client = connect(loop, server)
+    _ServerSends(monkeypatch, _server_fd(loop), error)
+    with client:
+        client.sendall(b"hello")
+        step(loop)
+    assert server.connections == 0
+    name = error.__name__
+    assert rows(loop.timeline)[len(ACCEPTED) + 2 :] == [
+        ("server/conn-1", "recv", 1, 0, 5, ""),
+        ("server/conn-1", "error", 1, 0, 0, name),
+        ("server/conn-1", "unregister", 1, READ, 0, ""),
+        ("server/conn-1", "close", 1, 0, 0, f"after {name}"),
+    ]
+
+
+def test_a_recv_and_its_echo_are_timed_apart_and_in_order(
+    served: tuple[SelectorLoop, EchoServer],
+) -> None:
+    loop, server = served
+    client = connect(loop, server)
+    with client:
+        client.sendall(b"hello")
+        step(loop)
+        assert client.recv(100) == b"hello"
+    recv, send = loop.timeline.events(action={"recv", "send"})  # type: ignore[union-attr]
+    assert (recv.seq + 1, recv.t) == (send.seq, min(recv.t, send.t))
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size and (chunk := sock.recv(size - len(data))):
+        data += chunk
+    return data
+
+
 def test_two_connections_ready_at_once_share_one_select(
     served: tuple[SelectorLoop, EchoServer],
 ) -> None:

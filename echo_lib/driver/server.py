@@ -9,8 +9,8 @@ How one connection moves, and why each step is there:
   The server keeps serving after any client leaves.
 * ``on_readable``: ``recv()`` once. Bytes go to the echo buffer; ``b""`` is the
   peer's EOF (maybe only a half-close: its echo is still owed). Then try to
-  send at once: on loopback that usually drains everything without ever
-  registering EVENT_WRITE.
+  send at once (``_echo_now``): on loopback one ``send()`` usually drains
+  everything without ever registering EVENT_WRITE.
 * ``on_writable``: send what is pending; ``send()`` may take only part of it,
   so never ``sendall()`` on a non-blocking socket.
 * after each, the wanted mask is computed from state (trio's
@@ -63,13 +63,8 @@ class _Peer:
     __slots__ = ("sock", "fd", "conn", "actor", "address", "events", "callback")
 
     def __init__(self, sock: socket.socket, conn: EchoConnection, actor: str, address: Any) -> None:
-        self.sock, self.conn, self.actor, self.address, self.events = (
-            sock,
-            conn,
-            actor,
-            address,
-            READ,
-        )
+        self.sock, self.conn, self.actor, self.address = sock, conn, actor, address
+        self.events = READ
         self.fd = sock.fileno()  # kept: fileno() is a call, and -1 once closed
         self.callback: Any = None
 
@@ -123,12 +118,13 @@ class EchoServer:
         self._own_loop = loop is None
         self._selector = resolve_selector(selector)
         self.loop: SelectorLoop | None = loop
-        self.timeline = (
-            loop.timeline
-            if loop is not None
-            else ((timeline if timeline is not None else Timeline()) if record else None)
-        )
+        if loop is not None:
+            self.timeline = loop.timeline
+        else:
+            self.timeline = (timeline if timeline is not None else Timeline()) if record else None
         self._record = self.timeline.record if self.timeline is not None else _ignore
+        if self.timeline is not None:  # how _echo_now records (issue 11)
+            self._record_flat, self._clock = self.timeline.record_flat, self.timeline.clock
         self._peers: dict[socket.socket, _Peer] = {}
         self._numbers = itertools.count(1)
         self._listener: socket.socket | None = None
@@ -140,12 +136,8 @@ class EchoServer:
 
     def _check_can_start(self) -> None:
         if self._listener is not None:
-            state = (
-                "has stopped; make a new EchoServer to serve again"
-                if self.stopped
-                else "is already started"
-            )
-            raise RuntimeError(f"{self!r} {state}")
+            stopped = "has stopped; make a new EchoServer to serve again"
+            raise RuntimeError(f"{self!r} {stopped if self.stopped else 'is already started'}")
         if self.loop is not None and self.loop.closed:
             raise RuntimeError(
                 f"{self.loop!r} is closed; give the server an open loop, or none to have its own"
@@ -252,10 +244,8 @@ class EchoServer:
         if not self._short_of_resources:
             self._short_of_resources = True
             why = f"{exc.strerror} ({errno.errorcode.get(exc.errno, exc.errno)})"
-            pause = (
-                f"not accepting for {self.accept_retry_delay:g} s at a time until it works again"
-            )
-            self._record(self.name, "error", fd, detail=f"accept: {why}; {pause}")
+            pause = f"not accepting for {self.accept_retry_delay:g} s at a time until it works"
+            self._record(self.name, "error", fd, detail=f"accept: {why}; {pause} again")
 
     def _resume_accepting(self) -> None:
         loop, listener = self.loop, self._listener
@@ -297,11 +287,10 @@ class EchoServer:
         if mask & WRITE and peer.sock in self._peers:
             self.on_writable(peer)
 
-    # on_readable and on_writable run once per echoed message each (issue 11).
-    # They record only when there is a timeline (calling `_ignore` would cost
-    # more than the check), and on_writable knows that everything is echoed
-    # from the connection's two counters (bytes_sent == bytes_received means
-    # nothing is pending) rather than by asking data_to_send() once more.
+    # Once per echoed message (issue 11): `_echo_now` echoes with one send() and
+    # records that recv() and send() in one call, each at its own clock reading.
+    # EOF and ``on_recv`` go the general way, `on_writable`, which sees that all
+    # is echoed from two counters (bytes_sent == bytes_received).
     def on_readable(self, peer: _Peer) -> None:
         """Data (or EOF) arrived: buffer it, try to echo it, update the mask."""
         try:
@@ -311,16 +300,48 @@ class EchoServer:
         except OSError as exc:
             return self._fail(peer, exc)
         peer.conn.receive_data(data)
-        if data:
-            if self.timeline is not None:
+        if data and self.on_recv is None:
+            return self._echo_now(peer, len(data))
+        if self.timeline is not None:
+            if data:
                 self._record(peer.actor, "recv", peer.fd, 0, len(data))
-            if self.on_recv is not None:
-                self.on_recv(peer.actor, data)
-        elif self.timeline is not None:
-            self._record(
-                peer.actor, "eof", peer.fd, detail=f"{peer.conn.pending} bytes still to echo"
-            )
+            else:
+                pending = f"{peer.conn.pending} bytes still to echo"
+                self._record(peer.actor, "eof", peer.fd, detail=pending)
+        if data:
+            self.on_recv(peer.actor, data)  # type: ignore[misc]
         self.on_writable(peer)
+
+    def _echo_now(self, peer: _Peer, size: int) -> None:
+        """Echo the ``size`` bytes just received with one send(); record both in one call."""
+        received = None if self.timeline is None else self._clock()
+        conn = peer.conn
+        chunk = conn.data_to_send()
+        try:
+            sent = peer.sock.send(chunk)
+        except OSError as exc:
+            return self._echo_failed(peer, received, size, exc)
+        conn.sent(sent)
+        partial = sent < len(chunk)
+        if received is not None:  # one call, two events, each at its own clock reading
+            t, a, fd, record, clock = received, peer.actor, peer.fd, self._record_flat, self._clock
+            detail = "partial" if partial else ""
+            record((t, a, "recv", fd, 0, size, "", clock(), a, "send", fd, 0, sent, detail))
+        if partial:
+            self._update_registration(peer)  # the kernel is full: wait for EVENT_WRITE
+        elif conn.bytes_sent != conn.bytes_received:
+            self.on_writable(peer)  # more was queued behind that chunk
+        elif peer.events != READ:
+            self._update_registration(peer)
+
+    def _echo_failed(self, peer: _Peer, received: float | None, size: int, exc: OSError) -> None:
+        """`_echo_now`'s send() raised: record the recv alone, then wait to write, or close."""
+        if received is not None:
+            self._record_flat((received, peer.actor, "recv", peer.fd, 0, size, ""))
+        if isinstance(exc, (BlockingIOError, InterruptedError)):
+            self._update_registration(peer)  # the kernel is full: wait for EVENT_WRITE
+        else:
+            self._fail(peer, exc)
 
     def on_writable(self, peer: _Peer) -> None:
         """Send what the kernel will take now, then update the mask."""
