@@ -26,6 +26,7 @@ from echo_lib.bench.load import (
     scale_size,
     source_address,
 )
+from echo_lib.bench.results import Sample
 
 SMOKE_SERVERS = ("raw-selectors", "echoserver")
 
@@ -106,6 +107,17 @@ def test_targets_are_judged_from_the_medians() -> None:
     assert {text: met for text, met, _ in bench.check_targets(rows)}[
         "echoserver ≤ 1× asyncio-protocol CPU/msg at 64 B"
     ] is False
+
+
+def test_a_floor_target_shows_how_far_single_rounds_went() -> None:
+    def row(kind: str, *cpu_s: float) -> bench.Row:
+        samples = tuple(Sample(kind, 64, cpu, 0.0, cpu, 1000, 1000, 0.1) for cpu in cpu_s)
+        return bench.Row(kind, 64, 10.0, 0.2, 1.0, 1.0, 3000, 3000, "", samples)
+
+    rows = [row("raw-selectors", 0.010, 0.012, 0.010), row("echoserver", 0.011, 0.012, 0.012)]
+    numbers = {text: value for text, _, value in bench.check_targets(rows)}
+    assert numbers["echoserver ≤ 1.1× raw-selectors CPU/msg at 64 B"] == "1.00× (rounds 1.00–1.20)"
+    assert numbers["echoserver-record ≤ 1.25× raw-selectors CPU/msg at 64 B"] == "not measured"
 
 
 def test_scale_run_echoes_every_unique_payload_byte_exact_and_records_it(
