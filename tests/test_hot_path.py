@@ -141,6 +141,15 @@ class _ServerSends:
         monkeypatch.setattr(socket.socket, "send", send)
 
 
+def _server_side(loop: SelectorLoop, client: socket.socket) -> int:
+    """The fd of the server's end of ``client``'s connection, found without recording."""
+    for key in list(loop.selector.get_map().values()):
+        with contextlib.suppress(OSError):  # the listener has no peer
+            if key.fileobj.getpeername() == client.getsockname():  # type: ignore[union-attr]
+                return key.fd
+    raise AssertionError(f"no registered socket is connected to {client.getsockname()}")
+
+
 def _server_fd(loop: SelectorLoop) -> int:
     return loop.timeline.events(action="accept")[-1].fd  # type: ignore[union-attr]
 
@@ -212,17 +221,51 @@ def test_a_send_that_fails_at_once_records_the_recv_then_closes(
     ]
 
 
-def test_a_recv_and_its_echo_are_timed_apart_and_in_order(
-    served: tuple[SelectorLoop, EchoServer],
+def test_a_recv_is_recorded_before_its_echo_is_sent(
+    served: tuple[SelectorLoop, EchoServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Another thread sharing the timeline (a client) can only record the
+    # echo's arrival after send() was called, so it comes after this recv.
     loop, server = served
     client = connect(loop, server)
+    fd, real, last = _server_fd(loop), socket.socket.send, []
+
+    def send(sock: socket.socket, data: bytes, *flags: int) -> int:
+        if sock.fileno() == fd:
+            last.append(loop.timeline.events(actor="server/conn-1")[-1].action)  # type: ignore[union-attr]
+        return real(sock, data, *flags)
+
+    monkeypatch.setattr(socket.socket, "send", send)
     with client:
         client.sendall(b"hello")
         step(loop)
         assert client.recv(100) == b"hello"
-    recv, send = loop.timeline.events(action={"recv", "send"})  # type: ignore[union-attr]
-    assert (recv.seq + 1, recv.t) == (send.seq, min(recv.t, send.t))
+    assert last == ["recv"]
+    recv, sent = loop.timeline.events(action={"recv", "send"})  # type: ignore[union-attr]
+    assert recv.seq + 1 == sent.seq and recv.t < sent.t
+
+
+@pytest.mark.parametrize("error", [BlockingIOError, BrokenPipeError])
+def test_without_recording_a_refused_or_failed_echo_is_handled(
+    monkeypatch: pytest.MonkeyPatch, error: type
+) -> None:
+    loop = SelectorLoop(record=False)
+    server = EchoServer(loop=loop).start()
+    try:
+        client = connect(loop, server)
+        with client:
+            fd = _server_side(loop, client)
+            _ServerSends(monkeypatch, fd, error)
+            client.sendall(b"hello")
+            step(loop)
+            if error is BlockingIOError:  # kept, and sent on EVENT_WRITE
+                assert server.buffered() == 5
+                step(loop)
+                assert client.recv(100) == b"hello" and server.buffered() == 0
+            else:  # that connection is closed, the server goes on
+                assert server.connections == 0 and client.recv(100) == b""
+    finally:
+        loop.close()
 
 
 def recv_exactly(sock: socket.socket, size: int) -> bytes:

@@ -120,8 +120,8 @@ def check_recording(cost: RecordingCost) -> list[Verdict]:
 def _round_spread(mine: Row | None, floor: Row | None) -> str:
     """``×``, then how far the ratio went in single rounds: ``× (rounds 1.19–1.38)``.
 
-    Each round of ``mine`` is compared with the same round of the raw loop,
-    measured just before it, so that the range shows the machine's noise.
+    Each round of ``mine`` is compared with the raw loop's sample from the
+    same round (rounds are interleaved), so that the range shows the noise.
     """
     pairs = zip(mine.samples, floor.samples, strict=False) if mine and floor else ()
     ratios = [a.us_per_message / b.us_per_message for a, b in pairs if b.us_per_message]

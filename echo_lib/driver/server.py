@@ -123,8 +123,6 @@ class EchoServer:
         else:
             self.timeline = (timeline if timeline is not None else Timeline()) if record else None
         self._record = self.timeline.record if self.timeline is not None else _ignore
-        if self.timeline is not None:  # how _echo_now records (issue 11)
-            self._record_flat, self._clock = self.timeline.record_flat, self.timeline.clock
         self._peers: dict[socket.socket, _Peer] = {}
         self._numbers = itertools.count(1)
         self._listener: socket.socket | None = None
@@ -287,10 +285,11 @@ class EchoServer:
         if mask & WRITE and peer.sock in self._peers:
             self.on_writable(peer)
 
-    # Once per echoed message (issue 11): `_echo_now` echoes with one send() and
-    # records that recv() and send() in one call, each at its own clock reading.
-    # EOF and ``on_recv`` go the general way, `on_writable`, which sees that all
-    # is echoed from two counters (bytes_sent == bytes_received).
+    # Once per echoed message (issue 11): `_echo_now` echoes with one send(),
+    # without on_writable's loop; the recv is recorded before that send() is
+    # made, so no thread can record the echo's arrival before it. EOF and
+    # ``on_recv`` go the general way, `on_writable`, which sees that all is
+    # echoed from two counters (bytes_sent == bytes_received).
     def on_readable(self, peer: _Peer) -> None:
         """Data (or EOF) arrived: buffer it, try to echo it, update the mask."""
         try:
@@ -313,35 +312,28 @@ class EchoServer:
         self.on_writable(peer)
 
     def _echo_now(self, peer: _Peer, size: int) -> None:
-        """Echo the ``size`` bytes just received with one send(); record both in one call."""
-        received = None if self.timeline is None else self._clock()
+        """Echo the ``size`` bytes just received with one send(), recording both."""
+        record = None if self.timeline is None else self._record
+        if record is not None:
+            record(peer.actor, "recv", peer.fd, 0, size)
         conn = peer.conn
         chunk = conn.data_to_send()
         try:
             sent = peer.sock.send(chunk)
+        except (BlockingIOError, InterruptedError):
+            return self._update_registration(peer)  # the kernel is full: wait for EVENT_WRITE
         except OSError as exc:
-            return self._echo_failed(peer, received, size, exc)
+            return self._fail(peer, exc)
         conn.sent(sent)
         partial = sent < len(chunk)
-        if received is not None:  # one call, two events, each at its own clock reading
-            t, a, fd, record, clock = received, peer.actor, peer.fd, self._record_flat, self._clock
-            detail = "partial" if partial else ""
-            record((t, a, "recv", fd, 0, size, "", clock(), a, "send", fd, 0, sent, detail))
+        if record is not None:
+            record(peer.actor, "send", peer.fd, 0, sent, "partial" if partial else "")
         if partial:
             self._update_registration(peer)  # the kernel is full: wait for EVENT_WRITE
         elif conn.bytes_sent != conn.bytes_received:
             self.on_writable(peer)  # more was queued behind that chunk
         elif peer.events != READ:
             self._update_registration(peer)
-
-    def _echo_failed(self, peer: _Peer, received: float | None, size: int, exc: OSError) -> None:
-        """`_echo_now`'s send() raised: record the recv alone, then wait to write, or close."""
-        if received is not None:
-            self._record_flat((received, peer.actor, "recv", peer.fd, 0, size, ""))
-        if isinstance(exc, (BlockingIOError, InterruptedError)):
-            self._update_registration(peer)  # the kernel is full: wait for EVENT_WRITE
-        else:
-            self._fail(peer, exc)
 
     def on_writable(self, peer: _Peer) -> None:
         """Send what the kernel will take now, then update the mask."""
