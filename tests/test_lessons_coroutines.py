@@ -34,6 +34,7 @@ from echo_lib.lessons.coroutines import (
     run_clients,
     run_style,
 )
+from echo_lib.lessons.coroutines.observe import _both_waiting
 
 from .conftest import open_fds, wait_for
 
@@ -468,6 +469,23 @@ def test_peek_keys_shows_what_key_data_holds_in_each_style() -> None:
     )
     assert _peek("asyncio Protocol") == handles
     assert _peek("asyncio streams") == handles
+
+
+def test_peek_keys_waits_until_a_task_waits_on_each_future() -> None:
+    # A coroutine registers its Future, then yields it; its Task adds ``step``
+    # to it only after that. peek_keys must not describe the key in between.
+    sel = ServerSelector(selectors.DefaultSelector())
+    with sel, socket.create_server(("127.0.0.1", 0)) as listener, socket.socket() as conn:
+        sel.label(listener, "server")
+        sel.label(conn, "server/conn-1")
+        futures = [Future(), Future()]
+        sel.register(listener, selectors.EVENT_READ, futures[0])
+        sel.register(conn, selectors.EVENT_READ, futures[1])
+        found: list[selectors.SelectorKey] = []
+        futures[0].add_done_callback(lambda future: None)
+        assert not _both_waiting(sel, found) and found == []
+        futures[1].add_done_callback(lambda future: None)
+        assert _both_waiting(sel, found) and [key.data for key in found] == futures
 
 
 def test_describe_data_says_something_for_anything() -> None:

@@ -139,13 +139,22 @@ def peek_keys(
 
 
 def _both_waiting(selector: selectors.BaseSelector, found: list[selectors.SelectorKey]) -> bool:
-    """True once the listener and a connection are registered and waiting (keys in ``found``)."""
+    """True once the listener and a connection are registered and waiting (keys in ``found``).
+
+    A coroutine registers its Future before it yields it, and only then does
+    its Task add ``step`` to it: until that callback is there, nobody waits yet.
+    """
     listener = _visible_keys(selector, lambda name: name == "server")
     keys = listener[:1] + _connections(selector)[:1]
-    if len(keys) < 2 or any(isinstance(key.data, Future) and key.data.done for key in keys):
+    if len(keys) < 2 or any(_not_waited_on(key.data) for key in keys):
         return False
     found[:] = keys
     return True
+
+
+def _not_waited_on(data: object) -> bool:
+    """A Future already done, or one no Task has yet added its ``step`` to."""
+    return isinstance(data, Future) and (data.done or not data.callbacks)
 
 
 def describe_data(data: object) -> str:
