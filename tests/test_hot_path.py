@@ -21,7 +21,7 @@ import pytest
 from echo_lib import EchoServer, RecordingSelector, SelectorLoop, Timeline, resolve_selector
 from echo_lib.core.connection import EchoConnection
 from echo_lib.driver.implementations import FdSetSizeError
-from echo_lib.driver.sockets import close_with_reset
+from echo_lib.driver.sockets import close_with_reset, recv_all
 from echo_lib.driver.wait import run_with_timeout
 
 from .conftest import SelectorSpec
@@ -142,7 +142,7 @@ class _ServerSends:
 
 
 def _server_side(loop: SelectorLoop, client: socket.socket) -> int:
-    """The fd of the server's end of ``client``'s connection, found without recording."""
+    """The fd of the server's end of ``client``'s connection (recording or not)."""
     for key in list(loop.selector.get_map().values()):
         with contextlib.suppress(OSError):  # the listener has no peer
             if key.fileobj.getpeername() == client.getsockname():  # type: ignore[union-attr]
@@ -150,8 +150,15 @@ def _server_side(loop: SelectorLoop, client: socket.socket) -> int:
     raise AssertionError(f"no registered socket is connected to {client.getsockname()}")
 
 
-def _server_fd(loop: SelectorLoop) -> int:
-    return loop.timeline.events(action="accept")[-1].fd  # type: ignore[union-attr]
+def _sent_on_write(nbytes: int) -> list[Row]:
+    """The rows of an echo's last ``nbytes`` waiting for, then sent on, EVENT_WRITE."""
+    return [
+        ("server/conn-1", "modify", 1, READ | WRITE, 0, "READ → READ|WRITE"),
+        ("loop", "select", -1, 0, 1, "wait, 1 ready"),
+        ("server/conn-1", "ready", 1, WRITE, 0, ""),
+        ("server/conn-1", "send", 1, 0, nbytes, ""),
+        ("server/conn-1", "modify", 1, READ, 0, "READ|WRITE → READ"),
+    ]
 
 
 def test_a_send_refused_at_once_keeps_the_echo_for_event_write(
@@ -159,7 +166,7 @@ def test_a_send_refused_at_once_keeps_the_echo_for_event_write(
 ) -> None:
     loop, server = served
     client = connect(loop, server)
-    sends = _ServerSends(monkeypatch, _server_fd(loop), BlockingIOError)
+    sends = _ServerSends(monkeypatch, _server_side(loop, client), BlockingIOError)
     with client:
         client.sendall(b"hello")
         step(loop)
@@ -170,11 +177,7 @@ def test_a_send_refused_at_once_keeps_the_echo_for_event_write(
         ("loop", "select", -1, 0, 1, "wait, 1 ready"),
         ("server/conn-1", "ready", 1, READ, 0, ""),
         ("server/conn-1", "recv", 1, 0, 5, ""),
-        ("server/conn-1", "modify", 1, READ | WRITE, 0, "READ → READ|WRITE"),
-        ("loop", "select", -1, 0, 1, "wait, 1 ready"),
-        ("server/conn-1", "ready", 1, WRITE, 0, ""),
-        ("server/conn-1", "send", 1, 0, 5, ""),
-        ("server/conn-1", "modify", 1, READ, 0, "READ|WRITE → READ"),
+        *_sent_on_write(5),
     ]
 
 
@@ -183,21 +186,17 @@ def test_a_partial_send_at_once_sends_the_rest_on_event_write(
 ) -> None:
     loop, server = served
     client = connect(loop, server)
-    sends = _ServerSends(monkeypatch, _server_fd(loop), 2)
+    sends = _ServerSends(monkeypatch, _server_side(loop, client), 2)
     with client:
         client.sendall(b"hello")
         step(loop)
         assert sends.calls == 1 and server.buffered() == 3
         step(loop)
-        assert recv_exactly(client, 5) == b"hello" and sends.calls == 2
+        assert recv_all(client, 5) == b"hello" and sends.calls == 2
     assert rows(loop.timeline)[len(ACCEPTED) + 2 :] == [
         ("server/conn-1", "recv", 1, 0, 5, ""),
         ("server/conn-1", "send", 1, 0, 2, "partial"),
-        ("server/conn-1", "modify", 1, READ | WRITE, 0, "READ → READ|WRITE"),
-        ("loop", "select", -1, 0, 1, "wait, 1 ready"),
-        ("server/conn-1", "ready", 1, WRITE, 0, ""),
-        ("server/conn-1", "send", 1, 0, 3, ""),
-        ("server/conn-1", "modify", 1, READ, 0, "READ|WRITE → READ"),
+        *_sent_on_write(3),
     ]
 
 
@@ -207,7 +206,7 @@ def test_a_send_that_fails_at_once_records_the_recv_then_closes(
 ) -> None:
     loop, server = served
     client = connect(loop, server)
-    _ServerSends(monkeypatch, _server_fd(loop), error)
+    _ServerSends(monkeypatch, _server_side(loop, client), error)
     with client:
         client.sendall(b"hello")
         step(loop)
@@ -228,7 +227,7 @@ def test_a_recv_is_recorded_before_its_echo_is_sent(
     # echo's arrival after send() was called, so it comes after this recv.
     loop, server = served
     client = connect(loop, server)
-    fd, real, last = _server_fd(loop), socket.socket.send, []
+    fd, real, last = _server_side(loop, client), socket.socket.send, []
 
     def send(sock: socket.socket, data: bytes, *flags: int) -> int:
         if sock.fileno() == fd:
@@ -266,13 +265,6 @@ def test_without_recording_a_refused_or_failed_echo_is_handled(
                 assert server.connections == 0 and client.recv(100) == b""
     finally:
         loop.close()
-
-
-def recv_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size and (chunk := sock.recv(size - len(data))):
-        data += chunk
-    return data
 
 
 def test_two_connections_ready_at_once_share_one_select(
