@@ -167,8 +167,8 @@ def test_unbounded_buffering_is_named() -> None:
     )
 
 
-def test_dying_on_connection_reset_error_is_named() -> None:
-    module = variant()
+def without_except(module: ModuleType) -> ModuleType:
+    """``module`` with the mistake of an ``on_ready`` that lets a peer's reset escape."""
 
     def on_ready(sel: selectors.BaseSelector, key: selectors.SelectorKey, mask: int) -> None:
         sock, conn = key.fileobj, key.data  # the mistake: no except for a peer that resets
@@ -179,6 +179,11 @@ def test_dying_on_connection_reset_error_is_named() -> None:
         module.update(sel, sock, conn)
 
     module.on_ready = on_ready
+    return module
+
+
+def test_dying_on_connection_reset_error_is_named() -> None:
+    module = without_except(variant())
     text = problems(check_server(module.serve))
     assert (
         text.startswith("in round 'resets': serve() died with ConnectionResetError")
@@ -188,6 +193,23 @@ def test_dying_on_connection_reset_error_is_named() -> None:
         "catch ConnectionResetError and BrokenPipeError around recv() and send(), close that one, "
         "keep serving" in text
     )
+
+
+def test_a_server_dying_slowly_is_judged_in_the_round_that_killed_it() -> None:
+    # Its cleanup closes every socket, so the clients finish, but its thread
+    # returns a while later (descheduled, or slow to close). The round must
+    # still say it died, not that the calm clients' echo stopped short.
+    module = without_except(variant())
+    shut_down = module.shut_down
+
+    def slow_shut_down(sel: selectors.BaseSelector, listener: socket.socket) -> None:
+        shut_down(sel, listener)
+        threading.Event().wait(0.3)  # the delay under test, between cleanup and return
+
+    module.shut_down = slow_shut_down
+    feedback = check_server(module.serve)
+    assert [r.name for r in feedback.results] == ["crowd", "big", "half-close", "resets"]
+    assert problems(feedback).startswith("in round 'resets': serve() died with ")
 
 
 def test_closing_without_unregister_is_named() -> None:

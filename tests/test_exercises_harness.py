@@ -19,6 +19,7 @@ from echo_lib.driver.implementations import registered_keys
 from echo_lib.exercises import STOP_WAIT, DidNotReturn, EndedTheProgram, Feedback, run_with_timeout
 from echo_lib.exercises.implementations import check_pick_selector
 from echo_lib.exercises.serving import (
+    ServerRun,
     is_closed,
     open_sockets,
     serve_error_problem,
@@ -115,6 +116,65 @@ def test_a_tracking_selector_finds_sockets_left_open_and_keys_left_stale() -> No
         for sock in (a, peer, b):
             sock.close()
     assert is_closed(sel) and registered_keys(sel) == [] and open_sockets(sel, skip=None) == []
+
+
+# -- settling: is the server alive after what its clients just saw? ------------------
+
+
+def _loops(
+    listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector
+) -> None:
+    selector.register(listener, selectors.EVENT_READ)
+    try:
+        while not stop.is_set():
+            selector.select(0.02)
+    finally:
+        selector.unregister(listener)
+        selector.close()
+
+
+def _waits_then(event: threading.Event, error: BaseException | None) -> object:
+    """A server that registers, waits for ``event`` without selecting, cleans up, then raises."""
+
+    def serve(
+        listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector
+    ) -> None:
+        selector.register(listener, selectors.EVENT_READ)
+        event.wait(5)
+        selector.unregister(listener)
+        selector.close()
+        if error is not None:
+            raise error
+
+    return serve
+
+
+def test_settle_sees_a_live_loop_go_round_again() -> None:
+    with ServerRun(_loops) as run:
+        since = run.selector.timeline.last_seq
+        assert run.settle(timeout=5)
+        assert run.wakeups(since) >= 1 and not run.died
+
+
+def test_settle_waits_for_a_dying_server_to_return() -> None:
+    go = threading.Event()
+    with ServerRun(_waits_then(go, ConnectionResetError(104, "reset"))) as run:
+        go.set()
+        assert run.settle(timeout=5)
+        assert run.died and isinstance(run.error, ConnectionResetError)
+        assert run.wakeups() == 0  # it never selected: only its return ended the wait
+
+
+def test_settle_gives_up_on_a_server_that_neither_selects_nor_returns() -> None:
+    release = threading.Event()
+    try:
+        with ServerRun(_waits_then(release, None)) as run:
+            assert not run.settle(timeout=0.1)
+            assert not run.died and run.wakeups() == 0
+            release.set()
+    finally:
+        release.set()
+    assert not run.died and run.returned_in_time
 
 
 def test_a_reset_that_killed_serve_is_explained() -> None:

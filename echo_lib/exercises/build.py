@@ -199,7 +199,10 @@ def check_stop(serve: Serve) -> GauntletFeedback:
 
 def _drive(feedback: Feedback, run: ServerRun, clients: list[Client]) -> bool:
     """Serve ``clients``' echoes within 3 s, or say why not."""
-    if drive(run, clients, time.monotonic() + 3.0):
+    finished = drive(run, clients, time.monotonic() + 3.0)
+    if finished:  # the clients' EOFs may come from a dying server's cleanup: wait to see
+        run.settle()
+    if finished and not run.died:
         return True
     if run.died:
         why = (

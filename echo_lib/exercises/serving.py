@@ -52,6 +52,8 @@ KiB, MiB = 1 << 10, 1 << 20
 Serve = Callable[..., Any]
 #: How long `ServerRun` waits for the server's first registration.
 START_WAIT = 1.0
+#: How long `ServerRun.settle` waits for the server to return or go round its loop.
+SETTLE_WAIT = 2.0
 
 
 def tracking_selector(timeline: Timeline | None = None) -> RecordingSelector:
@@ -191,7 +193,25 @@ class ServerRun:
 
     def wakeups(self, since: int = 0) -> int:
         """How many times ``select()`` returned, after timeline event ``since``."""
-        return len(self.selector.timeline.events("your server", "select", since=since))
+        columns = self.selector.timeline.columns()
+        try:
+            select, me = columns.actions.index("select"), columns.strings.index("your server")
+        except ValueError:  # no select() recorded yet
+            return 0
+        start = max(0, since - columns.first_seq + 1)
+        rows = zip(columns.action[start:], columns.actor[start:], strict=True)
+        return sum(action == select and actor == me for action, actor in rows)
+
+    def settle(self, timeout: float = SETTLE_WAIT) -> bool:
+        """Wait until ``serve`` has returned or called ``select()`` again; False if neither.
+
+        What the clients just saw (their sockets closed, an EOF) may be the
+        last act of a dying server: its cleanup closes every socket a moment
+        before its thread returns. A ``select()`` after now shows that the
+        loop outlived it; only then can a round be judged.
+        """
+        since = self.selector.timeline.last_seq
+        return wait_until(lambda: self.returned.is_set() or self.wakeups(since) > 0, timeout)
 
 
 def _takes_selector(serve: Serve) -> bool:
