@@ -70,7 +70,7 @@ def test_a_thread_that_cannot_be_stopped_is_named() -> None:
     gate = threading.Event()
 
     def blocks() -> None:
-        gate.wait()  # blocked in one C call: no Python bytecode runs, so no stop request lands
+        gate.wait(30)  # blocked in one C call: no Python bytecode runs, so no stop request lands
 
     try:
         with pytest.raises(DidNotReturn) as info:
@@ -133,6 +133,20 @@ def _loops(
         selector.close()
 
 
+def _dies_when_anything_is_ready(
+    listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector
+) -> None:
+    selector.register(listener, selectors.EVENT_READ)
+    try:
+        while not stop.is_set():
+            if selector.select(0.02):
+                threading.Event().wait(0.1)  # handling it takes a while, then fails
+                raise ConnectionResetError(104, "reset while handling it")
+    finally:
+        selector.unregister(listener)
+        selector.close()
+
+
 def _waits_then(event: threading.Event, error: BaseException | None) -> object:
     """A server that registers, waits for ``event`` without selecting, cleans up, then raises."""
 
@@ -153,7 +167,19 @@ def test_settle_sees_a_live_loop_go_round_again() -> None:
     with ServerRun(_loops) as run:
         since = run.selector.timeline.last_seq
         assert run.settle(timeout=5)
-        assert run.wakeups(since) >= 1 and not run.died
+        assert run.wakeups(since) >= 2 and not run.died
+
+
+def test_settle_waits_until_what_was_pending_has_been_handled() -> None:
+    # The connection is ready before settle() starts; the select() that
+    # reports it is recorded before its handler kills the server. Settling on
+    # that select() alone would judge the server alive.
+    with (
+        ServerRun(_dies_when_anything_is_ready) as run,
+        socket.create_connection(run.address, timeout=2),
+    ):
+        assert run.settle(timeout=5)
+        assert run.died and isinstance(run.error, ConnectionResetError)
 
 
 def test_settle_waits_for_a_dying_server_to_return() -> None:
@@ -171,6 +197,7 @@ def test_settle_gives_up_on_a_server_that_neither_selects_nor_returns() -> None:
         with ServerRun(_waits_then(release, None)) as run:
             assert not run.settle(timeout=0.1)
             assert not run.died and run.wakeups() == 0
+            run.stop.set()  # before the release: its return is then not a death
             release.set()
     finally:
         release.set()

@@ -115,24 +115,23 @@ class ServerRun:
         self.returned = threading.Event()
         self.returned_in_time = True
         self.died_early = False  # serve returned or raised before stop was set
+        self.error: BaseException | None = None  # what serve() raised, if it raised
         self.left_open = 0
         self.runner = ThreadRunner(self._run, name="your-serve")
 
     def _run(self) -> None:
-        # What serve() raises is kept by the runner (`error`), never printed.
+        # What serve() raises is kept in `error` (never printed), before `returned`
+        # is set: whoever sees the server dead also sees why.
         try:
             if _takes_selector(self.serve):
                 self.serve(self.listener, self.stop, selector=self.selector)
             else:
                 self.serve(self.listener, self.stop)
+        except BaseException as exc:
+            self.error = exc
         finally:
             self.died_early = not self.stop.is_set()
             self.returned.set()
-
-    @property
-    def error(self) -> BaseException | None:
-        """What ``serve`` raised, if it raised."""
-        return self.runner.exception
 
     def __enter__(self) -> ServerRun:
         try:
@@ -152,7 +151,7 @@ class ServerRun:
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
-        self.returned_in_time = self.returned.wait(self.grace)
+        self.returned_in_time = self.returned.wait(self.grace) and self._joined()
         if self.returned_in_time:
             for sock in self.open_sockets():
                 self.left_open += 1
@@ -160,6 +159,14 @@ class ServerRun:
             if not is_closed(self.selector):
                 self.selector.close()
         self.listener.close()
+
+    def _joined(self) -> bool:
+        """Once ``serve`` has returned, its thread ends too: wait for that (the grace again)."""
+        try:
+            self.runner.join(self.grace)
+        except TimeoutError:
+            return False
+        return True
 
     @property
     def died(self) -> bool:
@@ -193,25 +200,39 @@ class ServerRun:
 
     def wakeups(self, since: int = 0) -> int:
         """How many times ``select()`` returned, after timeline event ``since``."""
+        return len(self._selects(since))
+
+    def _selects(self, since: int) -> list[int]:
+        """How many ready sockets each ``select()`` after timeline event ``since`` reported."""
         columns = self.selector.timeline.columns()
         try:
             select, me = columns.actions.index("select"), columns.strings.index("your server")
         except ValueError:  # no select() recorded yet
-            return 0
+            return []
         start = max(0, since - columns.first_seq + 1)
-        rows = zip(columns.action[start:], columns.actor[start:], strict=True)
-        return sum(action == select and actor == me for action, actor in rows)
+        rows = zip(
+            columns.action[start:], columns.actor[start:], columns.nbytes[start:], strict=True
+        )
+        return [ready for action, actor, ready in rows if action == select and actor == me]
 
     def settle(self, timeout: float = SETTLE_WAIT) -> bool:
-        """Wait until ``serve`` has returned or called ``select()`` again; False if neither.
+        """Wait until ``serve`` has returned or has handled all that happened before now.
 
-        What the clients just saw (their sockets closed, an EOF) may be the
-        last act of a dying server: its cleanup closes every socket a moment
-        before its thread returns. A ``select()`` after now shows that the
-        loop outlived it; only then can a round be judged.
+        What the clients just did (a reset, a close) may yet kill the server,
+        and what they just saw (every socket closed) may be a dying server's
+        cleanup, a moment before its thread returns. A ``select()`` that
+        started after now reports everything still pending; once it found
+        nothing, or the one after it was called, the loop has outlived it all.
+        The first ``select()`` recorded after now may have started before.
+        Returns False if neither happened within ``timeout`` s.
         """
         since = self.selector.timeline.last_seq
-        return wait_until(lambda: self.returned.is_set() or self.wakeups(since) > 0, timeout)
+        return wait_until(lambda: self.returned.is_set() or _handled(self._selects(since)), timeout)
+
+
+def _handled(selects: list[int]) -> bool:
+    """Given the ready counts of the selects since a moment: did a whole one start after it?"""
+    return len(selects) >= 3 or 0 in selects[1:]
 
 
 def _takes_selector(serve: Serve) -> bool:
