@@ -19,6 +19,22 @@ def test_the_solution_passes() -> None:
     assert str(feedback) == "✔ echo_once: all checks passed"
 
 
+def test_reading_exactly_the_message_length_passes() -> None:
+    # With the empty message it returns as soon as it has connected, maybe
+    # before the server's thread has accepted: that must not count as no connection.
+    def exact(address: tuple[str, int], message: bytes) -> bytes:
+        with socket.create_connection(address, timeout=5) as sock:
+            sock.sendall(message)
+            data = b""
+            while len(data) < len(message):
+                data += sock.recv(65536)
+            return data
+
+    for _ in range(20):
+        feedback = check_echo_once(exact)
+        assert feedback.passed, str(feedback)
+
+
 def test_a_single_recv_is_caught() -> None:
     def one_recv(address: tuple[str, int], message: bytes) -> bytes:
         with socket.create_connection(address, timeout=5) as sock:

@@ -11,6 +11,8 @@ from . import DidNotReturn, Feedback, run_with_timeout
 __all__ = ["check_echo_once"]
 
 EchoOnce = Callable[[tuple[str, int], bytes], bytes]
+#: How long the server's thread may take to accept a connection echo_once made.
+ACCEPT_WAIT = 2.0
 
 
 def check_echo_once(echo_once: EchoOnce) -> Feedback:
@@ -44,14 +46,21 @@ def _check_one(feedback: Feedback, echo_once: EchoOnce, server: EchoServer, mess
     ok = ok and feedback.expect(
         reply == message, f"with a {label} it returned {len(reply)} bytes: {_excerpt(reply)}"
     )
-    feedback.expect(
-        server.accepted == accepted + 1,
-        f"with a {label} it connected {server.accepted - accepted} times, expected once",
-    )
+    _connected_once(feedback, server, accepted, label)
     feedback.expect(
         _closed(server), f"with a {label} the socket was left open: close it (a `with` block does)"
     )
     return ok
+
+
+def _connected_once(feedback: Feedback, server: EchoServer, accepted: int, label: str) -> None:
+    # echo_once may return before the server's thread has accepted (an empty
+    # message needs no reply): wait for the accept, then count.
+    wait_until(lambda: server.accepted > accepted, ACCEPT_WAIT)
+    feedback.expect(
+        server.accepted == accepted + 1,
+        f"with a {label} it connected {server.accepted - accepted} times, expected once",
+    )
 
 
 def _closed(server: EchoServer, timeout: float = 2.0) -> bool:
