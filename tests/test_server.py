@@ -56,6 +56,28 @@ def test_keeps_serving_after_a_client_leaves(loop_selector: SelectorSpec) -> Non
     assert all(r.complete for r in results)
 
 
+def test_a_connection_is_counted_gone_only_once_its_close_is_recorded() -> None:
+    # A checker waits for `connections == 0`, then reads the timeline: every
+    # close must be there by then. So when a close is recorded, its connection
+    # still counts.
+    with EchoServer() as server:
+        record, counted = server._record, []
+
+        def spy(actor: str, action: str, *args: object, **kwargs: object) -> None:
+            if action == "close" and "/conn-" in actor:
+                counted.append(server.connections)
+            record(actor, action, *args, **kwargs)
+
+        server._record = spy
+        clients = [socket.create_connection(server.address, timeout=2) for _ in range(5)]
+        wait_for(lambda: server.accepted == 5)
+        for client in clients:
+            client.close()
+        wait_for(lambda: server.connections == 0)
+        assert len(server.timeline.events("server", "close")) == 5
+    assert sorted(counted) == [1, 2, 3, 4, 5]
+
+
 def test_partial_writes_with_a_small_send_buffer(loop_selector: SelectorSpec) -> None:
     payload = bytes(range(256)) * (12 * 4096)  # 12 MiB
     with EchoServer(selector=loop_selector, sndbuf=4096) as server:

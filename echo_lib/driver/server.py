@@ -372,11 +372,11 @@ class EchoServer:
         self._close(peer, f"after {type(exc).__name__}")
 
     def _close(self, peer: _Peer, why: str) -> None:
-        self._peers.pop(peer.sock, None)
         self._unregister(peer.sock)
         fd = peer.sock.fileno()
         peer.sock.close()
         self._record(peer.actor, "close", fd, detail=why)
+        self._peers.pop(peer.sock, None)  # last: `connections` drops once the close is recorded
 
     def _unregister(self, sock: socket.socket) -> None:
         # Never registered, or the selector is already closed: nothing to undo.
