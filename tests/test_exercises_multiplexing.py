@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import select
 import selectors
 import socket
 import sys
 from pathlib import Path
 
-from echo_lib.exercises.multiplexing import check_wait_for_any
+from echo_lib.exercises.multiplexing import _call, check_wait_for_any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "notebooks" / "solutions"))
 from multiplexing import wait_for_any  # noqa: E402
@@ -21,6 +22,18 @@ def test_the_solutions_pass() -> None:
 
 
 # -- wait_for_any -------------------------------------------------------------
+
+
+def test_a_timed_call_runs_without_garbage_collection_then_restores_it() -> None:
+    # A collection in the learner's thread would count as its CPU: a false "it spins".
+    assert gc.isenabled()
+    call = _call(gc.isenabled, timeout=5)
+    assert call.returned and call.value is False and gc.isenabled()
+    gc.disable()
+    try:
+        assert _call(gc.isenabled, timeout=5).value is False and not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_returning_keys_instead_of_sockets_is_caught() -> None:

@@ -9,6 +9,7 @@ again uses about as much CPU as wall time.
 
 from __future__ import annotations
 
+import gc
 import selectors
 import socket
 import threading
@@ -67,10 +68,24 @@ def _call(function: Callable[..., Any], *args: Any, timeout: float) -> _Call:
         call.cpu, call.wall = time.thread_time() - cpu, time.perf_counter() - wall
 
     name = f"exercise-{getattr(function, '__name__', 'code')}"
-    call.runner = ThreadRunner(target, name=name).start()
-    with suppress(TimeoutError):  # still running: the caller releases it
-        call.runner.join(timeout)
+    with _no_gc():
+        call.runner = ThreadRunner(target, name=name).start()
+        with suppress(TimeoutError):  # still running: the caller releases it
+            call.runner.join(timeout)
     return call
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """No garbage collection while a call is timed: one could run in its thread and count
+    as its CPU (a full collection in a big process takes longer than the spin threshold)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _error(call: _Call) -> str:
