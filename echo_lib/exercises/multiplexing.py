@@ -77,8 +77,11 @@ def _call(function: Callable[..., Any], *args: Any, timeout: float) -> _Call:
 
 @contextmanager
 def _no_gc() -> Iterator[None]:
-    """No garbage collection while a call is timed: one could run in its thread and count
-    as its CPU (a full collection in a big process takes longer than the spin threshold)."""
+    """No garbage collection while a call is timed.
+
+    A collection could run in the call's thread and count as its CPU: in a
+    big process a full one takes longer than the spin threshold allows.
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:
