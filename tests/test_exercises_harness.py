@@ -7,6 +7,7 @@ and a thread that could not be stopped is named.
 
 from __future__ import annotations
 
+import os
 import selectors
 import socket
 import sys
@@ -202,6 +203,24 @@ def test_settle_gives_up_on_a_server_that_neither_selects_nor_returns() -> None:
     finally:
         release.set()
     assert not run.died and run.returned_in_time
+
+
+def test_a_stale_fd_that_killed_serve_is_named_like_a_stale_key() -> None:
+    # Closing without unregister() shows as stale keys after a round, or, if a
+    # new connection gets the dead fd first, as register()'s KeyError: one diagnosis.
+    sel, (a, b), other = selectors.DefaultSelector(), socket.socketpair(), socket.socket()
+    with sel, b, other:
+        sel.register(a, selectors.EVENT_READ)
+        fd = a.fileno()
+        a.close()  # the mistake: still registered
+        os.dup2(other.fileno(), fd)  # a new socket on the dead fd, as accept() would give
+        with socket.socket(fileno=fd) as reused, pytest.raises(KeyError) as info:
+            sel.register(reused, selectors.EVENT_READ)
+    text = serve_error_problem(info.value)
+    assert text.startswith("serve() died with KeyError: ")
+    assert text.endswith(
+        "closing without unregister() leaves a key for a dead fd; unregister(), then close()"
+    )
 
 
 def test_a_reset_that_killed_serve_is_explained() -> None:

@@ -278,9 +278,11 @@ _RESET = (
     "ConnectionResetError and BrokenPipeError around recv() and send(), close that one, "
     "keep serving"
 )
+# Worded like the stale-key judge: whichever way this mistake shows (a stale
+# key after a round, or this KeyError within it), the learner reads one diagnosis.
 _STALE_FD = (
-    "A new connection got the fd of a socket that was closed but never unregistered: "
-    "unregister() a socket before you close() it"
+    "A new connection got the fd of a socket that was closed but still registered: "
+    "closing without unregister() leaves a key for a dead fd; unregister(), then close()"
 )
 
 
