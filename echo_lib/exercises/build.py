@@ -199,10 +199,7 @@ def check_stop(serve: Serve) -> GauntletFeedback:
 
 def _drive(feedback: Feedback, run: ServerRun, clients: list[Client]) -> bool:
     """Serve ``clients``' echoes within 3 s, or say why not."""
-    finished = drive(run, clients, time.monotonic() + 3.0)
-    if finished:  # the clients' EOFs may come from a dying server's cleanup: wait to see
-        run.settle()
-    if finished and not run.died:
+    if drive(run, clients, time.monotonic() + 3.0):
         return True
     if run.died:
         why = (

@@ -184,7 +184,9 @@ def echo_clients(
 def drive(run: ServerRun, clients: Iterable[Client], deadline: float) -> bool:
     """Connect ``clients`` and play their scripts until all are done.
 
-    Returns False at ``deadline`` or if the server died.
+    Returns False at ``deadline`` or if the server died. Once the clients are
+    done it waits for the server to settle (`ServerRun.settle`): their last
+    moves may kill it, and their EOFs may be a dying server's cleanup.
 
     Hogs are measured once the server stops taking their bytes (no WRITE
     readiness for half a second after every other client is done) or they
@@ -200,9 +202,12 @@ def drive(run: ServerRun, clients: Iterable[Client], deadline: float) -> bool:
             for key, mask in selector.select(TICK):
                 key.data.on_ready(selector, mask)
         hogs = [c for c in clients if c.mode == "hog"]
-        return _until_hogs_stall(run, hogs, selector, deadline) and _drain_hogs(
+        finished = _until_hogs_stall(run, hogs, selector, deadline) and _drain_hogs(
             run, hogs, selector, deadline
         )
+    if finished:
+        run.settle()
+    return finished and not run.died
 
 
 def _until_hogs_stall(
