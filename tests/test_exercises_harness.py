@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -122,30 +123,27 @@ def test_a_tracking_selector_finds_sockets_left_open_and_keys_left_stale() -> No
 # -- settling: is the server alive after what its clients just saw? ------------------
 
 
-def _loops(
-    listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector
-) -> None:
-    selector.register(listener, selectors.EVENT_READ)
-    try:
-        while not stop.is_set():
-            selector.select(0.02)
-    finally:
-        selector.unregister(listener)
-        selector.close()
+def _loop(on_ready: Callable[[], object] = lambda: None) -> Callable[..., None]:
+    """A server that selects every 0.02 s and calls ``on_ready()`` when anything is ready."""
+
+    def serve(
+        listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector
+    ) -> None:
+        selector.register(listener, selectors.EVENT_READ)
+        try:
+            while not stop.is_set():
+                if selector.select(0.02):
+                    on_ready()
+        finally:
+            selector.unregister(listener)
+            selector.close()
+
+    return serve
 
 
-def _dies_when_anything_is_ready(
-    listener: socket.socket, stop: threading.Event, selector: selectors.BaseSelector
-) -> None:
-    selector.register(listener, selectors.EVENT_READ)
-    try:
-        while not stop.is_set():
-            if selector.select(0.02):
-                threading.Event().wait(0.1)  # handling it takes a while, then fails
-                raise ConnectionResetError(104, "reset while handling it")
-    finally:
-        selector.unregister(listener)
-        selector.close()
+def _fails_slowly() -> None:
+    threading.Event().wait(0.1)  # handling it takes a while, then fails
+    raise ConnectionResetError(104, "reset while handling it")
 
 
 def _waits_then(event: threading.Event, error: BaseException | None) -> object:
@@ -165,7 +163,7 @@ def _waits_then(event: threading.Event, error: BaseException | None) -> object:
 
 
 def test_settle_sees_a_live_loop_go_round_again() -> None:
-    with ServerRun(_loops) as run:
+    with ServerRun(_loop()) as run:
         since = run.selector.timeline.last_seq
         assert run.settle(timeout=5)
         assert run.wakeups(since) >= 2 and not run.died
@@ -176,7 +174,7 @@ def test_settle_waits_until_what_was_pending_has_been_handled() -> None:
     # reports it is recorded before its handler kills the server. Settling on
     # that select() alone would judge the server alive.
     with (
-        ServerRun(_dies_when_anything_is_ready) as run,
+        ServerRun(_loop(on_ready=_fails_slowly)) as run,
         socket.create_connection(run.address, timeout=2),
     ):
         assert run.settle(timeout=5)
